@@ -1,0 +1,35 @@
+# idbench: `make run` (main job on the embedded sample) and `make test` (the test suite).
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.idbench-installed
+OUT    ?= runs/sample
+
+.PHONY: run test install clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip>=24"
+
+# Install order matters: torch from the pinned wheels first, then the project,
+# then facenet-pytorch without its (torch<2.3) pins, then one single OpenCV
+# distribution (insightface pulls opencv-python, mediapipe opencv-contrib-python;
+# both write the same cv2 package, so we keep exactly one: the contrib build).
+$(STAMP): $(BIN)/python pyproject.toml Makefile
+	$(BIN)/pip install -q "torch==2.14.1" "torchvision==0.29.1"
+	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q --no-deps "facenet-pytorch==2.6.0"
+	-$(BIN)/pip uninstall -y -q opencv-python opencv-python-headless opencv-contrib-python-headless
+	$(BIN)/pip install -q --force-reinstall --no-deps "opencv-contrib-python==4.11.0.86"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/bench run --dataset sample --encoders dlib --out $(OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,152 @@
+"""Face alignment to the crops each encoder expects.
+
+* ``arcface112``: 5-point similarity transform onto insightface's ``arcface_dst`` template, warped
+  with ``cv2.warpAffine`` and a black border: the same as ``insightface.utils.face_align.norm_crop``.
+* ``dlib150``: dlib's own 150x150 face chip (``dlib.get_face_chip``, padding 0.25) from its 5-point shape.
+* ``mtcnn160``: facenet-pytorch's crop: the detector box plus a margin (14 px at 160, the maintainer's
+  recommendation), no rotation, resized to 160x160.
+* ``ffhq256``: the FFHQ oriented-square crop from 68 landmarks (NVlabs ffhq-dataset recipe, without
+  its 4096-px supersampling and border blur), resized to 256.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .faces import Face
+
+ARCFACE_DST = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float32,
+)
+
+
+def arcface_template(size: int = 112) -> np.ndarray:
+    """The ArcFace template scaled as insightface does (multiples of 112, or of 128 with an 8-px shift)."""
+    if size % 112 == 0:
+        return ARCFACE_DST * (size / 112.0)
+    if size % 128 == 0:
+        r = size / 128.0
+        return ARCFACE_DST * r + np.array([8.0 * r, 0.0], np.float32)
+    raise ValueError(f"ArcFace alignment size must be a multiple of 112 or 128, got {size}")
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity transform (rotation, uniform scale, translation) mapping src to dst.
+
+    Umeyama (1991), "Least-squares estimation of transformation parameters between two point
+    patterns", without reflection. Returns a 2 x 3 matrix.
+    """
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    n = src.shape[0]
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s_c, d_c = src - mu_s, dst - mu_d
+    cov = d_c.T @ s_c / n
+    u, sig, vt = np.linalg.svd(cov)
+    d = np.ones(2)
+    if np.linalg.det(cov) < 0:
+        d[-1] = -1
+    r = u @ np.diag(d) @ vt
+    var_s = (s_c ** 2).sum() / n
+    scale = (sig * d).sum() / var_s if var_s > 0 else 1.0
+    t = mu_d - scale * r @ mu_s
+    return np.hstack([scale * r, t[:, None]])
+
+
+def warp_affine(image: np.ndarray, m: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    import cv2
+
+    w, h = (size, size) if isinstance(size, int) else (size[1], size[0])
+    return cv2.warpAffine(image, m.astype(np.float64), (w, h), borderValue=0.0)
+
+
+def arcface_crop(image: np.ndarray, landmarks5: np.ndarray, size: int = 112) -> np.ndarray:
+    m = similarity_transform(landmarks5, arcface_template(size))
+    return warp_affine(image, m, size)
+
+
+def arcface_matrix(landmarks5: np.ndarray, size: int = 112) -> np.ndarray:
+    return similarity_transform(landmarks5, arcface_template(size))
+
+
+def dlib_chip(image: np.ndarray, face: Face, size: int = 150, padding: float = 0.25) -> np.ndarray:
+    import dlib
+
+    from .landmarks import dlib5, dlib_shape
+
+    pts = face.dlib5 if face.dlib5 is not None else dlib5(image, face.box)
+    return dlib.get_face_chip(image, dlib_shape(pts, face.box), size=size, padding=padding)
+
+
+def mtcnn_crop(image: np.ndarray, box: np.ndarray, size: int = 160, margin: float = 14.0) -> np.ndarray:
+    """facenet-pytorch's ``extract_face`` geometry: margin given in pixels of the output size."""
+    import cv2
+
+    x1, y1, x2, y2 = [float(v) for v in box]
+    mx = margin * (x2 - x1) / (size - margin)
+    my = margin * (y2 - y1) / (size - margin)
+    h, w = image.shape[:2]
+    bx1, by1 = int(max(x1 - mx / 2, 0)), int(max(y1 - my / 2, 0))
+    bx2, by2 = int(min(x2 + mx / 2, w)), int(min(y2 + my / 2, h))
+    crop = image[by1:by2, bx1:bx2]
+    if crop.size == 0:
+        raise ValueError(f"face box {box} lies outside the image")
+    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def ffhq_quad(lm68: np.ndarray) -> np.ndarray:
+    """The FFHQ oriented square (4 corners) from 68 landmarks."""
+    lm = np.asarray(lm68, np.float64)
+    eye_l, eye_r = lm[36:42].mean(0), lm[42:48].mean(0)
+    eye_avg = (eye_l + eye_r) / 2
+    eye_to_eye = eye_r - eye_l
+    mouth_avg = (lm[48] + lm[54]) / 2
+    eye_to_mouth = mouth_avg - eye_avg
+    x = eye_to_eye - np.flipud(eye_to_mouth) * [-1, 1]
+    x /= np.hypot(*x)
+    x *= max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    y = np.flipud(x) * [-1, 1]
+    c = eye_avg + eye_to_mouth * 0.1
+    return np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
+
+
+def ffhq_crop(image: np.ndarray, lm68: np.ndarray, size: int = 256) -> np.ndarray:
+    import cv2
+
+    quad = ffhq_quad(lm68).astype(np.float32)
+    dst = np.array([[0, 0], [0, size], [size, size]], np.float32)
+    m = cv2.getAffineTransform(quad[:3], dst)
+    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def align_face(image: np.ndarray, face: Face, alignment: str, size: Optional[int] = None) -> np.ndarray:
+    """Crop ``face`` from an RGB uint8 image the way ``alignment`` says (see module docstring)."""
+    if alignment == "arcface112":
+        return arcface_crop(image, face.landmarks5, size or 112)
+    if alignment == "dlib150":
+        return dlib_chip(image, face, size or 150)
+    if alignment == "mtcnn160":
+        return mtcnn_crop(image, face.box, size or 160)
+    if alignment == "ffhq256":
+        if face.landmarks68 is None:
+            from .landmarks import landmarks68
+
+            face.landmarks68 = landmarks68(image, face.box)
+        return ffhq_crop(image, face.landmarks68, size or 256)
+    if alignment == "none":
+        import cv2
+
+        s = size or 112
+        return cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA)
+    raise ValueError(f"unknown alignment {alignment!r}")
+
+
+def align_faces(image: np.ndarray, faces: Sequence[Face], alignment: str, size: Optional[int] = None) -> np.ndarray:
+    crops = [align_face(image, f, alignment, size) for f in faces]
+    if not crops:
+        s = size or {"arcface112": 112, "dlib150": 150, "mtcnn160": 160, "ffhq256": 256}.get(alignment, 112)
+        return np.zeros((0, s, s, 3), np.uint8)
+    return np.stack(crops)

@@ -1,0 +1,189 @@
+"""Face detectors behind one registry, each returning :class:`~idbench.faces.Face` records.
+
+Every detector adds dlib's 68-point and 5-point landmarks for each box (``with_landmarks``), so
+each face is detected once and every aligner and estimator downstream reuses the same record.
+Large images are detected on a downscaled copy (longest side ``max_side``) and mapped back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable, List, Optional, Tuple
+
+import numpy as np
+
+from .errors import InputError
+from .faces import Face, landmarks68_to_5
+from .registry import Registry
+from .weights import DLIB_MODELS, WeightSource, resolve_weights
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    name: str
+    description: str
+    weights: Tuple[WeightSource, ...] = ()
+    licence: str = ""
+
+
+DETECTORS: Registry[DetectorSpec] = Registry("detector")
+
+MMOD = WeightSource("mmod_human_face_detector.dat", "PyPI package face-recognition-models", search=(DLIB_MODELS,),
+                    min_bytes=100_000)
+SCRFD_10G = WeightSource("det_10g.onnx", "insightface model pack buffalo_l (insightface-cli model.download buffalo_l)",
+                         search=("~/.insightface/models/buffalo_l",), min_bytes=1_000_000)
+
+
+class Detector:
+    """Base: subclasses implement ``_boxes(image) -> list of (box, score, landmarks5 or None)``."""
+
+    def __init__(self, spec: DetectorSpec, max_side: int = 1600, with_landmarks: bool = True):
+        self.spec = spec
+        self.max_side = max_side
+        self.with_landmarks = with_landmarks
+
+    def _boxes(self, image: np.ndarray):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def detect(self, image: np.ndarray) -> List[Face]:
+        """All faces in an RGB uint8 image, largest first."""
+        import cv2
+
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise InputError(f"detectors take uint8 RGB images H x W x 3, got {image.shape} {image.dtype}")
+        h, w = image.shape[:2]
+        s = min(1.0, self.max_side / max(h, w))
+        small = image if s == 1.0 else cv2.resize(image, (int(round(w * s)), int(round(h * s))),
+                                                  interpolation=cv2.INTER_AREA)
+        faces = []
+        for box, score, lm5 in self._boxes(small):
+            box = np.asarray(box, np.float32) / s
+            lm5 = None if lm5 is None else np.asarray(lm5, np.float32) / s
+            faces.append(self._finish(image, box, float(score), lm5))
+        faces.sort(key=lambda f: -f.area)
+        return faces
+
+    def _finish(self, image, box, score, lm5) -> Face:
+        lm68 = d5 = None
+        if self.with_landmarks or lm5 is None:
+            from .landmarks import dlib5, landmarks68
+
+            lm68 = landmarks68(image, box)
+            d5 = dlib5(image, box)
+            if lm5 is None:
+                lm5 = landmarks68_to_5(lm68)
+        return Face(box, score, lm5.astype(np.float32), lm68, d5, self.spec.name)
+
+
+def register_detector(spec: DetectorSpec) -> Callable:
+    return DETECTORS.register(spec.name, spec)
+
+
+def list_detectors(pattern: Optional[str] = None) -> List[str]:
+    return DETECTORS.names(pattern)
+
+
+@lru_cache(maxsize=8)
+def create_detector(name: str = "dlib-hog", device: str = "cpu", weights: Optional[str] = None) -> Detector:
+    """Build (once per argument set) a registered detector."""
+    spec = DETECTORS.spec(name)
+    return DETECTORS.factory(name)(spec, device=device, weights=weights)
+
+
+# --- dlib HOG -------------------------------------------------------------------------------------
+
+class DlibHog(Detector):
+    def __init__(self, spec, upsample: int = 1, **kw):
+        super().__init__(spec, **kw)
+        import dlib
+
+        self.upsample = upsample
+        self._det = dlib.get_frontal_face_detector()
+
+    def _boxes(self, image):
+        rects, scores, _ = self._det.run(image, self.upsample, 0.0)
+        return [((r.left(), r.top(), r.right(), r.bottom()), sc, None) for r, sc in zip(rects, scores)]
+
+
+@register_detector(DetectorSpec("dlib-hog", "dlib's HOG + linear SVM frontal face detector (upsample 1); fast on CPU",
+                                licence="Boost Software License (dlib)"))
+def _dlib_hog(spec, device="cpu", weights=None):
+    return DlibHog(spec)
+
+
+# --- dlib MMOD CNN --------------------------------------------------------------------------------
+
+class DlibMmod(Detector):
+    def __init__(self, spec, path, upsample: int = 0, **kw):
+        super().__init__(spec, **kw)
+        import dlib
+
+        self.upsample = upsample
+        self._det = dlib.cnn_face_detection_model_v1(str(path))
+
+    def _boxes(self, image):
+        out = self._det(image, self.upsample)
+        return [((d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()), d.confidence, None) for d in out]
+
+
+@register_detector(DetectorSpec("dlib-mmod", "dlib's MMOD CNN face detector (weights shipped); slow on CPU",
+                                weights=(MMOD,), licence="CC0 (dlib model)"))
+def _dlib_mmod(spec, device="cpu", weights=None):
+    return DlibMmod(spec, resolve_weights(spec.weights[0], weights))
+
+
+# --- MTCNN (facenet-pytorch) ------------------------------------------------------------------------
+
+class Mtcnn(Detector):
+    def __init__(self, spec, device="cpu", **kw):
+        super().__init__(spec, **kw)
+        from facenet_pytorch import MTCNN
+
+        self._det = MTCNN(keep_all=True, device=device, post_process=False)
+
+    def _boxes(self, image):
+        import torch
+
+        with torch.inference_mode():
+            boxes, probs, points = self._det.detect(image, landmarks=True)
+        if boxes is None:
+            return []
+        # MTCNN's points are left eye, right eye, nose, mouth left, mouth right: ArcFace order.
+        return [(b, p, pt) for b, p, pt in zip(boxes, probs, points)]
+
+
+@register_detector(DetectorSpec("mtcnn", "facenet-pytorch MTCNN (P/R/O-Net weights shipped in the package), 5 points",
+                                licence="MIT (facenet-pytorch)"))
+def _mtcnn(spec, device="cpu", weights=None):
+    return Mtcnn(spec, device=device)
+
+
+# --- SCRFD (insightface ONNX) -----------------------------------------------------------------------
+
+class Scrfd(Detector):
+    def __init__(self, spec, path, device="cpu", det_size=(640, 640), threshold=0.5, **kw):
+        super().__init__(spec, **kw)
+        from insightface.model_zoo.scrfd import SCRFD
+
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else [
+            "CPUExecutionProvider"]
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=providers)
+        self._det = SCRFD(model_file=str(path), session=session)
+        self._det.prepare(0 if device.startswith("cuda") else -1, input_size=det_size, det_thresh=threshold)
+        self.det_size = det_size
+
+    def _boxes(self, image):
+        bboxes, kpss = self._det.detect(np.ascontiguousarray(image[:, :, ::-1]), input_size=self.det_size)
+        out = []
+        for i, b in enumerate(bboxes):
+            out.append((b[:4], b[4], None if kpss is None else kpss[i]))
+        return out
+
+
+@register_detector(DetectorSpec("scrfd", "insightface SCRFD ONNX (user weights, det_10g.onnx from buffalo_l), 5 points",
+                                weights=(SCRFD_10G,), licence="insightface models: non-commercial research only"))
+def _scrfd(spec, device="cpu", weights=None):
+    return Scrfd(spec, resolve_weights(spec.weights[0], weights), device=device)

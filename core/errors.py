@@ -1,0 +1,44 @@
+"""Error types. Every message is one line that says what went wrong and what to do."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class IdbenchError(Exception):
+    """Base class of every idbench error."""
+
+
+class UnknownNameError(IdbenchError, KeyError):
+    """A registry lookup failed; the message suggests close matches."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]):
+        known = sorted(known)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        super().__init__(f"unknown {kind} '{name}'.{hint} Known: {', '.join(known) or '(none)'}")
+        self.kind, self.name, self.suggestions = kind, name, close
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class WeightsNotFoundError(IdbenchError, FileNotFoundError):
+    """A model's weight file is in none of the places idbench looks."""
+
+
+class WeightsFormatError(IdbenchError, ValueError):
+    """A weight file exists but is truncated, corrupt or for another architecture."""
+
+
+class ImageReadError(IdbenchError, ValueError):
+    """A file could not be decoded as an image."""
+
+
+class NoFaceError(IdbenchError, ValueError):
+    """No face was found where one was required."""
+
+
+class InputError(IdbenchError, ValueError):
+    """Bad input to a function (shape, dtype, value)."""

@@ -1,0 +1,50 @@
+"""The typed contract of an identity encoder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+from idbench.weights import WeightSource
+
+ALIGNMENTS = ("arcface112", "dlib150", "mtcnn160", "ffhq256", "none")
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """What an encoder expects and gives back.
+
+    Attributes:
+        name: registry name, ``family.tag`` (``arcface.r100``, ``dlib``).
+        input_size: (height, width) of the aligned face the network takes.
+        alignment: one of :data:`ALIGNMENTS`; how :func:`idbench.align.align_face` crops the face.
+        colour: channel order the *network* wants ("RGB" or "BGR"); idbench always hands RGB in and the
+            encoder swaps if needed.
+        mean, std: per-channel normalisation on 0..255 pixel values, in the network's channel order:
+            ``x = (pixel - mean) / std``.
+        embedding_size: length of the embedding.
+        l2_normalised: whether the *network* already outputs unit vectors (idbench normalises anyway).
+        backend: "torch", "onnx", "dlib" or "keras".
+        weights: the weight file(s); empty when the factory needs none.
+        licence, paper: provenance shown by ``bench list encoders`` and in the README.
+    """
+
+    name: str
+    input_size: Tuple[int, int]
+    alignment: str
+    colour: str
+    mean: Tuple[float, float, float]
+    std: Tuple[float, float, float]
+    embedding_size: int
+    l2_normalised: bool
+    backend: str
+    weights: Tuple[WeightSource, ...] = ()
+    licence: str = ""
+    paper: str = ""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.alignment not in ALIGNMENTS:
+            raise ValueError(f"{self.name}: alignment must be one of {ALIGNMENTS}, got {self.alignment!r}")
+        if self.colour not in ("RGB", "BGR"):
+            raise ValueError(f"{self.name}: colour must be RGB or BGR, got {self.colour!r}")
