@@ -85,7 +85,7 @@ def list_detectors(pattern: Optional[str] = None) -> List[str]:
 
 
 @lru_cache(maxsize=8)
-def create_detector(name: str = "dlib-hog", device: str = "cpu", weights: Optional[str] = None) -> Detector:
+def create_detector(name: str = "auto", device: str = "cpu", weights: Optional[str] = None) -> Detector:
     """Build (once per argument set) a registered detector."""
     spec = DETECTORS.spec(name)
     return DETECTORS.factory(name)(spec, device=device, weights=weights)
@@ -187,3 +187,26 @@ class Scrfd(Detector):
                                 weights=(SCRFD_10G,), licence="insightface models: non-commercial research only"))
 def _scrfd(spec, device="cpu", weights=None):
     return Scrfd(spec, resolve_weights(spec.weights[0], weights), device=device)
+
+
+# --- cascade: dlib HOG first, MTCNN where HOG finds nothing --------------------------------------------
+
+class Cascade(Detector):
+    """Try each detector in turn; the first that finds a face wins (its name is kept on the faces)."""
+
+    def __init__(self, spec, stages: List[Detector], **kw):
+        super().__init__(spec, **kw)
+        self.stages = stages
+
+    def detect(self, image: np.ndarray) -> List[Face]:
+        for stage in self.stages:
+            faces = stage.detect(image)
+            if faces:
+                return faces
+        return []
+
+
+@register_detector(DetectorSpec("auto", "dlib-hog, falling back to mtcnn when HOG finds no face (default)",
+                                licence="Boost (dlib), MIT (facenet-pytorch)"))
+def _auto(spec, device="cpu", weights=None):
+    return Cascade(spec, [create_detector("dlib-hog", device), create_detector("mtcnn", device)])

@@ -53,10 +53,17 @@ def read_image(path: os.PathLike) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise ImageReadError(f"{p}: no such file")
-    data = np.fromfile(str(p), dtype=np.uint8)
-    if data.size == 0:
+    return decode_image(p.read_bytes(), str(p))
+
+
+def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Decode encoded image bytes (JPEG, PNG, ...) as uint8 RGB."""
+    import cv2
+
+    p = name
+    if len(data) == 0:
         raise ImageReadError(f"{p}: empty file")
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ImageReadError(f"{p}: not a readable image (corrupt or unsupported format)")
     if img.shape[0] * img.shape[1] > MAX_PIXELS:

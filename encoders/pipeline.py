@@ -1,0 +1,174 @@
+"""Detect once, align per encoder, embed in batches, cache everything by content.
+
+``embed_files`` is what ``bench embed`` and ``bench run`` use: each image is read and decoded once,
+its faces are detected once (or read back from the cache) and shared by all encoders, each encoder
+gets its own alignment of the same face record, and crops are embedded in batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from idbench.align import align_face
+from idbench.cache import Cache, bytes_key, content_key
+from idbench.detectors import create_detector
+from idbench.errors import IdbenchError
+from idbench.faces import Face
+from idbench.imageio import decode_image, iter_image_files
+from idbench.weights import cached_sha256
+
+from .base import Encoder, l2_normalise
+
+DETECTION_VERSION = 1  # bump when detection/landmark post-processing changes
+
+
+@dataclass
+class DetectedImage:
+    """One input file after detection. ``faces`` is empty and ``error`` set when it failed."""
+
+    path: Path
+    key: str
+    faces: List[Face]
+    error: Optional[str] = None
+    _data: Optional[bytes] = field(default=None, repr=False)
+    _image: Optional[np.ndarray] = field(default=None, repr=False)
+
+    @property
+    def image(self) -> np.ndarray:
+        if self._image is None:
+            self._image = decode_image(self._data if self._data is not None else self.path.read_bytes(),
+                                       str(self.path))
+        return self._image
+
+
+def detect_file(path: Path, detector: str = "auto", all_faces: bool = False, cache: Optional[Cache] = None,
+                device: str = "cpu") -> DetectedImage:
+    """Read and detect one file; never raises for bad input (the reason goes in ``error``)."""
+    cache = cache if cache is not None else Cache(enabled=False)
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return DetectedImage(path, "", [], f"cannot read: {e.strerror or e}")
+    key = bytes_key(data)
+    item = DetectedImage(path, key, [], None, data)
+    dkey = content_key("faces", DETECTION_VERSION, key, detector)
+    cached = cache.get_json("faces", dkey)
+    try:
+        if cached is not None:
+            if isinstance(cached, dict) and "error" in cached:
+                item.error = cached["error"]
+                return item
+            faces = [Face.from_dict(d) for d in cached]
+        else:
+            faces = create_detector(detector, device).detect(item.image)
+            if not faces:
+                cache.put_json("faces", dkey, {"error": "no face detected"})
+            else:
+                cache.put_json("faces", dkey, [f.to_dict() for f in faces])
+    except IdbenchError as e:
+        item.error = str(e).split(": ", 1)[-1] if str(e).startswith(str(path)) else str(e)
+        return item
+    if not faces:
+        item.error = "no face detected"
+        return item
+    item.faces = faces if all_faces else faces[:1]
+    return item
+
+
+def encoder_fingerprint(encoder: Encoder) -> dict:
+    """Everything about an encoder that changes its embeddings (for cache keys and provenance)."""
+    spec = dataclasses.asdict(encoder.spec)
+    spec.pop("description", None)
+    spec.pop("licence", None)
+    spec.pop("paper", None)
+    w = encoder.weights_path
+    return {"spec": spec, "weights_sha256": cached_sha256(w) if w is not None else None}
+
+
+@dataclass
+class EmbeddingTable:
+    """One row per embedded face."""
+
+    paths: List[str]
+    face_index: np.ndarray
+    faces: List[Face]
+    embeddings: Dict[str, np.ndarray]
+    skipped: List[Tuple[str, str]]
+
+    @property
+    def bboxes(self) -> np.ndarray:
+        return np.array([f.box for f in self.faces], np.float32).reshape(-1, 4)
+
+    @property
+    def landmarks(self) -> np.ndarray:
+        return np.array([f.landmarks5 for f in self.faces], np.float32).reshape(-1, 5, 2)
+
+
+def embed_files(inputs: Iterable, encoders: Mapping[str, Encoder], detector: str = "auto",
+                all_faces: bool = False, cache: Optional[Cache] = None, progress: bool = True,
+                device: str = "cpu") -> EmbeddingTable:
+    """Embed every face of every image under ``inputs`` (files or folders) with every encoder."""
+    from tqdm.auto import tqdm
+
+    cache = cache if cache is not None else Cache(enabled=False)
+    files = list(iter_image_files(inputs))
+    fps = {name: content_key(encoder_fingerprint(enc)) for name, enc in encoders.items()}
+    paths: List[str] = []
+    face_idx: List[int] = []
+    faces: List[Face] = []
+    skipped: List[Tuple[str, str]] = []
+    rows: Dict[str, List[Optional[np.ndarray]]] = {n: [] for n in encoders}
+    pending: Dict[str, List[Tuple[int, str, np.ndarray]]] = {n: [] for n in encoders}
+
+    def flush(name: str) -> None:
+        items = pending[name]
+        if not items:
+            return
+        emb = encoders[name].embed(np.stack([c for _, _, c in items]), normalise=False)
+        for (row, key, _), e in zip(items, emb):
+            rows[name][row] = e
+            cache.put_array("emb", key, e)
+        items.clear()
+
+    for path in tqdm(files, desc="embed", unit="img", disable=not progress):
+        item = detect_file(path, detector, all_faces, cache, device)
+        if item.error:
+            skipped.append((str(path), item.error))
+            continue
+        for i, face in enumerate(item.faces):
+            row = len(paths)
+            paths.append(str(path))
+            face_idx.append(i)
+            faces.append(face)
+            for name, enc in encoders.items():
+                rows[name].append(None)
+                key = content_key("emb", fps[name], detector, item.key, i)
+                e = cache.get_array("emb", key)
+                if e is not None:
+                    rows[name][row] = e
+                    continue
+                try:
+                    crop = align_face(item.image, face, enc.spec.alignment, enc.spec.input_size[0])
+                except (ValueError, RuntimeError) as err:
+                    crop = None
+                    skipped.append((str(path), f"alignment for {name} failed: {err}"))
+                if crop is not None:
+                    pending[name].append((row, key, crop))
+                    if len(pending[name]) >= enc.batch_size:
+                        flush(name)
+    for name in encoders:
+        flush(name)
+    # drop rows an encoder could not align (rare): keep the table rectangular
+    keep = [r for r in range(len(paths)) if all(rows[n][r] is not None for n in encoders)]
+    emb = {}
+    for name, enc in encoders.items():
+        arr = np.array([rows[name][r] for r in keep], np.float32).reshape(len(keep), enc.spec.embedding_size)
+        emb[name] = l2_normalise(arr) if len(arr) else arr
+    return EmbeddingTable([paths[r] for r in keep], np.array([face_idx[r] for r in keep], np.int64),
+                          [faces[r] for r in keep], emb, skipped)

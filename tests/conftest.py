@@ -1,0 +1,52 @@
+"""Shared fixtures. Tests that need ../shared skip cleanly when it is absent."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+FACES = SHARED / "faces"
+
+
+def _insightface_image(name: str) -> Path:
+    from idbench.weights import package_dir
+
+    d = package_dir("insightface")
+    return d / "data" / "images" / name if d else Path("/nonexistent")
+
+
+@pytest.fixture(scope="session")
+def shared_faces() -> Path:
+    if not (FACES / "MANIFEST.csv").is_file():
+        pytest.skip("../shared/data/faces is not available")
+    return FACES
+
+
+@pytest.fixture(scope="session")
+def faces_manifest(shared_faces):
+    with open(shared_faces / "MANIFEST.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="session")
+def t1_image() -> np.ndarray:
+    """insightface's bundled group photo (6 faces); shipped inside the insightface wheel."""
+    from idbench.imageio import read_image
+
+    p = _insightface_image("t1.jpg")
+    if not p.is_file():
+        pytest.skip("insightface's t1.jpg is not installed")
+    return read_image(p)
+
+
+@pytest.fixture(scope="session")
+def t1_path() -> Path:
+    p = _insightface_image("t1.jpg")
+    if not p.is_file():
+        pytest.skip("insightface's t1.jpg is not installed")
+    return p
