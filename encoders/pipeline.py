@@ -100,6 +100,7 @@ class EmbeddingTable:
     faces: List[Face]
     embeddings: Dict[str, np.ndarray]
     skipped: List[Tuple[str, str]]
+    images: List[DetectedImage] = field(default_factory=list)  # every input, with its faces or error
 
     @property
     def bboxes(self) -> np.ndarray:
@@ -110,14 +111,31 @@ class EmbeddingTable:
         return np.array([f.landmarks5 for f in self.faces], np.float32).reshape(-1, 5, 2)
 
 
+def detect_files(inputs: Iterable, detector: str = "auto", all_faces: bool = False, cache: Optional[Cache] = None,
+                 progress: bool = True, device: str = "cpu") -> List[DetectedImage]:
+    """Detect faces in every image under ``inputs`` once (cached by content)."""
+    from tqdm.auto import tqdm
+
+    files = list(iter_image_files(inputs))
+    return [detect_file(p, detector, all_faces, cache, device)
+            for p in tqdm(files, desc="detect", unit="img", disable=not progress)]
+
+
 def embed_files(inputs: Iterable, encoders: Mapping[str, Encoder], detector: str = "auto",
                 all_faces: bool = False, cache: Optional[Cache] = None, progress: bool = True,
                 device: str = "cpu") -> EmbeddingTable:
     """Embed every face of every image under ``inputs`` (files or folders) with every encoder."""
+    files = list(iter_image_files(inputs))
+    stream = (detect_file(p, detector, all_faces, cache, device) for p in files)  # decode once, detect, embed
+    return embed_detected(stream, encoders, detector, cache, progress, total=len(files))
+
+
+def embed_detected(items: Iterable[DetectedImage], encoders: Mapping[str, Encoder], detector: str = "auto",
+                   cache: Optional[Cache] = None, progress: bool = True, total: Optional[int] = None) -> EmbeddingTable:
+    """Align each detected face for each encoder and embed in batches (embeddings cached by content)."""
     from tqdm.auto import tqdm
 
     cache = cache if cache is not None else Cache(enabled=False)
-    files = list(iter_image_files(inputs))
     fps = {name: content_key(encoder_fingerprint(enc)) for name, enc in encoders.items()}
     paths: List[str] = []
     face_idx: List[int] = []
@@ -127,17 +145,19 @@ def embed_files(inputs: Iterable, encoders: Mapping[str, Encoder], detector: str
     pending: Dict[str, List[Tuple[int, str, np.ndarray]]] = {n: [] for n in encoders}
 
     def flush(name: str) -> None:
-        items = pending[name]
-        if not items:
+        items_ = pending[name]
+        if not items_:
             return
-        emb = encoders[name].embed(np.stack([c for _, _, c in items]), normalise=False)
-        for (row, key, _), e in zip(items, emb):
+        emb = encoders[name].embed(np.stack([c for _, _, c in items_]), normalise=False)
+        for (row, key, _), e in zip(items_, emb):
             rows[name][row] = e
             cache.put_array("emb", key, e)
-        items.clear()
+        items_.clear()
 
-    for path in tqdm(files, desc="embed", unit="img", disable=not progress):
-        item = detect_file(path, detector, all_faces, cache, device)
+    seen: List[DetectedImage] = []
+    for item in tqdm(items, desc="embed", unit="img", disable=not progress, total=total):
+        seen.append(item)
+        path = item.path
         if item.error:
             skipped.append((str(path), item.error))
             continue
@@ -162,13 +182,13 @@ def embed_files(inputs: Iterable, encoders: Mapping[str, Encoder], detector: str
                     pending[name].append((row, key, crop))
                     if len(pending[name]) >= enc.batch_size:
                         flush(name)
+        item._image = item._data = None  # only one decoded image is held at a time
     for name in encoders:
         flush(name)
-    # drop rows an encoder could not align (rare): keep the table rectangular
     keep = [r for r in range(len(paths)) if all(rows[n][r] is not None for n in encoders)]
     emb = {}
     for name, enc in encoders.items():
         arr = np.array([rows[name][r] for r in keep], np.float32).reshape(len(keep), enc.spec.embedding_size)
         emb[name] = l2_normalise(arr) if len(arr) else arr
     return EmbeddingTable([paths[r] for r in keep], np.array([face_idx[r] for r in keep], np.int64),
-                          [faces[r] for r in keep], emb, skipped)
+                          [faces[r] for r in keep], emb, skipped, seen)

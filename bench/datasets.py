@@ -1,0 +1,301 @@
+"""Datasets behind a registry: ``sample`` (embedded default), ``folder``, ``lfw`` and ``ffpp``.
+
+A dataset is a list of :class:`Item` (an image file with an identity label, and for videos the
+video id and frame index) plus, for protocols that fix them, verification pairs and folds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from idbench.errors import IdbenchError, InputError
+from idbench.imageio import IMAGE_EXTS
+from idbench.registry import Registry
+from idbench.weights import idbench_home
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    description: str
+
+
+@dataclass
+class Item:
+    path: Path
+    identity: str
+    video: Optional[str] = None
+    frame: Optional[int] = None
+
+
+@dataclass
+class Dataset:
+    name: str
+    root: str
+    items: List[Item]
+    description: str
+    split: str = ""
+    pairs: Optional[np.ndarray] = None  # P x 3 (item i, item j, same=1/0), protocol pairs
+    folds: Optional[np.ndarray] = None  # P fold ids for the pairs
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def identities(self) -> List[str]:
+        return sorted({it.identity for it in self.items})
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def register_dataset(name: str, description: str):
+    return DATASETS.register(name, DatasetSpec(name, description))
+
+
+def load_dataset(name: str, root: Optional[os.PathLike] = None, **options) -> Dataset:
+    return DATASETS.factory(name)(root=root, **options)
+
+
+# --- folder ---------------------------------------------------------------------------------------
+
+@register_dataset("folder", "one sub-folder per identity, images inside (any depth)")
+def folder_dataset(root=None, min_images: int = 1, **_) -> Dataset:
+    if root is None:
+        raise InputError("dataset 'folder' needs --root DIR (one sub-folder per identity)")
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"dataset root {root} is not a folder")
+    items = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = sorted(f for f in sub.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
+        if len(files) >= min_images:
+            items += [Item(f, sub.name) for f in files]
+    if not items:
+        raise InputError(f"no images found in identity sub-folders of {root}")
+    n_id = len({i.identity for i in items})
+    return Dataset("folder", str(root), items, f"{len(items)} images of {n_id} identities from {root}")
+
+
+# --- LFW ------------------------------------------------------------------------------------------
+
+@register_dataset("lfw", "LFW with pairs.txt View 2 (10 folds x 600 pairs)")
+def lfw_dataset(root=None, **_) -> Dataset:
+    if root is None:
+        raise InputError("dataset 'lfw' needs --root (the folder holding pairs.txt and the image folder)")
+    root = Path(root)
+    pairs_file = root / "pairs.txt"
+    if not pairs_file.is_file():
+        raise InputError(f"{pairs_file} not found (LFW View 2 protocol file)")
+    img_dir = next((root / d for d in ("lfw-deepfunneled", "lfw", "lfw_funneled") if (root / d).is_dir()), None)
+    if img_dir is None:
+        raise InputError(f"no LFW image folder (lfw-deepfunneled/, lfw/) under {root}")
+    lines = pairs_file.read_text().split("\n")
+    n_folds, n_per = (int(x) for x in lines[0].split())
+    index = {}
+    items: List[Item] = []
+
+    def item(name: str, num: str) -> int:
+        p = img_dir / name / f"{name}_{int(num):04d}.jpg"
+        if p not in index:
+            index[p] = len(items)
+            items.append(Item(p, name))
+        return index[p]
+
+    pairs, folds = [], []
+    body = [l.split() for l in lines[1:] if l.strip()]
+    if len(body) != n_folds * n_per * 2:
+        raise InputError(f"{pairs_file}: expected {n_folds * n_per * 2} pairs, found {len(body)}")
+    for k, parts in enumerate(body):
+        if len(parts) == 3:
+            pairs.append((item(parts[0], parts[1]), item(parts[0], parts[2]), 1))
+        elif len(parts) == 4:
+            pairs.append((item(parts[0], parts[1]), item(parts[2], parts[3]), 0))
+        else:
+            raise InputError(f"{pairs_file}: bad line {k + 2}: {' '.join(parts)}")
+        folds.append(k // (2 * n_per))
+    return Dataset("lfw", str(root), items, f"LFW View 2: {len(pairs)} pairs over {len(items)} images, "
+                   f"{n_folds} folds", split="view2", pairs=np.array(pairs, np.int64), folds=np.array(folds))
+
+
+# --- FF++ -----------------------------------------------------------------------------------------
+
+FFPP_SPLIT_SOURCES = ("splits", "dataset/splits", ".")
+
+
+def ffpp_split_ids(root: Path, split: str, splits_dir: Optional[os.PathLike] = None) -> List[Tuple[str, str]]:
+    """The (a, b) id pairs of an official FF++ split file (``train``/``val``/``test`` .json)."""
+    cands = [Path(splits_dir)] if splits_dir else [root / s for s in FFPP_SPLIT_SOURCES]
+    for d in cands:
+        f = d / f"{split}.json"
+        if f.is_file():
+            try:
+                pairs = json.loads(f.read_text())
+            except json.JSONDecodeError as e:
+                raise InputError(f"{f}: not a valid FF++ split file ({e.msg})") from None
+            return [(str(a), str(b)) for a, b in pairs]
+    raise InputError(f"FF++ split file {split}.json not found in {', '.join(str(c) for c in cands)} "
+                     f"(give --splits DIR holding train/val/test.json)")
+
+
+def evenly_spaced(n_total: int, n: int) -> List[int]:
+    if n_total <= 0:
+        return []
+    if n >= n_total:
+        return list(range(n_total))
+    return [int(round(x)) for x in np.linspace(0, n_total - 1, n)]
+
+
+def extract_frames(video: Path, n: int, out_dir: Path) -> List[Tuple[int, Path]]:
+    """Decode N evenly spaced frames of a video to PNG (once; streamed, never the whole video in memory)."""
+    import cv2
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done = out_dir / "frames.json"
+    if done.is_file():
+        return [(int(i), out_dir / p) for i, p in json.loads(done.read_text())]
+    cap = cv2.VideoCapture(str(video))
+    if not cap.isOpened():
+        raise IdbenchError(f"{video}: cannot open video (corrupt or unsupported codec)")
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    wanted = set(evenly_spaced(total, n))
+    got = []
+    idx = 0
+    while wanted and idx <= max(wanted):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if idx in wanted:
+            p = out_dir / f"{idx:05d}.png"
+            cv2.imwrite(str(p), frame)
+            got.append((idx, p.name))
+        idx += 1
+    cap.release()
+    if not got:
+        raise IdbenchError(f"{video}: no frame could be decoded")
+    done.write_text(json.dumps(got))
+    return [(i, out_dir / p) for i, p in got]
+
+
+@register_dataset("ffpp", "FaceForensics++ originals: N evenly spaced frames per video of the official split")
+def ffpp_dataset(root=None, split: str = "test", compression: str = "c23", frames: int = 10,
+                 splits: Optional[os.PathLike] = None, frames_dir: Optional[os.PathLike] = None,
+                 progress: bool = True, **_) -> Dataset:
+    from tqdm.auto import tqdm
+
+    if root is None:
+        raise InputError("dataset 'ffpp' needs --root (the FaceForensics++ root)")
+    root = Path(root)
+    vdir = root / "original_sequences" / "youtube" / compression / "videos"
+    if not vdir.is_dir():
+        raise InputError(f"FF++ originals not found: {vdir} is missing (compression '{compression}')")
+    pairs = ffpp_split_ids(root, split, splits)
+    ids = sorted({x for p in pairs for x in p})
+    frames_root = Path(frames_dir) if frames_dir else idbench_home() / "frames" / "ffpp" / compression
+    items: List[Item] = []
+    notes = []
+    for vid in tqdm(ids, desc=f"ffpp {split} frames", disable=not progress):
+        video = vdir / f"{vid}.mp4"
+        if not video.is_file():
+            notes.append(f"{video}: missing video")
+            continue
+        try:
+            for idx, p in extract_frames(video, frames, frames_root / vid):
+                items.append(Item(p, vid, video=vid, frame=idx))
+        except IdbenchError as e:
+            notes.append(str(e))
+    if not items:
+        raise InputError(f"no frames could be read from {vdir} for split {split}")
+    d = Dataset("ffpp", str(root), items, f"FF++ {split} split ({compression}): {len(ids)} videos, "
+                f"{frames} frames each, {len(items)} frames", split=split, notes=notes)
+    d.video_pairs = pairs  # type: ignore[attr-defined]
+    return d
+
+
+# --- sample (embedded default) --------------------------------------------------------------------
+
+SAMPLE_IMAGES = (
+    ("insightface", "data/images/t1.jpg"),
+    ("insightface", "data/images/Tom_Hanks_54745.png"),
+    ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
+    ("skimage", "data/astronaut.png"),
+)
+
+
+@register_dataset("sample", "embedded default: the face photos that installed packages ship (tiny; see report)")
+def sample_dataset(root=None, views: int = 4, seed: int = 0, **_) -> Dataset:
+    """Faces from images shipped inside installed packages, one identity per face.
+
+    There is one photo per person, so each identity's other "images" are augmented views of the
+    same photo (flip, scale, rotation, brightness, JPEG re-encoding). Positive pairs are therefore
+    much easier than on real data; the sample exists to run the whole pipeline offline, not to rank
+    encoders.
+    """
+    import cv2
+
+    from idbench.detectors import create_detector
+    from idbench.imageio import read_image
+    from idbench.weights import package_dir
+
+    out = Path(root) if root else idbench_home() / "sample"
+    marker = out / f"sample-v1-views{views}-seed{seed}.json"
+    if marker.is_file():
+        return _sample_from(out)
+    rng = np.random.default_rng(seed)
+    det = create_detector("dlib-hog")
+    n = 0
+    for pkg, rel in SAMPLE_IMAGES:
+        base = package_dir(pkg)
+        if base is None or not (base / rel).is_file():
+            continue
+        img = read_image(base / rel)
+        for k, face in enumerate(det.detect(img)):
+            if face.width < 60:
+                continue
+            ident = f"{Path(rel).stem}_{k}".lower()
+            x1, y1, x2, y2 = face.box
+            m = 0.8 * face.width
+            h, w = img.shape[:2]
+            crop = img[int(max(y1 - m, 0)):int(min(y2 + m, h)), int(max(x1 - m, 0)):int(min(x2 + m, w))]
+            d = out / ident
+            d.mkdir(parents=True, exist_ok=True)
+            for v in range(views):
+                view = crop if v == 0 else _augment(crop, rng)
+                cv2.imwrite(str(d / f"{v:02d}.jpg"), np.ascontiguousarray(view[:, :, ::-1]),
+                            [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(70, 96)) if v else 95])
+            n += 1
+    if n < 3:
+        raise IdbenchError("the embedded sample needs insightface, matplotlib and scikit-image installed")
+    marker.write_text(json.dumps({"identities": n, "views": views, "seed": seed}))
+    return _sample_from(out)
+
+
+def _sample_from(out: Path) -> Dataset:
+    d = folder_dataset(out)
+    n_id = len(d.identities)
+    d.name = "sample"
+    d.description = (f"EMBEDDED SAMPLE, VERY SMALL: {n_id} faces found in photos shipped by installed packages "
+                     f"(insightface, matplotlib, scikit-image), {len(d.items)} images; each identity's other images "
+                     f"are augmented views of ONE photo, so positives are far easier than on real data. "
+                     f"Use it to check the pipeline, not to rank encoders.")
+    return d
+
+
+def _augment(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    import cv2
+
+    h, w = crop.shape[:2]
+    ang = rng.uniform(-12, 12)
+    s = rng.uniform(0.85, 1.15)
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), ang, s)
+    m[:, 2] += rng.uniform(-0.05, 0.05, 2) * [w, h]
+    out = cv2.warpAffine(crop, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+    if rng.random() < 0.5:
+        out = out[:, ::-1]
+    gain = rng.uniform(0.75, 1.25)
+    bias = rng.uniform(-20, 20)
+    return np.clip(out.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
