@@ -101,6 +101,85 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
     typer.echo(f"{len(table.paths)} faces embedded with {encoder}, {len(table.skipped)} skipped -> {out}")
 
 
+@app.command("run")
+def run_cmd(
+    encoders: str = typer.Option("dlib", "--encoders", help="comma-separated encoder names"),
+    dataset: str = typer.Option("sample", "--dataset", help="sample | folder | lfw | ffpp"),
+    root: Optional[Path] = typer.Option(None, "--root", help="dataset root"),
+    out: Path = typer.Option(Path("runs/latest"), "--out", "-o"),
+    swappers: str = typer.Option("", "--swappers", help="e.g. blend,ffpp:FaceShifter,results:DIR"),
+    id_encoders: str = typer.Option("", "--id-encoders", help="evaluator encoders for ID retrieval of swaps"),
+    split: str = typer.Option("test", "--split", help="FF++ split"),
+    compression: str = typer.Option("c23", "--compression", help="FF++ compression"),
+    frames: int = typer.Option(10, "--frames", help="FF++ frames per video"),
+    splits: Optional[Path] = typer.Option(None, "--splits", help="folder with FF++ train/val/test.json"),
+    detector: str = typer.Option("auto", "--detector"),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("cpu", "--device"),
+    k_partners: int = typer.Option(100, "--k-partners", help="candidates for the nearest-landmark partner"),
+    n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap resamples for intervals"),
+    saliency_faces: int = typer.Option(4, "--saliency-faces", help="faces per encoder for saliency (0: off)"),
+    weights: List[str] = typer.Option([], "--weights", help="NAME=PATH explicit weight file (repeatable)"),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
+):
+    """Run the benchmark; write leaderboard.csv, results.json and report.html into --out."""
+    from idbench.bench.run import RunConfig, run
+    from idbench.errors import IdbenchError
+
+    w = {}
+    for item in weights:
+        if "=" not in item:
+            fail(f"--weights takes NAME=PATH, got {item!r}")
+        k, v = item.split("=", 1)
+        w[k] = v
+    cfg = RunConfig(dataset=dataset, root=str(root) if root else None,
+                    encoders=[e for e in encoders.split(",") if e],
+                    swappers=[s for s in swappers.split(",") if s],
+                    id_encoders=[e for e in id_encoders.split(",") if e], out=str(out), seed=seed, device=device,
+                    detector=detector, split=split, compression=compression, frames=frames,
+                    splits=str(splits) if splits else None, k_partners=k_partners, n_boot=n_boot,
+                    saliency_faces=saliency_faces, cache_dir=str(cache_dir) if cache_dir else None,
+                    no_cache=no_cache, weights=w)
+    try:
+        results = run(cfg)
+    except IdbenchError as e:
+        fail(str(e))
+    from idbench.bench.report import leaderboard_rows
+
+    cols, rows = leaderboard_rows(results)
+    show = [c for c in ("name", "positive_mean", "swapped_mean", "negative_mean", "bias_mean_gap", "bias_auc",
+                        "verification_auc", "verification_accuracy", "retrieval_top1") if c in cols]
+    _table(show, [[_fmt(r.get(c)) for c in show] for r in rows[1:]])
+    typer.echo(f"{results['dataset']['description']}")
+    typer.echo(f"wrote {out / 'leaderboard.csv'}, {out / 'results.json'}, {out / 'report.html'}")
+
+
+def _fmt(v):
+    return f"{v:.4f}" if isinstance(v, float) else ("" if v is None else str(v))
+
+
+@app.command("report")
+def report_cmd(dirs: List[Path] = typer.Argument(..., help="run folders holding results.json"),
+               out: Optional[Path] = typer.Option(None, "--out", "-o", help="where to write the merged report")):
+    """Rebuild a run's report, or merge several runs into one leaderboard and report."""
+    from idbench.bench.report import merge_results, write_outputs
+    import json
+
+    for d in dirs:
+        if not (d / "results.json").is_file():
+            fail(f"{d / 'results.json'} not found")
+    if len(dirs) == 1 and out is None:
+        results = json.loads((dirs[0] / "results.json").read_text())
+        out = dirs[0]
+    else:
+        if out is None:
+            fail("merging several runs needs --out DIR")
+        results = merge_results(dirs)
+    write_outputs(results, out)
+    typer.echo(f"wrote {out / 'leaderboard.csv'}, {out / 'results.json'}, {out / 'report.html'}")
+
+
 def main() -> None:  # console script entry point
     app()
 

@@ -1,0 +1,120 @@
+"""Per-encoder analysis: BlendFace's attribute-bias analysis, verification and ID retrieval.
+
+Protocol (``bias``), after BlendFace (Shiohara et al., ICCV 2023, section 3):
+for every identity with at least two usable images, one anchor image is drawn (seeded);
+* positive: anchor vs every other image of the same identity;
+* negative: anchor vs the nearest-landmark image of another identity (among K=100 random candidates);
+* swapped: anchor vs the pseudo-swap of each other image of the same identity onto *that image's*
+  nearest-landmark partner (inner face from the same identity, everything else from the partner).
+Verification uses the dataset's protocol pairs when it has them (LFW View 2) and otherwise every
+same-identity pair against a seeded sample of different-identity pairs. ID retrieval uses the
+first image of each identity as the gallery and the remaining images as probes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+
+@dataclass
+class BiasPlan:
+    """Which rows are anchors/positives/negatives and which pseudo-swaps to build (encoder-independent)."""
+
+    anchors: np.ndarray  # anchor row per identity
+    positive: List[Tuple[int, int]]  # (anchor row, other row)
+    negative: List[Tuple[int, int]]  # (anchor row, partner row)
+    swaps: List[Tuple[int, int, int]]  # (anchor row, source row, partner/target row)
+
+
+def plan_bias(labels: Sequence[str], landmarks68: np.ndarray, k: int = 100, seed: int = 0) -> BiasPlan:
+    from idbench.swapper.partners import choose_partners
+
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    partner, _ = choose_partners(landmarks68, labels, k=k, seed=seed)
+    anchors, pos, neg, swaps = [], [], [], []
+    for ident in sorted(set(labels.tolist())):
+        rows = np.flatnonzero(labels == ident)
+        if len(rows) < 2:
+            continue
+        a = int(rng.choice(rows))
+        anchors.append(a)
+        neg.append((a, int(partner[a])))
+        for r in rows:
+            if r != a:
+                pos.append((a, int(r)))
+                swaps.append((a, int(r), int(partner[r])))
+    return BiasPlan(np.array(anchors, np.int64), pos, neg, swaps)
+
+
+def pair_scores(emb: np.ndarray, pairs: Sequence[Tuple[int, int]], emb_b: Optional[np.ndarray] = None) -> np.ndarray:
+    if not len(pairs):
+        return np.zeros(0, np.float32)
+    p = np.asarray(pairs)
+    b = emb if emb_b is None else emb_b
+    return np.einsum("ij,ij->i", emb[p[:, 0]], b[p[:, 1]]).astype(np.float64)
+
+
+def verification_pairs(labels: Sequence[str], max_negatives: int = 20000, seed: int = 0) -> np.ndarray:
+    """Every same-identity pair and a seeded sample of different-identity pairs: P x 3 (i, j, same)."""
+    labels = np.asarray(labels)
+    n = len(labels)
+    iu, ju = np.triu_indices(n, 1)
+    same = labels[iu] == labels[ju]
+    pos = np.stack([iu[same], ju[same]], 1)
+    neg = np.stack([iu[~same], ju[~same]], 1)
+    if len(neg) > max_negatives:
+        neg = neg[np.random.default_rng(seed).choice(len(neg), max_negatives, replace=False)]
+    return np.concatenate([np.c_[pos, np.ones(len(pos), np.int64)], np.c_[neg, np.zeros(len(neg), np.int64)]])
+
+
+def gallery_split(labels: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """First row of each identity -> gallery; the rest -> probes (identities with >= 2 rows only)."""
+    labels = np.asarray(labels)
+    gal, probe = [], []
+    for ident in sorted(set(labels.tolist())):
+        rows = np.flatnonzero(labels == ident)
+        if len(rows) >= 2:
+            gal.append(rows[0])
+            probe.extend(rows[1:])
+    return np.array(gal, np.int64), np.array(probe, np.int64)
+
+
+def analyse(emb: np.ndarray, labels: Sequence[str], plan: Optional[BiasPlan], swap_emb: Optional[np.ndarray],
+            pairs: Optional[np.ndarray] = None, folds: Optional[np.ndarray] = None, seed: int = 0,
+            n_boot: int = 1000) -> dict:
+    """All per-encoder numbers. ``swap_emb[i]`` is the embedding of ``plan.swaps[i]``'s pseudo-swap."""
+    from idbench import analysis as M
+
+    labels = np.asarray(labels)
+    out: dict = {"n_faces": int(len(labels)), "n_identities": int(len(set(labels.tolist())))}
+    if plan is not None and swap_emb is not None and len(plan.positive) and len(plan.negative) >= 1:
+        pos = pair_scores(emb, plan.positive)
+        neg = pair_scores(emb, plan.negative)
+        ok = np.isfinite(swap_emb).all(1)
+        swp = np.einsum("ij,ij->i", emb[[s[0] for s in plan.swaps]][ok], swap_emb[ok]).astype(np.float64)
+        if len(swp) and len(neg) >= 2:
+            gap = M.bias_gap(pos, swp, neg, n_boot=n_boot, seed=seed)
+            out["bias"] = gap.to_dict()
+        out["scores"] = {"positive": pos.tolist(), "swapped": swp.tolist(), "negative": neg.tolist()}
+    if pairs is None:
+        pairs = verification_pairs(labels, seed=seed)
+    if len(pairs) and 0 < pairs[:, 2].sum() < len(pairs):
+        s = pair_scores(emb, pairs[:, :2])
+        y = pairs[:, 2]
+        e, thr = M.eer(s, y)
+        ver = {"n_pairs": int(len(y)), "auc": M.roc_auc(s, y), "eer": e, "eer_threshold": thr,
+               "tar_at_far_1e-2": M.tar_at_far(s, y, 1e-2), "tar_at_far_1e-3": M.tar_at_far(s, y, 1e-3)}
+        acc = M.verification_accuracy(s, y, folds=10, seed=seed, fold_ids=folds)
+        ver["accuracy_mean"], ver["accuracy_std"] = float(acc.mean), float(acc.std)
+        out["verification"] = ver
+    gal, probe = gallery_split(labels)
+    if len(gal) >= 2 and len(probe):
+        r1 = M.id_retrieval(emb[probe], labels[probe], emb[gal], labels[gal], k=1)
+        r5 = M.id_retrieval(emb[probe], labels[probe], emb[gal], labels[gal], k=min(5, len(gal)))
+        out["retrieval"] = {"top1": float(r1.accuracy), "top5": float(r5.accuracy), "n_probes": int(len(probe)),
+                            "n_gallery": int(len(gal))}
+    return out
