@@ -40,9 +40,11 @@ class DetectedImage:
 
     @property
     def image(self) -> np.ndarray:
-        if self._image is None:
-            self._image = decode_image(self._data if self._data is not None else self.path.read_bytes(),
-                                       str(self.path))
+        if self._image is not None:
+            return self._image
+        if self._data is None:  # after the streaming pass: decode again, hold nothing (bounded memory)
+            return decode_image(self.path.read_bytes(), str(self.path))
+        self._image = decode_image(self._data, str(self.path))
         return self._image
 
 

@@ -1,0 +1,99 @@
+"""`bench run` end to end on the embedded sample and on a folder dataset; outputs, cache and report."""
+
+import csv
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from idbench.bench.cli import app
+
+REQUIRED_ENCODER_KEYS = {"n_faces", "n_identities", "bias", "scores", "verification", "retrieval"}
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("run")
+    args = ["run", "--dataset", "sample", "--root", str(d / "sample"), "--encoders", "dlib", "--out",
+            str(d / "out"), "--cache-dir", str(d / "cache"), "--n-boot", "200", "--saliency-faces", "2"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    return d, args
+
+
+def test_outputs_schema(sample_run):
+    d, _ = sample_run
+    out = d / "out"
+    rows = list(csv.DictReader(open(out / "leaderboard.csv")))
+    assert rows[0]["name"] == "direction" and rows[0]["verification_auc"] == "higher"
+    assert rows[0]["bias_mean_gap"] == "lower"
+    dlib = next(r for r in rows if r["name"] == "dlib")
+    for col in ("positive_mean", "swapped_mean", "negative_mean", "bias_mean_gap", "bias_auc", "verification_auc",
+                "eer", "retrieval_top1"):
+        assert dlib[col] != "", col
+    res = json.loads((out / "results.json").read_text())
+    enc = res["encoders"]["dlib"]
+    assert REQUIRED_ENCODER_KEYS <= set(enc)
+    b = enc["bias"]
+    assert b["positive_mean"] > b["negative_mean"]
+    assert len(b["mean_gap_ci"]) == 2 and b["mean_gap_ci"][0] <= b["mean_gap"] <= b["mean_gap_ci"][1]
+    assert len(enc["scores"]["positive"]) > 0 and len(enc["scores"]["swapped"]) > 0
+    prov = res["provenance"]
+    assert prov["seed"] == 0 and prov["packages"]["numpy"] and prov["weights_sha256"]["dlib"]
+    assert "VERY SMALL" in res["dataset"]["description"]
+    html = (out / "report.html").read_text()
+    assert "cdn.plot.ly" not in html and "plotly" in html.lower() and len(html) > 1_000_000  # plotly.js embedded
+    assert "VERY SMALL" in html
+
+
+def test_rerun_hits_cache_and_gives_same_numbers(sample_run):
+    d, args = sample_run
+    from idbench.bench.run import RunConfig, run
+
+    res = run(RunConfig(dataset="sample", root=str(d / "sample"), encoders=["dlib"], out=str(d / "out2"),
+                        cache_dir=str(d / "cache"), n_boot=200, saliency_faces=0, progress=False))
+    assert res["cache"]["misses"] == 0 and res["cache"]["hits"] > 0
+    first = json.loads((d / "out" / "results.json").read_text())["encoders"]["dlib"]
+    assert res["encoders"]["dlib"]["bias"]["mean_gap"] == pytest.approx(first["bias"]["mean_gap"], abs=1e-6)
+
+
+def test_report_rebuild_and_merge(sample_run, tmp_path):
+    d, _ = sample_run
+    r = CliRunner().invoke(app, ["report", str(d / "out"), str(d / "out"), "--out", str(tmp_path / "m")])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(tmp_path / "m" / "leaderboard.csv")))
+    assert [x["name"] for x in rows[1:]] == ["dlib", "out/dlib"]
+
+
+def test_report_renders_in_chromium(sample_run, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed")
+    html = (sample_run[0] / "out" / "report.html").resolve()
+    shot = tmp_path / "report.png"
+    dump = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                           "--disable-component-update", "--disable-sync", "--no-first-run",
+                           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
+                           "--enable-logging=stderr", "--v=0", "--dump-dom", html.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert dump.returncode == 0
+    dom = dump.stdout
+    # every plot was drawn: plotly adds an svg 'main-svg' to each rendered graph div
+    n_divs = dom.count('class="plotly-graph-div')
+    assert n_divs >= 3 and dom.count("main-svg") >= n_divs
+    assert "Uncaught" not in dump.stderr and "CONSOLE(" not in dump.stderr.replace("CONSOLE(0)", "")
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    f"--user-data-dir={tmp_path / 'profile2'}", "--virtual-time-budget=10000",
+                    f"--screenshot={shot}", "--window-size=1400,2400", html.as_uri()], capture_output=True,
+                   timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_bad_dataset_root_is_clear(tmp_path):
+    r = CliRunner().invoke(app, ["run", "--dataset", "ffpp", "--root", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "original_sequences" in r.output
+    r = CliRunner().invoke(app, ["run", "--dataset", "folders", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "Did you mean: folder" in r.output
