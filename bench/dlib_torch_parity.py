@@ -6,7 +6,7 @@ then dlib's ``compute_face_descriptor(chip)`` against the torch port's raw (not 
 embedding of the same chip. Reports the worst max-abs difference and the worst cosine and exits
 non-zero when they miss the targets (max abs diff < 1e-3, cosine > 0.9999).
 
-    .venv/bin/python benchmarks/dlib_torch_parity.py [--faces DIR] [--limit N] [--device cpu|cuda]
+    .venv/bin/python -m idbench.bench.dlib_torch_parity [--faces DIR] [--limit N] [--device cpu|cuda]
 
 Images where the detector finds nothing still get compared, on a chip cut from a centred box
 (the network, not the detector, is under test); they are counted in the report.
@@ -24,7 +24,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[1]  # the checkout (editable install)
 DEFAULT_FACES = REPO.parent / "shared" / "data" / "faces"
 MAX_ABS_TARGET = 1e-3
 COSINE_TARGET = 0.9999
