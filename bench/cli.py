@@ -180,6 +180,12 @@ def report_cmd(dirs: List[Path] = typer.Argument(..., help="run folders holding 
     typer.echo(f"wrote {out / 'leaderboard.csv'}, {out / 'results.json'}, {out / 'report.html'}")
 
 
+from idbench.bench import train_cli as _train_cli; _train_cli.register(app)
+
+
+from idbench.bench import swap_cli as _swap_cli; _swap_cli.register(app)  # noqa: E402,E702
+
+
 def main() -> None:  # console script entry point
     app()
 

@@ -14,6 +14,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from idbench.cache import content_key
 from idbench.errors import IdbenchError, InputError
 from idbench.imageio import IMAGE_EXTS
 from idbench.registry import Registry
@@ -142,41 +143,21 @@ def ffpp_split_ids(root: Path, split: str, splits_dir: Optional[os.PathLike] = N
                      f"(give --splits DIR holding train/val/test.json)")
 
 
-def evenly_spaced(n_total: int, n: int) -> List[int]:
-    if n_total <= 0:
-        return []
-    if n >= n_total:
-        return list(range(n_total))
-    return [int(round(x)) for x in np.linspace(0, n_total - 1, n)]
-
-
 def extract_frames(video: Path, n: int, out_dir: Path) -> List[Tuple[int, Path]]:
-    """Decode N evenly spaced frames of a video to PNG (once; streamed, never the whole video in memory)."""
+    """Decode N evenly spaced frames of a video to PNG, once (streamed: one frame in memory at a time)."""
     import cv2
 
+    from idbench.swapper.ffpp import iter_video_frames
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    done = out_dir / "frames.json"
+    done = out_dir / f"frames-{n}.json"
     if done.is_file():
         return [(int(i), out_dir / p) for i, p in json.loads(done.read_text())]
-    cap = cv2.VideoCapture(str(video))
-    if not cap.isOpened():
-        raise IdbenchError(f"{video}: cannot open video (corrupt or unsupported codec)")
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    wanted = set(evenly_spaced(total, n))
     got = []
-    idx = 0
-    while wanted and idx <= max(wanted):
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if idx in wanted:
-            p = out_dir / f"{idx:05d}.png"
-            cv2.imwrite(str(p), frame)
-            got.append((idx, p.name))
-        idx += 1
-    cap.release()
-    if not got:
-        raise IdbenchError(f"{video}: no frame could be decoded")
+    for idx, frame in iter_video_frames(video, n):
+        p = out_dir / f"{idx:05d}.png"
+        cv2.imwrite(str(p), np.ascontiguousarray(frame[:, :, ::-1]))
+        got.append((idx, p.name))
     done.write_text(json.dumps(got))
     return [(i, out_dir / p) for i, p in got]
 
@@ -204,7 +185,9 @@ def ffpp_dataset(root=None, split: str = "test", compression: str = "c23", frame
             notes.append(f"{video}: missing video")
             continue
         try:
-            for idx, p in extract_frames(video, frames, frames_root / vid):
+            st = video.stat()
+            vkey = content_key(str(video.resolve()), st.st_size, st.st_mtime_ns)[:16]
+            for idx, p in extract_frames(video, frames, frames_root / f"{vid}-{vkey}"):
                 items.append(Item(p, vid, video=vid, frame=idx))
         except IdbenchError as e:
             notes.append(str(e))

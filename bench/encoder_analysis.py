@@ -30,7 +30,7 @@ class BiasPlan:
 
 
 def plan_bias(labels: Sequence[str], landmarks68: np.ndarray, k: int = 100, seed: int = 0) -> BiasPlan:
-    from idbench.swapper.partners import choose_partners
+    from idbench.swapper.blend import choose_partners
 
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)

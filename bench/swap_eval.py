@@ -83,7 +83,6 @@ _PAIR = re.compile(r"^(?P<t>[^_/]+)_(?P<s>[^_/]+)$")
 
 def iter_results(cfg, directory: Path, table, labels, frames_of_row) -> Iterator[SwapSample]:
     """Read a method's own outputs (see module docstring)."""
-    from idbench.bench.datasets import evenly_spaced
     from idbench.errors import IdbenchError
     from idbench.imageio import IMAGE_EXTS, read_image
 

@@ -50,3 +50,17 @@ def t1_path() -> Path:
     if not p.is_file():
         pytest.skip("insightface's t1.jpg is not installed")
     return p
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_idbench_home(tmp_path_factory):
+    """Caches, extracted frames and the sample live in a per-session folder, never in the user's home."""
+    import os
+
+    old = os.environ.get("IDBENCH_HOME")
+    os.environ["IDBENCH_HOME"] = str(tmp_path_factory.mktemp("idbench_home"))
+    yield
+    if old is None:
+        os.environ.pop("IDBENCH_HOME", None)
+    else:
+        os.environ["IDBENCH_HOME"] = old

@@ -1,0 +1,290 @@
+"""``bench prepare``: detect once, write aligned crops, their 68 landmarks and an index for training.
+
+Input: a folder with one sub-folder per identity (images at any depth below it). Each image is
+read and detected once (largest face; detections come from the content cache of
+:func:`idbench.encoders.pipeline.detect_file` when present), then cut for every requested alignment:
+
+* ``arcface112``: insightface's 5-point similarity warp to 112x112 (:func:`idbench.align.arcface_crop`);
+* ``dlib150``: dlib's 150x150 face chip (padding 0.25, from dlib's 5 points; ``dlib.get_face_chip``).
+
+The 68 iBUG landmarks are mapped through the same transform into crop coordinates (what the
+blending augmentation and the nearest-landmark partner search use). Output layout::
+
+    DATA_DIR/prepare.json                  what was run, counts, skipped images
+    DATA_DIR/identities.txt                every identity with at least one face (label = line number)
+    DATA_DIR/train_identities.txt          with --split-identities: the training identities
+    DATA_DIR/heldout_identities.txt        ... and the held-out ones
+    DATA_DIR/<alignment>/index.csv         crop,identity,label,source,face_score (crop relative to the folder)
+    DATA_DIR/<alignment>/landmarks.npy     N x 68 x 2 float32, crop coordinates, same row order as index.csv
+    DATA_DIR/<alignment>/crops/<identity>/<image>.png
+
+Rows are identical (same images, same order) across alignments: an image is kept only if every
+alignment succeeded. Labels are integers over the sorted identity names of the whole folder; the
+trainer re-numbers them over the identities it trains on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+PREPARE_VERSION = 1
+ALIGNMENT_SIZES = {"arcface112": 112, "dlib150": 150}
+INDEX_COLUMNS = ("crop", "identity", "label", "source", "face_score")
+
+
+# --- geometry -----------------------------------------------------------------------------------
+
+def apply_affine(m: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Map N x 2 points through a 2 x 3 affine matrix."""
+    p = np.asarray(points, np.float64)
+    return (p @ np.asarray(m, np.float64)[:, :2].T + np.asarray(m, np.float64)[:, 2]).astype(np.float32)
+
+
+def dlib_chip_matrix(face, size: int = 150, padding: float = 0.25) -> np.ndarray:
+    """The 2 x 3 image -> chip transform of ``dlib.get_face_chip`` (dlib's ``get_mapping_to_chip``).
+
+    dlib's chip is the rectangle ``rect`` of ``get_face_chip_details`` rotated by ``angle`` about its
+    centre, its corners mapped to the chip's corner pixels.
+    """
+    import cv2
+    import dlib
+
+    from idbench.landmarks import dlib_shape
+
+    d = dlib.get_face_chip_details(dlib_shape(face.dlib5, face.box), size, padding)
+    r, a = d.rect, d.angle
+    c = np.array([(r.left() + r.right()) / 2.0, (r.top() + r.bottom()) / 2.0])
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    corners = np.array([[r.left(), r.top()], [r.right(), r.top()], [r.right(), r.bottom()]], np.float64)
+    src = (corners - c) @ rot.T + c
+    dst = np.array([[0, 0], [d.cols - 1, 0], [d.cols - 1, d.rows - 1]], np.float64)
+    return cv2.getAffineTransform(src.astype(np.float32), dst.astype(np.float32))
+
+
+# dlib's HOG box in ArcFace-112 template coordinates (mean over 49 HOG detections of ../shared/data/faces)
+TEMPLATE_BOX = np.array([11.2, 24.5, 97.3, 112.8], np.float32)
+MAX_LANDMARK_DISAGREEMENT = 0.25  # of the inter-ocular distance
+
+
+def landmark_disagreement(landmarks68: np.ndarray, landmarks5: np.ndarray) -> float:
+    """Mean distance between the 5 points implied by the 68 landmarks and the detector's 5 points,
+    relative to the inter-ocular distance."""
+    from idbench.faces import landmarks68_to_5
+
+    lm5 = np.asarray(landmarks5, np.float64)
+    d = np.linalg.norm(landmarks68_to_5(landmarks68).astype(np.float64) - lm5, axis=1).mean()
+    return float(d / max(np.linalg.norm(lm5[1] - lm5[0]), 1e-6))
+
+
+def consistent_landmarks(image: np.ndarray, face) -> None:
+    """Make ``face.landmarks68`` / ``face.dlib5`` agree with ``face.landmarks5`` (in place) or raise ValueError.
+
+    dlib's shape predictors follow the box they are given; a box from another detector (MTCNN boxes
+    may run far outside a tight crop) can give landmarks unrelated to the face. Then both are
+    re-fitted in the box where dlib's HOG detector would have put it (:data:`TEMPLATE_BOX` mapped
+    back from the ArcFace template through the 5 points).
+    """
+    from idbench.align import arcface_matrix
+    from idbench.landmarks import dlib5, landmarks68
+
+    if face.landmarks68 is None:
+        face.landmarks68 = landmarks68(image, face.box)
+    if landmark_disagreement(face.landmarks68, face.landmarks5) <= MAX_LANDMARK_DISAGREEMENT:
+        return
+    m = np.vstack([arcface_matrix(face.landmarks5, 112), [0, 0, 1]])
+    x1, y1, x2, y2 = TEMPLATE_BOX
+    corners = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float64)
+    back = apply_affine(np.linalg.inv(m)[:2], corners)
+    box = np.concatenate([back.min(0), back.max(0)]).astype(np.float32)
+    lm68 = landmarks68(image, box)
+    err = landmark_disagreement(lm68, face.landmarks5)
+    if err > MAX_LANDMARK_DISAGREEMENT:
+        raise ValueError(f"68 landmarks disagree with the detector's 5 points ({err:.2f} x inter-ocular distance)")
+    face.landmarks68 = lm68
+    face.dlib5 = dlib5(image, box)
+
+
+def crop_with_landmarks(image: np.ndarray, face, alignment: str) -> Tuple[np.ndarray, np.ndarray]:
+    """(crop, 68 landmarks in crop coordinates) of ``face`` for ``alignment``."""
+    from idbench.align import arcface_crop, arcface_matrix, dlib_chip
+    from idbench.landmarks import dlib5
+
+    consistent_landmarks(image, face)
+    if alignment == "arcface112":
+        size = ALIGNMENT_SIZES[alignment]
+        m = arcface_matrix(face.landmarks5, size)
+        return arcface_crop(image, face.landmarks5, size), apply_affine(m, face.landmarks68)
+    if alignment == "dlib150":
+        if face.dlib5 is None:
+            face.dlib5 = dlib5(image, face.box)
+        m = dlib_chip_matrix(face, ALIGNMENT_SIZES[alignment])
+        return dlib_chip(image, face, ALIGNMENT_SIZES[alignment]), apply_affine(m, face.landmarks68)
+    raise ValueError(f"bench prepare supports alignments {sorted(ALIGNMENT_SIZES)}, got {alignment!r}")
+
+
+# --- identity split -----------------------------------------------------------------------------
+
+def split_identities(identities: Sequence[str], heldout_fraction: float, seed: int = 0) -> Tuple[List[str], List[str]]:
+    """Seeded split of identity names into (train, held-out); both lists sorted.
+
+    ``heldout_fraction`` of the identities (rounded, at least one when the fraction is > 0 and
+    there are at least two identities) are held out.
+    """
+    if not 0.0 <= heldout_fraction < 1.0:
+        raise ValueError(f"--split-identities takes a held-out fraction in [0, 1), got {heldout_fraction}")
+    names = sorted(set(identities))
+    n_held = int(round(heldout_fraction * len(names)))
+    if heldout_fraction > 0 and len(names) >= 2:
+        n_held = min(max(n_held, 1), len(names) - 1)
+    perm = np.random.default_rng(seed).permutation(len(names))
+    held = sorted(names[i] for i in perm[:n_held])
+    train = sorted(n for n in names if n not in set(held))
+    return train, held
+
+
+def read_names(path: os.PathLike) -> List[str]:
+    return [ln.strip() for ln in Path(path).read_text().splitlines() if ln.strip()]
+
+
+def write_names(path: Path, names: Sequence[str]) -> None:
+    path.write_text("".join(f"{n}\n" for n in names))
+
+
+# --- prepared data ------------------------------------------------------------------------------
+
+@dataclass
+class PreparedSet:
+    """The rows of one alignment of a prepared folder."""
+
+    root: Path  # DATA_DIR/<alignment>
+    alignment: str
+    crops: List[str]  # relative to root
+    identities: List[str]
+    labels: np.ndarray  # global integer labels (identities.txt order)
+    sources: List[str]
+    landmarks: np.ndarray  # N x 68 x 2, crop coordinates
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def crop_path(self, i: int) -> Path:
+        return self.root / self.crops[i]
+
+    def image(self, i: int) -> np.ndarray:
+        """RGB uint8 crop ``i``."""
+        import cv2
+
+        img = cv2.imread(str(self.crop_path(i)), cv2.IMREAD_COLOR)
+        if img is None:
+            from idbench.errors import ImageReadError
+
+            raise ImageReadError(f"{self.crop_path(i)}: cannot read the prepared crop (re-run bench prepare)")
+        return np.ascontiguousarray(img[:, :, ::-1])
+
+    def images(self, rows: Optional[Sequence[int]] = None) -> np.ndarray:
+        rows = range(len(self)) if rows is None else rows
+        return np.stack([self.image(i) for i in rows]) if len(rows) else np.zeros((0, 1, 1, 3), np.uint8)
+
+    def subset(self, identities: Sequence[str]) -> "PreparedSet":
+        keep = set(identities)
+        rows = [i for i, n in enumerate(self.identities) if n in keep]
+        return PreparedSet(self.root, self.alignment, [self.crops[i] for i in rows],
+                           [self.identities[i] for i in rows], self.labels[rows], [self.sources[i] for i in rows],
+                           self.landmarks[rows])
+
+
+def load_prepared(data_dir: os.PathLike, alignment: str, identities: Optional[Sequence[str]] = None) -> PreparedSet:
+    """Read ``DATA_DIR/<alignment>/index.csv`` and ``landmarks.npy`` (optionally only some identities)."""
+    from idbench.errors import InputError
+
+    root = Path(data_dir) / alignment
+    index = root / "index.csv"
+    if not index.is_file():
+        have = sorted(p.parent.name for p in Path(data_dir).glob("*/index.csv"))
+        raise InputError(f"{index} not found (prepared alignments: {', '.join(have) or 'none'}); "
+                         f"run bench prepare --alignments {alignment}")
+    with open(index, newline="") as f:
+        rows = list(csv.DictReader(f))
+    lm = np.load(root / "landmarks.npy")
+    if len(lm) != len(rows):
+        raise InputError(f"{root}: landmarks.npy has {len(lm)} rows, index.csv {len(rows)}; re-run bench prepare")
+    s = PreparedSet(root, alignment, [r["crop"] for r in rows], [r["identity"] for r in rows],
+                    np.array([int(r["label"]) for r in rows], np.int64), [r["source"] for r in rows],
+                    lm.astype(np.float32))
+    return s.subset(identities) if identities is not None else s
+
+
+def _crop_name(item_path: Path, identity_root: Path) -> str:
+    rel = item_path.relative_to(identity_root).with_suffix("")
+    return "__".join(rel.parts) + ".png"
+
+
+def prepare(input_dir: os.PathLike, out: os.PathLike, alignments: Sequence[str] = ("arcface112", "dlib150"),
+            detector: str = "auto", cache=None, heldout_fraction: Optional[float] = None, seed: int = 0,
+            progress: bool = True, device: str = "cpu") -> Dict:
+    """Detect, align and write the prepared folder (see the module docstring); returns the summary."""
+    import cv2
+    from tqdm.auto import tqdm
+
+    from idbench.bench.datasets import load_dataset
+    from idbench.encoders.pipeline import detect_file
+
+    for a in alignments:
+        if a not in ALIGNMENT_SIZES:
+            raise ValueError(f"bench prepare supports alignments {sorted(ALIGNMENT_SIZES)}, got {a!r}")
+    input_dir, out = Path(input_dir), Path(out)
+    ds = load_dataset("folder", input_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    kept: List[Tuple[str, Path, float, Dict[str, Tuple[np.ndarray, np.ndarray]]]] = []
+    skipped: List[Tuple[str, str]] = []
+    for item in tqdm(ds.items, desc="prepare", unit="img", disable=not progress):
+        det = detect_file(item.path, detector, False, cache, device)
+        if det.error:
+            skipped.append((str(item.path), det.error))
+            continue
+        face = det.faces[0]
+        try:
+            image = det.image
+            crops = {a: crop_with_landmarks(image, face, a) for a in alignments}
+        except (ValueError, RuntimeError) as e:
+            skipped.append((str(item.path), f"alignment failed: {e}"))
+            continue
+        kept.append((item.identity, item.path, float(face.score), crops))
+    names = sorted({k[0] for k in kept})
+    label_of = {n: i for i, n in enumerate(names)}
+    write_names(out / "identities.txt", names)
+    for a in alignments:
+        root = out / a
+        rows, lms = [], []
+        for identity, path, score, crops in kept:
+            crop, lm = crops[a]
+            rel = Path("crops") / identity / _crop_name(path, input_dir / identity)
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            if not cv2.imwrite(str(root / rel), np.ascontiguousarray(crop[:, :, ::-1])):
+                raise OSError(f"cannot write {root / rel}")
+            rows.append({"crop": rel.as_posix(), "identity": identity, "label": label_of[identity],
+                         "source": str(path), "face_score": f"{score:.4f}"})
+            lms.append(lm)
+        with open(root / "index.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=INDEX_COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+        np.save(root / "landmarks.npy", np.asarray(lms, np.float32).reshape(len(rows), 68, 2))
+    summary = {"version": PREPARE_VERSION, "input": str(input_dir), "alignments": list(alignments),
+               "detector": detector, "images": len(ds.items), "faces": len(kept), "identities": len(names),
+               "skipped": [{"path": p, "reason": r} for p, r in skipped]}
+    if heldout_fraction is not None:
+        train, held = split_identities(names, heldout_fraction, seed)
+        write_names(out / "train_identities.txt", train)
+        write_names(out / "heldout_identities.txt", held)
+        summary.update(split={"heldout_fraction": heldout_fraction, "seed": seed, "train": len(train),
+                              "heldout": len(held)})
+    (out / "prepare.json").write_text(json.dumps(summary, indent=2))
+    return summary

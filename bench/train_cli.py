@@ -1,0 +1,123 @@
+"""``bench prepare`` and ``bench train``: registered on the main ``bench`` app by :func:`register`.
+
+Examples::
+
+    bench prepare --out data/faces_prep --split-identities 0.2 --seed 0 /path/to/identity_folders
+    bench train --data data/faces_prep --out runs/arcface_r50 --arch iresnet50 --blend-prob 0
+    bench train --data data/faces_prep --out runs/blendface_r50 --arch iresnet50 --blend-prob 0.5
+    torchrun --nproc_per_node 4 -m idbench.bench.train --data ... --out ... --arch iresnet100 --blend-prob 0.5
+    bench train --data data/faces_prep --out runs/dlib_bf --arch dlib.resnet_v1_torch --lr 0.002 \\
+        --head-init centroids --blend-prob 0.5 --epochs 10 --batch-size 32
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def prepare_cmd(
+    input_folder: Path = typer.Argument(..., help="folder with one sub-folder of images per identity"),
+    out: Path = typer.Option(..., "--out", "-o", help="output DATA_DIR"),
+    alignments: str = typer.Option("arcface112,dlib150", "--alignments",
+                                   help="comma-separated: arcface112 (112 ArcFace crop), dlib150 (dlib chip)"),
+    split_identities: Optional[float] = typer.Option(
+        None, "--split-identities", help="hold out this fraction of identities (writes train_/heldout_identities.txt)"),
+    seed: int = typer.Option(0, "--seed", help="seed of the identity split"),
+    detector: str = typer.Option("auto", "--detector", "-d"),
+    device: str = typer.Option("cpu", "--device"),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+):
+    """Detect faces once, write aligned crops + 68 landmarks in crop coordinates + index.csv per alignment."""
+    from idbench.bench.prepare import prepare
+    from idbench.cache import Cache
+    from idbench.errors import IdbenchError
+
+    try:
+        s = prepare(input_folder, out, [a for a in alignments.split(",") if a], detector,
+                    Cache(cache_dir, enabled=not no_cache), split_identities, seed, progress, device)
+    except (IdbenchError, ValueError) as e:
+        _fail(str(e))
+    for item in s["skipped"]:
+        typer.echo(f"skipped {item['path']}: {item['reason']}", err=True)
+    split = s.get("split")
+    extra = f"; {split['train']} train / {split['heldout']} held-out identities" if split else ""
+    typer.echo(f"{s['faces']} faces of {s['identities']} identities ({len(s['skipped'])} images skipped)"
+               f"{extra} -> {out}")
+
+
+def train_cmd(
+    data: Path = typer.Option(..., "--data", help="DATA_DIR written by bench prepare"),
+    out: Path = typer.Option(..., "--out", "-o", help="run folder (checkpoints, backbone.pth, logs)"),
+    arch: str = typer.Option("iresnet50", "--arch",
+                             help="iresnet18|34|50|100, dlib.resnet_v1_torch, or a registered torch encoder"),
+    init: Optional[str] = typer.Option(None, "--init", help="initial backbone weights (checkpoint / state dict)"),
+    alignment: Optional[str] = typer.Option(None, "--alignment", help="prepared alignment (default: the arch's)"),
+    identities: Optional[Path] = typer.Option(None, "--identities",
+                                              help="identity list (default DATA/train_identities.txt if present)"),
+    loss: str = typer.Option("arcface", "--loss", help="arcface (m=0.5) | cosface (m=0.35)"),
+    scale: float = typer.Option(64.0, "--scale"),
+    margin: Optional[float] = typer.Option(None, "--margin", help="default 0.5 arcface / 0.35 cosface"),
+    blend_prob: float = typer.Option(0.0, "--blend-prob", help="BlendFace blending probability (0.5 BlendFace, 0 ArcFace)"),
+    k_partners: int = typer.Option(100, "--k-partners", help="random candidates for the nearest-landmark partner"),
+    flip: bool = typer.Option(True, "--flip/--no-flip", help="random horizontal flip (after blending)"),
+    batch_size: int = typer.Option(128, "--batch-size", help="global batch size (all processes together)"),
+    epochs: int = typer.Option(20, "--epochs"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="total optimiser steps (overrides --epochs)"),
+    lr: float = typer.Option(0.1, "--lr"),
+    head_lr: Optional[float] = typer.Option(None, "--head-lr", help="classifier learning rate (default --lr)"),
+    momentum: float = typer.Option(0.9, "--momentum"),
+    weight_decay: float = typer.Option(5e-4, "--weight-decay"),
+    warmup_steps: int = typer.Option(0, "--warmup-steps"),
+    lr_power: float = typer.Option(2.0, "--lr-power", help="polynomial decay power"),
+    grad_clip: float = typer.Option(5.0, "--grad-clip", help="gradient-norm clip (0: off)"),
+    head_init: str = typer.Option("random", "--head-init", help="random | centroids (class means; for fine-tuning)"),
+    seed: int = typer.Option(2048, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    amp: str = typer.Option("auto", "--amp", help="auto (on for GPU) | on | off"),
+    sync_bn: bool = typer.Option(True, "--sync-bn/--no-sync-bn", help="batch-norm statistics over the global batch"),
+    workers: int = typer.Option(2, "--workers", help="data-loader workers per process"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads per process"),
+    save_every: int = typer.Option(1000, "--save-every", help="checkpoint every N steps (and at the end)"),
+    keep: int = typer.Option(3, "--keep", help="numbered checkpoints to keep (0: all)"),
+    log_every: int = typer.Option(1, "--log-every"),
+    resume: Optional[str] = typer.Option(None, "--resume", help="checkpoint to resume from, or 'auto' (OUT/last.pt)"),
+    export_name: Optional[str] = typer.Option(None, "--export-name", help="encoder name backbone.pth loads into"),
+    plugin: List[str] = typer.Option([], "--plugin", help="module to import first (registers encoders); repeatable"),
+    blend_mask: str = typer.Option("landmarks", "--blend-mask", help="blend mask: landmarks | parsing:<BiSeNet .pth>"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+):
+    """Train an identity encoder (ArcFace / CosFace loss, optional BlendFace blending); torchrun-ready."""
+    from idbench.bench.train import TrainConfig, train
+    from idbench.errors import IdbenchError
+
+    cfg = TrainConfig(data=str(data), out=str(out), arch=arch, init=init, alignment=alignment,
+                      identities=str(identities) if identities else None, loss=loss, scale=scale, margin=margin,
+                      blend_prob=blend_prob, k_partners=k_partners, flip=flip, batch_size=batch_size, epochs=epochs,
+                      steps=steps, lr=lr, head_lr=head_lr, momentum=momentum, weight_decay=weight_decay,
+                      warmup_steps=warmup_steps, lr_power=lr_power, grad_clip=grad_clip, head_init=head_init,
+                      seed=seed, device=device, amp=amp, sync_bn=sync_bn, workers=workers, threads=threads,
+                      save_every=save_every, keep=keep, log_every=log_every, resume=resume,
+                      export_name=export_name, plugins=list(plugin), blend_mask=blend_mask, progress=progress)
+    try:
+        res = train(cfg)
+    except IdbenchError as e:
+        _fail(str(e))
+    if res["losses"]:
+        typer.echo(f"step {res['step']}: loss {res['losses'][-1]:.4f}; backbone -> {res['backbone']} "
+                   f"(create_encoder({res['export_name']!r}, weights=...)), checkpoint -> {res['last']}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``prepare`` and ``train`` to the ``bench`` app."""
+    app.command("prepare")(prepare_cmd)
+    app.command("train")(train_cmd)

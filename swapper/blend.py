@@ -1,0 +1,689 @@
+"""The ``blend`` pseudo-swapper: BlendFace's inner-face blending (paper-protocol.md, section 1.2).
+
+For an anchor image (the *source*: its inner face is kept, and so is its identity label) and a
+partner image of another identity (the *target*: everything outside the inner face), the recipe is
+
+1. partner: among K random images of other identities, the one with the nearest normalised
+   68-point landmarks (:func:`choose_partners`);
+2. inner-face masks of both faces (landmark hull by default, or a face-parsing backend);
+3. colour transfer in OpenCV float Lab: the whole source image is shifted/scaled so that the mean
+   and std of its face pixels match those of the target's face pixels (:func:`color_transfer`);
+4. blend mask: intersection of the two masks; rejected when its area is not larger than half of the
+   larger mask; Gaussian blur, divide by max, keep only pixels equal to 1 (an erosion), blur again,
+   divide by max (:func:`blend_mask`);
+5. ``out = M * recoloured_source + (1 - M) * target`` (:func:`composite`).
+
+Two geometries:
+
+* ``mode="crop"`` (the paper's): both faces are aligned to the 112x112 ArcFace template (5-point
+  similarity, as ``idbench.align.arcface_crop``) and blended there; the output is the 112 crop.
+  The blur kernel is the paper's 11x11.
+* ``mode="frame"``: the source image is warped onto the target face with a similarity transform
+  estimated from the 68 landmarks (Umeyama) and blended in the full target frame (only a region
+  around the target face is touched); the kernel is scaled with the face size so the seam width
+  matches the crop recipe.
+
+Bad input is reported per item: :class:`SwapError` (an :class:`~idbench.errors.IdbenchError`) from
+the single-pair functions, :class:`SwapFailure` records from :meth:`BlendSwapper.swap_batch`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from idbench.align import arcface_matrix, similarity_transform
+from idbench.errors import IdbenchError, InputError, WeightsFormatError, WeightsNotFoundError
+from idbench.faces import Face
+
+CROP_SIZE = 112
+PAPER_KERNEL = 11  # Gaussian kernel of the paper's recipe at 112 px (OpenCV default sigma 2.0)
+MIN_FACE_PX = 32
+JAW_SLACK = 0.1  # how far (share of the face size) jaw points may lie outside the image
+MaskFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (RGB uint8 image, 68 x 2 landmarks) -> H x W in [0, 1]
+
+
+class SwapError(IdbenchError, ValueError):
+    """One pair could not be swapped; ``reason`` is a short, stable phrase (also in the message)."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class SwapResult:
+    """A pseudo-swap. ``image``: uint8 RGB; ``mask``: float32 blend mask in [0, 1], same H x W."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    provenance: Dict[str, object] = field(default_factory=dict)
+    ok: bool = True
+
+    @property
+    def identity(self):
+        return self.provenance.get("identity")
+
+
+@dataclass
+class SwapFailure:
+    """A pair (or anchor) that could not be swapped, with the reason and what is known of it."""
+
+    reason: str
+    provenance: Dict[str, object] = field(default_factory=dict)
+    ok: bool = False
+
+
+# --- partner choice --------------------------------------------------------------------------------
+
+def normalise_landmarks(landmarks68: np.ndarray, align: bool = False) -> np.ndarray:
+    """N x 68 x 2 -> N x 68 x 2: translated to the centroid and scaled to unit RMS distance.
+
+    With ``align=True`` each face is first mapped by its own ArcFace 5-point similarity transform
+    (rotation/scale/translation removed the way the crops are aligned), so the distance compares
+    face shapes in the template frame.
+    """
+    p = np.asarray(landmarks68, np.float64)
+    if p.ndim == 2:
+        p = p[None]
+    if p.ndim != 3 or p.shape[1:] != (68, 2):
+        raise InputError(f"landmarks68 must be N x 68 x 2, got {p.shape}")
+    if align:
+        from idbench.faces import landmarks68_to_5
+
+        out = np.empty_like(p)
+        for i, q in enumerate(p):
+            m = arcface_matrix(landmarks68_to_5(q))
+            out[i] = q @ m[:, :2].T + m[:, 2]
+        p = out
+    c = p - p.mean(axis=1, keepdims=True)
+    rms = np.sqrt((c ** 2).sum(axis=2).mean(axis=1))
+    return c / np.maximum(rms, 1e-12)[:, None, None]
+
+
+def sample_candidates(identities: Sequence, k: int = 100, seed: int = 0) -> List[np.ndarray]:
+    """For each row, up to ``k`` distinct random rows of *other* identities (seeded, O(k) per row)."""
+    ids = np.asarray([str(x) for x in identities])
+    n = len(ids)
+    rng = np.random.default_rng(seed)
+    order = np.argsort(ids, kind="stable")  # rows grouped by identity
+    uniq, start, count = np.unique(ids[order], return_index=True, return_counts=True)
+    group = {u: (s, c) for u, s, c in zip(uniq, start, count)}
+    out = []
+    for i in range(n):
+        s, c = group[ids[i]]
+        pool = n - c
+        if pool <= 0 or k <= 0:
+            out.append(np.zeros(0, np.int64))
+            continue
+        pos = rng.choice(pool, size=min(k, pool), replace=False).astype(np.int64)
+        pos[pos >= s] += c  # skip over this identity's block
+        out.append(order[pos])
+    return out
+
+
+def choose_partners(landmarks68: np.ndarray, identities: Sequence, k: int = 100, seed: int = 0,
+                    align: bool = False, return_candidates: bool = False):
+    """For each anchor, the nearest-landmark image among ``k`` random images of other identities.
+
+    Landmarks are normalised by :func:`normalise_landmarks` and compared by L2 distance over all
+    68 points. Returns ``(partner, distance)``: int64 (N,) and float64 (N,); an anchor with no image
+    of another identity gets partner -1 and distance inf. With ``return_candidates=True`` the list
+    of candidate rows per anchor is returned as a third element (for checks).
+    """
+    lm = np.asarray(landmarks68, np.float64)
+    ids = list(identities)
+    if len(lm) != len(ids):
+        raise InputError(f"{len(lm)} landmark sets but {len(ids)} identities")
+    n = len(ids)
+    partner = np.full(n, -1, np.int64)
+    dist = np.full(n, np.inf)
+    cands = sample_candidates(ids, k, seed) if n else []
+    if n:
+        flat = normalise_landmarks(lm, align=align).reshape(n, -1)
+        for i, c in enumerate(cands):
+            if len(c):
+                d = np.linalg.norm(flat[c] - flat[i], axis=1)
+                j = int(np.argmin(d))
+                partner[i], dist[i] = int(c[j]), float(d[j])
+    return (partner, dist, cands) if return_candidates else (partner, dist)
+
+
+# --- masks ----------------------------------------------------------------------------------------
+
+def landmark_mask(landmarks68: np.ndarray, shape: Tuple[int, int], brow_raise: float = 0.12) -> np.ndarray:
+    """Inner-face mask (float32 0/1): convex hull of the jaw line (0-16) and the brows (17-26).
+
+    The brows are lifted by ``brow_raise`` times the brow-to-chin distance along the face's own
+    up direction, to take in the lower forehead (what a parsing map calls skin) but not the hair.
+    Ears, neck, hair and background stay outside.
+    """
+    import cv2
+
+    p = np.asarray(landmarks68, np.float64)
+    jaw, brows = p[0:17], p[17:27].copy()
+    up = brows.mean(0) - p[8]
+    h = float(np.hypot(*up))
+    if h > 0:
+        brows += up / h * (brow_raise * h)
+    hull = cv2.convexHull(np.concatenate([jaw, brows]).astype(np.float32))[:, 0]
+    mask = np.zeros(shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, np.round(hull * 16).astype(np.int32), 1, lineType=cv2.LINE_8, shift=4)
+    return mask.astype(np.float32)
+
+
+# BiSeNet / CelebAMask-HQ labels kept as inner face (paper section 1.2 step 3): skin, brows, eyes,
+# eyeglasses, nose, mouth, upper lip, lower lip.
+PARSING_INNER = (1, 2, 3, 4, 5, 6, 10, 11, 12, 13)
+
+
+def _bisenet(n_classes: int = 19):
+    """face-parsing.PyTorch's BiSeNet (ResNet-18 context path, no spatial path), same parameter names."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    import torchvision
+
+    class CBR(nn.Module):
+        def __init__(self, cin, cout, ks=3, stride=1, padding=1):
+            super().__init__()
+            self.conv = nn.Conv2d(cin, cout, ks, stride, padding, bias=False)
+            self.bn = nn.BatchNorm2d(cout)
+
+        def forward(self, x):
+            return F.relu(self.bn(self.conv(x)))
+
+    class Head(nn.Module):
+        def __init__(self, cin, mid, n):
+            super().__init__()
+            self.conv = CBR(cin, mid)
+            self.conv_out = nn.Conv2d(mid, n, 1, bias=False)
+
+        def forward(self, x):
+            return self.conv_out(self.conv(x))
+
+    class ARM(nn.Module):
+        def __init__(self, cin, cout):
+            super().__init__()
+            self.conv = CBR(cin, cout)
+            self.conv_atten = nn.Conv2d(cout, cout, 1, bias=False)
+            self.bn_atten = nn.BatchNorm2d(cout)
+
+        def forward(self, x):
+            f = self.conv(x)
+            return f * torch.sigmoid(self.bn_atten(self.conv_atten(F.adaptive_avg_pool2d(f, 1))))
+
+    class Backbone(nn.Module):
+        def __init__(self):
+            super().__init__()
+            r = torchvision.models.resnet18(weights=None)
+            self.conv1, self.bn1, self.maxpool = r.conv1, r.bn1, r.maxpool
+            self.layer1, self.layer2, self.layer3, self.layer4 = r.layer1, r.layer2, r.layer3, r.layer4
+
+        def forward(self, x):
+            x = self.layer1(self.maxpool(F.relu(self.bn1(self.conv1(x)))))
+            f8 = self.layer2(x)
+            f16 = self.layer3(f8)
+            return f8, f16, self.layer4(f16)
+
+    class ContextPath(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.resnet = Backbone()
+            self.arm16, self.arm32 = ARM(256, 128), ARM(512, 128)
+            self.conv_head32, self.conv_head16 = CBR(128, 128), CBR(128, 128)
+            self.conv_avg = CBR(512, 128, ks=1, padding=0)
+
+        def forward(self, x):
+            f8, f16, f32 = self.resnet(x)
+            avg = self.conv_avg(F.adaptive_avg_pool2d(f32, 1))
+            s32 = self.arm32(f32) + F.interpolate(avg, f32.shape[2:], mode="nearest")
+            up32 = self.conv_head32(F.interpolate(s32, f16.shape[2:], mode="nearest"))
+            s16 = self.arm16(f16) + up32
+            up16 = self.conv_head16(F.interpolate(s16, f8.shape[2:], mode="nearest"))
+            return f8, up16
+
+    class FFM(nn.Module):
+        def __init__(self, cin, cout):
+            super().__init__()
+            self.convblk = CBR(cin, cout, ks=1, padding=0)
+            self.conv1 = nn.Conv2d(cout, cout // 4, 1, bias=False)
+            self.conv2 = nn.Conv2d(cout // 4, cout, 1, bias=False)
+
+        def forward(self, a, b):
+            f = self.convblk(torch.cat([a, b], 1))
+            att = torch.sigmoid(self.conv2(F.relu(self.conv1(F.adaptive_avg_pool2d(f, 1)))))
+            return f * att + f
+
+    class BiSeNet(nn.Module):
+        def __init__(self, n):
+            super().__init__()
+            self.cp = ContextPath()
+            self.ffm = FFM(256, 256)
+            self.conv_out = Head(256, 256, n)
+            self.conv_out16 = Head(128, 64, n)  # auxiliary heads: kept so the checkpoint loads strictly
+            self.conv_out32 = Head(128, 64, n)
+
+        def forward(self, x):
+            f8, c8 = self.cp(x)
+            out = self.conv_out(self.ffm(f8, c8))
+            return F.interpolate(out, x.shape[2:], mode="bilinear", align_corners=True)
+
+    return BiSeNet(n_classes)
+
+
+class ParsingMask:
+    """Inner-face mask from a BiSeNet face-parsing checkpoint (face-parsing.PyTorch ``79999_iter.pth``).
+
+    The image is resized to 512x512, normalised with ImageNet mean/std, and the classes in
+    :data:`PARSING_INNER` are kept. Raises :class:`WeightsNotFoundError` at construction when the
+    file is missing, :class:`WeightsFormatError` when it is not that network's state dict.
+    """
+
+    def __init__(self, path: os.PathLike, device: str = "cpu", classes: Sequence[int] = PARSING_INNER):
+        self.path = Path(path).expanduser()
+        if not self.path.is_file():
+            raise WeightsNotFoundError(
+                f"face-parsing weights not found: {self.path} (BiSeNet '79999_iter.pth' from "
+                f"face-parsing.PyTorch; pass mask='parsing:/path/to/79999_iter.pth' or use the default "
+                f"landmark mask)")
+        self.device = device
+        self.classes = tuple(classes)
+        self._net = None
+
+    def _load(self):
+        if self._net is None:
+            import torch
+
+            net = _bisenet(19)
+            try:
+                state = torch.load(str(self.path), map_location="cpu", weights_only=True)
+                if isinstance(state, dict) and "state_dict" in state:
+                    state = state["state_dict"]
+                state = {k.replace("module.", "", 1): v for k, v in state.items()}
+                net.load_state_dict(state, strict=True)
+            except Exception as e:  # noqa: BLE001 - any load failure means a wrong or corrupt file
+                raise WeightsFormatError(f"{self.path}: not a face-parsing BiSeNet checkpoint "
+                                         f"({str(e).splitlines()[0][:200]})") from None
+            self._net = net.to(self.device).eval()
+        return self._net
+
+    def __call__(self, image: np.ndarray, landmarks68: np.ndarray = None) -> np.ndarray:
+        import cv2
+        import torch
+
+        h, w = image.shape[:2]
+        x = cv2.resize(image, (512, 512), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
+        x = (x - np.array([0.485, 0.456, 0.406], np.float32)) / np.array([0.229, 0.224, 0.225], np.float32)
+        t = torch.from_numpy(x.transpose(2, 0, 1)[None].copy()).to(self.device)
+        with torch.inference_mode():
+            lab = self._load()(t)[0].argmax(0).cpu().numpy().astype(np.uint8)
+        keep = np.isin(lab, self.classes).astype(np.uint8)
+        return cv2.resize(keep, (w, h), interpolation=cv2.INTER_NEAREST).astype(np.float32)
+
+
+def resolve_mask_fn(mask: Union[str, MaskFn, None] = "landmarks", device: str = "cpu",
+                    brow_raise: float = 0.12) -> MaskFn:
+    """``"landmarks"`` (default), ``"parsing:<path to BiSeNet .pth>"``, or any callable ``(image, lm68)``."""
+    if mask is None or mask == "landmarks":
+        return lambda image, lm: landmark_mask(lm, image.shape[:2], brow_raise)
+    if callable(mask):
+        return mask
+    if isinstance(mask, str) and mask.startswith("parsing:"):
+        return ParsingMask(mask.split(":", 1)[1], device=device)
+    raise InputError(f"unknown mask backend {mask!r}: use 'landmarks', 'parsing:<path>' or a callable")
+
+
+def blend_mask(intersection: np.ndarray, ksize: int = PAPER_KERNEL) -> np.ndarray:
+    """Blur, normalise by max, keep only pixels equal to 1 (erosion), blur, normalise (float32 0..1)."""
+    import cv2
+
+    k = int(ksize) | 1
+    m = cv2.GaussianBlur(np.asarray(intersection, np.float32), (k, k), 0)
+    mx = float(m.max())
+    if mx <= 0:
+        raise SwapError("empty mask", "the two inner-face masks do not overlap")
+    m = m / mx
+    m[m < 1.0 - 1e-6] = 0.0  # "== 1" up to float rounding of the kernel sum
+    m[m > 0] = 1.0
+    m = cv2.GaussianBlur(m, (k, k), 0)
+    mx = float(m.max())
+    if mx <= 0:
+        raise SwapError("empty mask", "the overlap vanished after erosion (face too small for the kernel)")
+    return np.clip(m / mx, 0.0, 1.0).astype(np.float32)
+
+
+def color_transfer(source: np.ndarray, target: np.ndarray, source_mask: np.ndarray,
+                   target_mask: np.ndarray) -> np.ndarray:
+    """Reinhard transfer in OpenCV float Lab: the whole source recoloured to the target's face stats.
+
+    Mean/std per channel over ``source_mask > 0`` pixels of the source and ``target_mask > 0`` of
+    the target. Returns uint8 RGB (rounded, clipped).
+    """
+    import cv2
+
+    s = cv2.cvtColor(source.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    t = cv2.cvtColor(target.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    ms, mt = np.asarray(source_mask) > 0, np.asarray(target_mask) > 0
+    if not ms.any() or not mt.any():
+        raise SwapError("empty mask", "no face pixels for the colour statistics")
+    s_mu, s_sd = s[ms].mean(0), s[ms].std(0)
+    t_mu, t_sd = t[mt].mean(0), t[mt].std(0)
+    out = (s - s_mu) / np.maximum(s_sd, 1e-6) * t_sd + t_mu
+    rgb = cv2.cvtColor(out.astype(np.float32), cv2.COLOR_Lab2RGB)
+    return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+
+
+def composite(recoloured_source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``M * source + (1 - M) * target`` as uint8 (rounded): exactly the target where M == 0 and
+    exactly the source where M == 1."""
+    m = np.asarray(mask, np.float32)[..., None]
+    out = m * recoloured_source.astype(np.float32) + (1.0 - m) * target.astype(np.float32)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+# --- input checks ---------------------------------------------------------------------------------
+
+def prepare_image(image) -> np.ndarray:
+    """uint8 RGB H x W x 3 from an array (grayscale accepted and converted) or a path."""
+    from idbench.imageio import read_image, to_rgb_uint8
+
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            return read_image(image)
+        except IdbenchError as e:
+            raise SwapError("unreadable image", str(e)) from None
+    if not isinstance(image, np.ndarray):
+        raise SwapError("bad image", f"expected a numpy array or a path, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise SwapError("bad image", f"images must be uint8 RGB, got dtype {image.dtype}")
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 2)):
+        return to_rgb_uint8(image, bgr=False)  # grayscale: replicated to 3 channels
+    if image.ndim == 3 and image.shape[2] == 4:
+        return to_rgb_uint8(image, bgr=False)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise SwapError("bad image", f"expected H x W x 3 (or grayscale H x W), got shape {image.shape}")
+    if min(image.shape[:2]) == 0:
+        raise SwapError("bad image", "empty image")
+    return image
+
+
+def face_landmarks(image: np.ndarray, face: Optional[Face], min_face: float = MIN_FACE_PX) -> np.ndarray:
+    """The face's 68 landmarks after the per-item checks (no face, outside the image, too small)."""
+    if face is None:
+        raise SwapError("no face", "no face was detected in this image")
+    lm = face.landmarks68
+    if lm is None:
+        from idbench.landmarks import landmarks68
+
+        lm = landmarks68(image, face.box)
+    lm = np.asarray(lm, np.float64)
+    if lm.shape != (68, 2) or not np.isfinite(lm).all():
+        raise SwapError("bad landmarks", f"expected 68 x 2 finite landmarks, got {lm.shape}")
+    h, w = image.shape[:2]
+    size = float(np.ptp(lm, axis=0).max())
+    # inner points (brows, eyes, nose, mouth) must be inside; the jaw line may run off a tight crop by
+    # up to ``JAW_SLACK`` of the face size (those pixels are simply not blended)
+    slack = np.where(np.arange(68) < 17, JAW_SLACK * size, 0.0)
+    out = ((lm[:, 0] < -slack) | (lm[:, 1] < -slack) | (lm[:, 0] > w - 1 + slack) | (lm[:, 1] > h - 1 + slack))
+    if out.any():
+        raise SwapError("landmarks outside the image",
+                        f"{int(out.sum())} of 68 points outside a {w}x{h} image (x {lm[:, 0].min():.0f}.."
+                        f"{lm[:, 0].max():.0f}, y {lm[:, 1].min():.0f}..{lm[:, 1].max():.0f})")
+    if size < min_face:
+        raise SwapError("face too small", f"landmark extent {size:.0f} px < {min_face:.0f} px")
+    return lm
+
+
+def _affine_points(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    return pts @ m[:, :2].T + m[:, 2]
+
+
+def _warp(image: np.ndarray, m: np.ndarray, size: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
+    """Warp an image and its validity mask (1 where the warp reads inside the image) to (w, h)."""
+    import cv2
+
+    w, h = size
+    out = cv2.warpAffine(image, m.astype(np.float64), (w, h), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # black, as arcface_crop
+    ones = np.ones(image.shape[:2], np.float32)
+    valid = cv2.warpAffine(ones, m.astype(np.float64), (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    return out, (valid > 0.999).astype(np.float32)
+
+
+# --- the blend itself -----------------------------------------------------------------------------
+
+def blend_aligned(source: np.ndarray, source_lm: np.ndarray, target: np.ndarray, target_lm: np.ndarray,
+                  mask_fn: Optional[MaskFn] = None, ksize: int = PAPER_KERNEL, min_overlap: float = 0.5,
+                  source_valid: Optional[np.ndarray] = None, target_valid: Optional[np.ndarray] = None
+                  ) -> Tuple[np.ndarray, np.ndarray]:
+    """Blend two images already in the same frame (e.g. two 112 ArcFace crops). -> (image, mask).
+
+    ``*_lm`` are the 68 landmarks in that frame; ``*_valid`` optional 0/1 maps of pixels that came
+    from inside the original images (outside them nothing is blended). Raises :class:`SwapError`
+    when the mask intersection is not larger than ``min_overlap`` times the larger mask.
+    """
+    if source.shape != target.shape:
+        raise SwapError("shape mismatch", f"source {source.shape} vs target {target.shape}")
+    mask_fn = mask_fn or resolve_mask_fn("landmarks")
+    ms = np.clip(np.asarray(mask_fn(source, source_lm), np.float32), 0, 1)
+    mt = np.clip(np.asarray(mask_fn(target, target_lm), np.float32), 0, 1)
+    if source_valid is not None:
+        ms = ms * source_valid
+    if target_valid is not None:
+        mt = mt * target_valid
+    inter = ms * mt
+    a_s, a_t, a_i = float(ms.sum()), float(mt.sum()), float(inter.sum())
+    if not a_i > min_overlap * max(a_s, a_t):
+        raise SwapError("overlap too small",
+                        f"mask intersection {a_i:.0f} px is not larger than {min_overlap:g} x the larger "
+                        f"mask ({max(a_s, a_t):.0f} px)")
+    m = blend_mask(inter, ksize)
+    recol = color_transfer(source, target, ms, mt)
+    return composite(recol, target, m), m
+
+
+def align_crop(image: np.ndarray, face: Face, landmarks68: np.ndarray, size: int = CROP_SIZE):
+    """ArcFace-template crop, with the 68 landmarks and the validity map moved into the crop."""
+    lm5 = face.landmarks5 if face.landmarks5 is not None else None
+    if lm5 is None:
+        from idbench.faces import landmarks68_to_5
+
+        lm5 = landmarks68_to_5(landmarks68)
+    m = arcface_matrix(np.asarray(lm5, np.float32), size)
+    crop, valid = _warp(image, m, (size, size))
+    return crop, _affine_points(m, landmarks68), valid, m
+
+
+def _kernel_for(scale: float) -> int:
+    """The paper's 11-px kernel at 112 px, rescaled to a frame where the face is 1/scale as large."""
+    k = int(round(PAPER_KERNEL / max(scale, 1e-6)))
+    return max(3, k | 1)
+
+
+def blend_pair(source_image, source_face: Optional[Face], target_image, target_face: Optional[Face],
+               mode: str = "crop", mask: Union[str, MaskFn, None] = "landmarks", size: int = CROP_SIZE,
+               min_overlap: float = 0.5, min_face: float = MIN_FACE_PX, seed: Optional[int] = None,
+               provenance: Optional[dict] = None, mask_fn: Optional[MaskFn] = None) -> SwapResult:
+    """Put the source's inner face on the target (``mode`` "crop" or "frame"); raises :class:`SwapError`."""
+    src = prepare_image(source_image)
+    tgt = prepare_image(target_image)
+    try:
+        s_lm = face_landmarks(src, source_face, min_face)
+    except SwapError as e:
+        raise SwapError(e.reason, f"source: {e.detail}") from None
+    try:
+        t_lm = face_landmarks(tgt, target_face, min_face)
+    except SwapError as e:
+        raise SwapError(e.reason, f"target: {e.detail}") from None
+    fn = mask_fn or resolve_mask_fn(mask)
+    prov = dict(provenance or {})
+    prov.setdefault("swapper", "blend")
+    prov.setdefault("mode", mode)
+    if seed is not None:
+        prov.setdefault("seed", seed)
+    if mode == "crop":
+        sc, slm, sv, _ = align_crop(src, source_face, s_lm, size)
+        tc, tlm, tv, _ = align_crop(tgt, target_face, t_lm, size)
+        img, m = blend_aligned(sc, slm, tc, tlm, fn, _kernel_for(CROP_SIZE / size), min_overlap, sv, tv)
+        return SwapResult(img, m, prov)
+    if mode == "frame":
+        return _blend_frame(src, s_lm, tgt, t_lm, target_face, fn, min_overlap, prov)
+    raise InputError(f"unknown blend mode {mode!r}: use 'crop' or 'frame'")
+
+
+def _blend_frame(src, s_lm, tgt, t_lm, target_face, fn, min_overlap, prov) -> SwapResult:
+    h, w = tgt.shape[:2]
+    lm5 = target_face.landmarks5 if target_face is not None and target_face.landmarks5 is not None else None
+    if lm5 is None:
+        from idbench.faces import landmarks68_to_5
+
+        lm5 = landmarks68_to_5(t_lm)
+    scale = float(np.sqrt(abs(np.linalg.det(arcface_matrix(np.asarray(lm5, np.float32))[:, :2]))))
+    k = _kernel_for(scale)
+    # region of the target that can change: the target's face hull (with raised brows) plus the seams
+    up = t_lm[17:27].mean(0) - t_lm[8]
+    pts = np.concatenate([t_lm, t_lm[17:27] + up * 0.5])
+    pad = 2 * k
+    x0, y0 = np.floor(pts.min(0) - pad).astype(int)
+    x1, y1 = np.ceil(pts.max(0) + pad).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    roi = (slice(y0, y1), slice(x0, x1))
+    m = similarity_transform(s_lm, t_lm)
+    m[:, 2] -= (x0, y0)  # into ROI coordinates
+    s_roi, s_valid = _warp(src, m, (x1 - x0, y1 - y0))
+    s_lm_roi = _affine_points(m, s_lm)
+    t_lm_roi = t_lm - (x0, y0)
+    img_roi, m_roi = blend_aligned(s_roi, s_lm_roi, tgt[roi], t_lm_roi, fn, k, min_overlap, s_valid, None)
+    out = tgt.copy()
+    out[roi] = img_roi
+    mask = np.zeros((h, w), np.float32)
+    mask[roi] = m_roi
+    prov.setdefault("kernel", k)
+    return SwapResult(out, mask, prov)
+
+
+def swap_frames(source_image, source_face: Face, target_image, target_face: Face, seed: Optional[int] = None,
+                **kw) -> SwapResult:
+    """Full-frame pseudo-swap (source inner face onto the target frame); raises :class:`SwapError`."""
+    return blend_pair(source_image, source_face, target_image, target_face, mode="frame", seed=seed, **kw)
+
+
+def swap_crops(source_image, source_face: Face, target_image, target_face: Face, seed: Optional[int] = None,
+               **kw) -> SwapResult:
+    """112x112 ArcFace-crop pseudo-swap (the paper's geometry); raises :class:`SwapError`."""
+    return blend_pair(source_image, source_face, target_image, target_face, mode="crop", seed=seed, **kw)
+
+
+# --- the batched swapper --------------------------------------------------------------------------
+
+class BlendSwapper:
+    """BlendFace pseudo-swaps over a set of images with identities (deterministic for a seed).
+
+    ``swap_batch`` treats every image as an anchor: its nearest-landmark partner among ``k`` random
+    images of other identities becomes the target, and the result keeps the anchor's identity label.
+    """
+
+    name = "blend"
+
+    def __init__(self, mode: str = "crop", k: int = 100, seed: int = 0, mask: Union[str, MaskFn, None] = "landmarks",
+                 size: int = CROP_SIZE, align_partners: bool = False, min_overlap: float = 0.5,
+                 min_face: float = MIN_FACE_PX, device: str = "cpu", brow_raise: float = 0.12):
+        if mode not in ("crop", "frame"):
+            raise InputError(f"unknown blend mode {mode!r}: use 'crop' or 'frame'")
+        self.mode, self.k, self.seed, self.size = mode, int(k), int(seed), int(size)
+        self.align_partners, self.min_overlap, self.min_face = align_partners, min_overlap, min_face
+        self.mask_name = mask if isinstance(mask, str) or mask is None else getattr(mask, "__name__", "callable")
+        self.mask_fn = resolve_mask_fn(mask, device, brow_raise)
+
+    def swap(self, source_image, source_face: Face, target_image, target_face: Face,
+             provenance: Optional[dict] = None) -> SwapResult:
+        """One pair; raises :class:`SwapError`."""
+        return blend_pair(source_image, source_face, target_image, target_face, mode=self.mode, size=self.size,
+                          min_overlap=self.min_overlap, min_face=self.min_face, seed=self.seed,
+                          provenance=provenance, mask_fn=self.mask_fn)
+
+    def swap_pair(self, *args, **kw) -> Union[SwapResult, SwapFailure]:
+        """Like :meth:`swap` but returns a :class:`SwapFailure` instead of raising for bad input."""
+        try:
+            return self.swap(*args, **kw)
+        except SwapError as e:
+            return SwapFailure(str(e), dict(kw.get("provenance") or {}))
+
+    def partners(self, faces: Sequence[Optional[Face]], identities: Sequence) -> Tuple[np.ndarray, np.ndarray]:
+        ok = [i for i, f in enumerate(faces) if f is not None and f.landmarks68 is not None]
+        partner = np.full(len(faces), -1, np.int64)
+        dist = np.full(len(faces), np.inf)
+        if ok:
+            lm = np.stack([np.asarray(faces[i].landmarks68, np.float64) for i in ok])
+            p, d = choose_partners(lm, [identities[i] for i in ok], self.k, self.seed, self.align_partners)
+            okarr = np.asarray(ok)
+            partner[okarr] = np.where(p >= 0, okarr[np.maximum(p, 0)], -1)
+            dist[okarr] = d
+        return partner, dist
+
+    def swap_batch(self, images: Sequence, faces: Sequence[Optional[Face]], identities: Sequence,
+                   paths: Optional[Sequence] = None, anchors: Optional[Sequence[int]] = None
+                   ) -> List[Union[SwapResult, SwapFailure]]:
+        """Pseudo-swap every anchor (default: every row) onto its partner; one result per anchor.
+
+        ``images`` may hold arrays or paths (read when needed). Rows whose image or face fails the
+        checks are excluded from the partner pool and reported as failures when they are anchors.
+        """
+        n = len(faces)
+        if len(images) != n or len(identities) != n:
+            raise InputError(f"images ({len(images)}), faces ({n}) and identities ({len(identities)}) differ in length")
+        paths = [str(p) for p in paths] if paths is not None else [
+            str(im) if isinstance(im, (str, os.PathLike)) else f"#{i}" for i, im in enumerate(images)]
+        usable: List[Optional[Face]] = []
+        problems: Dict[int, str] = {}
+        for i in range(n):
+            try:
+                img = prepare_image(images[i])
+                lm = face_landmarks(img, faces[i], self.min_face)
+                f = faces[i]
+                if f.landmarks68 is None:
+                    f = Face(f.box, f.score, f.landmarks5, lm.astype(np.float32), f.dlib5, f.detector)
+                usable.append(f)
+            except SwapError as e:
+                usable.append(None)
+                problems[i] = str(e)
+        partner, dist = self.partners(usable, identities)
+        out: List[Union[SwapResult, SwapFailure]] = []
+        for i in (range(n) if anchors is None else anchors):
+            i = int(i)
+            prov = {"swapper": "blend", "mode": self.mode, "seed": self.seed, "k": self.k, "mask": self.mask_name,
+                    "source_index": i, "source_id": str(identities[i]), "source_path": paths[i],
+                    "identity": str(identities[i])}
+            if i in problems:
+                out.append(SwapFailure(f"source: {problems[i]}", prov))
+                continue
+            j = int(partner[i])
+            if j < 0:
+                out.append(SwapFailure("no partner: no usable image of another identity", prov))
+                continue
+            prov.update({"target_index": j, "target_id": str(identities[j]), "target_path": paths[j],
+                         "landmark_distance": float(dist[i])})
+            # anchor = source, partner = target (the paper's "anchor"/"partner" names kept as aliases)
+            prov.update({"anchor_id": prov["source_id"], "anchor_path": paths[i],
+                         "partner_id": prov["target_id"], "partner_path": paths[j]})
+            out.append(self.swap_pair(images[i], usable[i], images[j], usable[j], provenance=prov))
+        return out
+
+
+# --- registry entry -------------------------------------------------------------------------------
+
+from .registry import SwapperSpec, register_swapper  # noqa: E402
+
+
+@register_swapper(SwapperSpec("blend", "BlendFace pseudo-swap: inner face of an anchor blended onto its "
+                              "nearest-landmark partner of another identity (Lab colour transfer, soft mask)",
+                              "pseudo"))
+def _blend_factory(spec, **kw):
+    return BlendSwapper(**kw)
