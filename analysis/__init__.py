@@ -52,7 +52,7 @@ class MetricInfo:
 
 
 _BLENDFACE = "BlendFace, Shiohara et al., ICCV 2023"
-_FACESHIFTER = "FaceShifter, Li et al., arXiv 1912.13457 (CVPR 2020)"
+_FACESHIFTER = "FaceShifter, Li et al., CVPR 2020"
 
 METRICS: List[MetricInfo] = [
     # attribute bias of an encoder (positive / swapped / negative similarity to an anchor)
@@ -62,7 +62,7 @@ METRICS: List[MetricInfo] = [
                _BLENDFACE, "bias_gap"),
     MetricInfo("negative_mean", "lower", "mean cos(anchor, nearest-landmark image of another identity)",
                _BLENDFACE, "bias_gap"),
-    MetricInfo("bias_mean_gap", "lower", "mean(P) - mean(S)", _BLENDFACE + " (Fig. 2, as a number)", "bias_gap"),
+    MetricInfo("bias_mean_gap", "lower", "mean(P) - mean(S)", _BLENDFACE + " (sec. 3 distributions, as a number)", "bias_gap"),
     MetricInfo("bias_relative_gap", "lower", "(mean(P) - mean(S)) / (mean(P) - mean(N))",
                "idbench normalisation of " + _BLENDFACE, "bias_gap"),
     MetricInfo("bias_auc", "lower", "P(p > s) + 0.5 P(p = s), p in P, s in S (0.5 = no bias)",

@@ -163,7 +163,7 @@ def _interval(v: np.ndarray, level: float) -> Optional[Interval]:
 
 def bias_gap(positive_scores: Any, swapped_scores: Any, negative_scores: Optional[Any] = None,
              n_boot: int = 1000, seed: int = 0, ci: float = 0.95) -> BiasGap:
-    """BlendFace's attribute-bias analysis as numbers (Shiohara et al., ICCV 2023, Fig. 2).
+    """BlendFace's attribute-bias analysis as numbers (Shiohara et al., ICCV 2023, sec. 3).
 
     With P = positive, S = swapped, N = negative scores (cosine similarities to the anchor):
 

@@ -50,15 +50,24 @@ def _rank(probe: np.ndarray, gallery: np.ndarray, k: int) -> np.ndarray:
     # identical gallery directions get bit-identical scores: score the unique rows, map back
     gu, inverse = np.unique(gn, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
+    if len(gu) == len(gn):  # no duplicates: score the rows in place
+        gu, inverse = gn, slice(None)
     out = np.empty((len(pn), k), np.int64)
     step = max(1, _CHUNK_ENTRIES // max(1, len(gn)))
+    n_gal = len(gn)
     for a in range(0, len(pn), step):
         s = (pn[a:a + step] @ gu.T)[:, inverse]
-        s = np.round(s * _SNAP)  # see _SNAP
+        s = np.rint(s * _SNAP)  # see _SNAP
         if k == 1:
             out[a:a + step, 0] = np.argmax(s, axis=1)  # first maximum = lowest gallery index
+        elif n_gal < (1 << 22):
+            # unique integer keys ordered by (score desc, gallery index asc): |s| <= 2**40, so key < 2**62
+            key = -s.astype(np.int64) * n_gal + np.arange(n_gal)
+            part = np.argpartition(key, k - 1, axis=1)[:, :k]
+            order = np.argsort(np.take_along_axis(key, part, axis=1), axis=1)
+            out[a:a + step] = np.take_along_axis(part, order, axis=1)
         else:
-            out[a:a + step] = np.argsort(-s, axis=1, kind="quicksort")[:, :k]
+            out[a:a + step] = np.argsort(-s, axis=1, kind="stable")[:, :k]
     return out
 
 
@@ -123,8 +132,8 @@ def id_retrieval(probe: Any, probe_labels: Any, gallery: Any, gallery_labels: An
 
 def id_retrieval_ffpp(swapped: Any, source_ids: Any, gallery: Any, gallery_video_ids: Any,
                       k: int = 1) -> RetrievalResult:
-    """ID retrieval of swapped faces, FaceForensics++ convention (FaceShifter, Li et al.
-    2019/2020; ReliableSwap, Yuan et al. 2023; BlendFace, Shiohara et al. ICCV 2023).
+    """ID retrieval of swapped faces, FaceForensics++ convention (FaceShifter, Li et al.,
+    CVPR 2020; ReliableSwap, Yuan et al., 2023).
 
     The gallery holds several frames (typically 10) of every FF++ source video, the probes
     are frames of the swapped videos; ``source_ids[i]`` is the id of the video whose face

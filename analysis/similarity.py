@@ -18,14 +18,13 @@ def l2_normalize(x: Any, name: str = "x") -> np.ndarray:
     or a non-2-D input.
     """
     a = as_matrix(x, name)
-    norms = np.linalg.norm(a, axis=1)
-    zero = np.flatnonzero(norms == 0)
+    peak = np.abs(a).max(axis=1)
+    zero = np.flatnonzero(peak == 0)
     if len(zero):
         raise MetricInputError(f"{name}: row {int(zero[0])} is a zero vector ({len(zero)} in all); "
                                "cosine similarity is undefined for it")
-    if not np.all(np.isfinite(norms)):  # overflow of huge values
-        raise MetricInputError(f"{name}: row norms overflow float64; rescale the embeddings")
-    return a / norms[:, None]
+    a = a / peak[:, None]  # rows scaled to max |x| = 1 first: no overflow/underflow in the norm
+    return a / np.linalg.norm(a, axis=1)[:, None]
 
 
 def cosine_similarity(a: Any, b: Any) -> np.ndarray:

@@ -141,8 +141,10 @@ class VerificationAccuracy:
     n_folds: int = 10
 
     def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready; an infinite threshold (accept/reject everything) becomes None."""
+        thr = [float(t) if np.isfinite(t) else None for t in self.thresholds]
         return {"mean": self.mean, "std": self.std, "n_folds": self.n_folds,
-                "fold_accuracies": self.fold_accuracies.tolist(), "thresholds": self.thresholds.tolist()}
+                "fold_accuracies": self.fold_accuracies.tolist(), "thresholds": thr}
 
 
 def _best_threshold(s: np.ndarray, y: np.ndarray) -> float:

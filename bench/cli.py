@@ -145,6 +145,8 @@ def run_cmd(
         results = run(cfg)
     except IdbenchError as e:
         fail(str(e))
+    if "rank" in results:  # a torchrun worker: rank 0 reports
+        return
     from idbench.bench.report import leaderboard_rows
 
     cols, rows = leaderboard_rows(results)

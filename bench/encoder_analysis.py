@@ -97,8 +97,10 @@ def analyse(emb: np.ndarray, labels: Sequence[str], plan: Optional[BiasPlan], sw
         ok = np.isfinite(swap_emb).all(1)
         swp = np.einsum("ij,ij->i", emb[[s[0] for s in plan.swaps]][ok], swap_emb[ok]).astype(np.float64)
         if len(swp) and len(neg) >= 2:
-            gap = M.bias_gap(pos, swp, neg, n_boot=n_boot, seed=seed)
-            out["bias"] = gap.to_dict()
+            try:
+                out["bias"] = M.bias_gap(pos, swp, neg, n_boot=n_boot, seed=seed).to_dict()
+            except M.MetricInputError as e:  # e.g. positives and negatives with the same mean
+                out["bias_error"] = str(e)
         out["scores"] = {"positive": pos.tolist(), "swapped": swp.tolist(), "negative": neg.tolist()}
     if pairs is None:
         pairs = verification_pairs(labels, seed=seed)

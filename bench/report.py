@@ -137,8 +137,8 @@ def write_report(results: dict, path: Path, out_dir: Path) -> None:
                                                             "AUC positive vs swapped (0.5 = no attribute bias)"])
         for col, key, ci in ((1, "mean_gap", "mean_gap_ci"), (2, "auc", "auc_ci")):
             vals = [gaps[n][key] for n in names]
-            lo = [gaps[n].get(ci, [v, v])[0] for n, v in zip(names, vals)]
-            hi = [gaps[n].get(ci, [v, v])[1] for n, v in zip(names, vals)]
+            lo = [(gaps[n].get(ci) or [v, v])[0] for n, v in zip(names, vals)]
+            hi = [(gaps[n].get(ci) or [v, v])[1] for n, v in zip(names, vals)]
             fig.add_trace(go.Bar(x=names, y=vals, showlegend=False, error_y=dict(
                 type="data", symmetric=False, array=[h - v for h, v in zip(hi, vals)],
                 arrayminus=[v - l for l, v in zip(lo, vals)])), row=1, col=col)
@@ -166,9 +166,13 @@ def write_report(results: dict, path: Path, out_dir: Path) -> None:
                           height=400)
         figs.append(("swaps", fig))
     cols, rows = leaderboard_rows(results)
-    table = go.Figure(go.Table(header=dict(values=cols), cells=dict(values=[[_fmt(r.get(c)) for r in rows]
-                                                                             for c in cols])))
-    table.update_layout(title="Leaderboard", height=160 + 30 * len(rows))
+    # transposed for reading: one row per metric, one column per encoder/swapper
+    metrics = [c for c in cols if c not in ("name", "kind")]
+    header = ["metric", "direction"] + [f"{r['name']} ({r['kind']})" for r in rows[1:]]
+    values = [metrics, [rows[0].get(m, "") for m in metrics]] + [[_fmt(r.get(m)) for m in metrics] for r in rows[1:]]
+    table = go.Figure(go.Table(columnwidth=[3, 1] + [2] * (len(rows) - 1), header=dict(values=header),
+                               cells=dict(values=values)))
+    table.update_layout(title="Leaderboard", height=140 + 24 * len(metrics))
     figs.append(("leaderboard", table))
 
     parts = []

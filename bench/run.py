@@ -74,12 +74,32 @@ def run(cfg: RunConfig) -> dict:
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = Cache(cfg.cache_dir, enabled=not cfg.no_cache)
+    rank, world = _distributed(cfg)
+    if rank != 0:  # rank 0 prepares the dataset (sample files, extracted frames) first
+        import torch.distributed as dist
+
+        dist.barrier()
     ds = load_dataset(cfg.dataset, cfg.root, split=cfg.split, compression=cfg.compression, frames=cfg.frames,
-                      splits=cfg.splits, progress=cfg.progress)
+                      splits=cfg.splits, progress=cfg.progress and rank == 0)
+    if world > 1 and rank == 0:
+        import torch.distributed as dist
+
+        dist.barrier()
     encoders = {n: create_encoder(n, cfg.weights.get(n), cfg.device) for n in cfg.encoders}
     # 1. detect once, embed with every encoder (streamed: each image decoded once)
-    stream = (detect_file(it.path, cfg.detector, False, cache, cfg.device) for it in ds.items)
-    table = embed_detected(stream, encoders, cfg.detector, cache, cfg.progress, total=len(ds.items))
+    shard = ds.items[rank::world]
+    stream = (detect_file(it.path, cfg.detector, False, cache, cfg.device) for it in shard)
+    table = embed_detected(stream, encoders, cfg.detector, cache, cfg.progress and rank == 0, total=len(shard))
+    if world > 1:  # gather the shards on rank 0, which does the analysis and writes the outputs
+        import torch.distributed as dist
+
+        from idbench.encoders.pipeline import merge_payloads, table_to_payload
+
+        parts = [None] * world
+        dist.all_gather_object(parts, table_to_payload(table))
+        if rank != 0:
+            return {"rank": rank, "n_faces": len(table.paths)}
+        table = merge_payloads(parts, [str(it.path) for it in ds.items])
     item_of_path = {str(it.path): i for i, it in enumerate(ds.items)}
     row_items = [item_of_path[p] for p in table.paths]
     labels = np.array([ds.items[i].identity for i in row_items])
@@ -123,6 +143,22 @@ def run(cfg: RunConfig) -> dict:
     results["cache"] = {"hits": cache.hits, "misses": cache.misses}
     write_outputs(results, out_dir)
     return results
+
+
+def _distributed(cfg: RunConfig):
+    """(rank, world size) under ``torchrun`` (gloo on CPU, NCCL on CUDA); (0, 1) otherwise."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if cfg.device == "cuda":
+        cfg.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
+    return dist.get_rank(), world
 
 
 def _embed_swaps(enc, swaps) -> np.ndarray:

@@ -230,7 +230,7 @@ def evaluate_swappers(cfg, ds, table, labels, encoders, cache, out_dir) -> dict:
                 summary[f"expression_l1[{ename}]"], directions[f"expression_l1[{ename}]"] = float(r.mean_l1), "lower"
             elif k == "gaze":
                 r = M.gaze_error(t, s)
-                summary[f"gaze_l1[{ename}]"], directions[f"gaze_l1[{ename}]"] = float(np.abs(t - s).sum(1).mean()), "lower"
+                summary[f"gaze_l1[{ename}]"], directions[f"gaze_l1[{ename}]"] = float(r.mean_l1), "lower"
                 summary[f"gaze_angular[{ename}]"], directions[f"gaze_angular[{ename}]"] = float(r.mean_angle), "lower"
             # relative form: is the swap closer to the target's attribute than to the source's?
             src_attr = np.array(est_src[k], np.float64)

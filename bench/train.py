@@ -357,6 +357,23 @@ def _plain_state_dict(sd) -> Dict[str, torch.Tensor]:
 # Global-batch batch norm on CPU
 # =================================================================================================
 
+class _AllReduceSum(torch.autograd.Function):
+    """Differentiable sum over ranks: the gradient of each rank's input is the sum of all ranks' gradients."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor, group) -> torch.Tensor:
+        ctx.group = group
+        out = t.clone()
+        torch.distributed.all_reduce(out, group=group)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        g = grad.contiguous().clone()
+        torch.distributed.all_reduce(g, group=ctx.group)
+        return g, None
+
+
 class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch norm whose training statistics cover the global batch (all ranks); CPU + gloo capable.
 
@@ -377,9 +394,7 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            from torch.distributed.nn.functional import all_reduce
-
-            return all_reduce(t, group=self.group if self.group is not None else dist.group.WORLD)
+            return _AllReduceSum.apply(t, self.group if self.group is not None else dist.group.WORLD)
         return t
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -842,7 +857,7 @@ def _train(cfg: TrainConfig, d: Dist, swapper: Optional[Callable]) -> dict:
                 break
     bar.close()
     return {"step": step, "losses": losses, "out": str(out), "backbone": str(out / "backbone.pth"),
-            "last": str(out / "last.pt"), "net": net.eval(), **meta}
+            "last": str(out / "last.pt"), "net": net.eval(), "rank": d.rank, **meta}
 
 
 def _main() -> None:  # python -m idbench.bench.train (torchrun entry point)

@@ -112,7 +112,7 @@ def train_cmd(
         res = train(cfg)
     except IdbenchError as e:
         _fail(str(e))
-    if res["losses"]:
+    if res["losses"] and res["rank"] == 0:
         typer.echo(f"step {res['step']}: loss {res['losses'][-1]:.4f}; backbone -> {res['backbone']} "
                    f"(create_encoder({res['export_name']!r}, weights=...)), checkpoint -> {res['last']}")
 

@@ -194,3 +194,28 @@ def embed_detected(items: Iterable[DetectedImage], encoders: Mapping[str, Encode
         emb[name] = l2_normalise(arr) if len(arr) else arr
     return EmbeddingTable([paths[r] for r in keep], np.array([face_idx[r] for r in keep], np.int64),
                           [faces[r] for r in keep], emb, skipped, seen)
+
+
+def table_to_payload(t: EmbeddingTable) -> dict:
+    """A picklable, image-free form of a table (to gather shards from torchrun ranks)."""
+    return {"paths": t.paths, "face_index": t.face_index.tolist(), "faces": [f.to_dict() for f in t.faces],
+            "embeddings": t.embeddings, "skipped": t.skipped,
+            "images": [(str(d.path), d.key, [f.to_dict() for f in d.faces], d.error) for d in t.images]}
+
+
+def merge_payloads(parts: Sequence[dict], order: Sequence[str]) -> EmbeddingTable:
+    """Merge shard payloads back into one table, rows in the order of ``order`` (the dataset's paths)."""
+    rank_of = {p: i for i, p in enumerate(order)}
+    rows = []
+    for part in parts:
+        for r, p in enumerate(part["paths"]):
+            rows.append((rank_of[p], part["face_index"][r], part, r))
+    rows.sort(key=lambda x: (x[0], x[1]))
+    names = list(parts[0]["embeddings"]) if parts else []
+    emb = {n: np.array([x[2]["embeddings"][n][x[3]] for x in rows], np.float32).reshape(
+        len(rows), -1 if rows else 0) for n in names}
+    images = sorted((DetectedImage(Path(p), k, [Face.from_dict(f) for f in fs], e)
+                     for part in parts for p, k, fs, e in part["images"]), key=lambda d: rank_of[str(d.path)])
+    return EmbeddingTable([x[2]["paths"][x[3]] for x in rows], np.array([x[1] for x in rows], np.int64),
+                          [Face.from_dict(x[2]["faces"][x[3]]) for x in rows], emb,
+                          [s for part in parts for s in part["skipped"]], images)

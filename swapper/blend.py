@@ -64,6 +64,7 @@ class SwapResult:
     image: np.ndarray
     mask: np.ndarray
     provenance: Dict[str, object] = field(default_factory=dict)
+    face: Optional[Face] = None  # the target face in ``image``'s coordinates (align any encoder's crop with it)
     ok: bool = True
 
     @property
@@ -445,6 +446,15 @@ def _affine_points(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return pts @ m[:, :2].T + m[:, 2]
 
 
+def transform_face(face: Face, m: np.ndarray) -> Face:
+    """The same face record after a 2 x 3 affine warp of its image (box = bounds of the moved corners)."""
+    f = lambda p: None if p is None else _affine_points(m, np.asarray(p, np.float64)).astype(np.float32)
+    x1, y1, x2, y2 = [float(v) for v in face.box]
+    c = f(np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]]))
+    return Face(np.r_[c.min(0), c.max(0)].astype(np.float32), face.score, f(face.landmarks5), f(face.landmarks68),
+                f(face.dlib5), face.detector)
+
+
 def _warp(image: np.ndarray, m: np.ndarray, size: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
     """Warp an image and its validity mask (1 where the warp reads inside the image) to (w, h)."""
     import cv2
@@ -491,7 +501,7 @@ def blend_aligned(source: np.ndarray, source_lm: np.ndarray, target: np.ndarray,
 
 def align_crop(image: np.ndarray, face: Face, landmarks68: np.ndarray, size: int = CROP_SIZE):
     """ArcFace-template crop, with the 68 landmarks and the validity map moved into the crop."""
-    lm5 = face.landmarks5 if face.landmarks5 is not None else None
+    lm5 = face.landmarks5
     if lm5 is None:
         from idbench.faces import landmarks68_to_5
 
@@ -499,6 +509,12 @@ def align_crop(image: np.ndarray, face: Face, landmarks68: np.ndarray, size: int
     m = arcface_matrix(np.asarray(lm5, np.float32), size)
     crop, valid = _warp(image, m, (size, size))
     return crop, _affine_points(m, landmarks68), valid, m
+
+
+def _with_lm68(face: Face, lm68: np.ndarray) -> Face:
+    if face.landmarks68 is not None:
+        return face
+    return Face(face.box, face.score, face.landmarks5, np.asarray(lm68, np.float32), face.dlib5, face.detector)
 
 
 def _kernel_for(scale: float) -> int:
@@ -530,9 +546,10 @@ def blend_pair(source_image, source_face: Optional[Face], target_image, target_f
         prov.setdefault("seed", seed)
     if mode == "crop":
         sc, slm, sv, _ = align_crop(src, source_face, s_lm, size)
-        tc, tlm, tv, _ = align_crop(tgt, target_face, t_lm, size)
+        tc, tlm, tv, tm = align_crop(tgt, target_face, t_lm, size)
         img, m = blend_aligned(sc, slm, tc, tlm, fn, _kernel_for(CROP_SIZE / size), min_overlap, sv, tv)
-        return SwapResult(img, m, prov)
+        face = transform_face(_with_lm68(target_face, t_lm), tm)
+        return SwapResult(img, m, prov, face)
     if mode == "frame":
         return _blend_frame(src, s_lm, tgt, t_lm, target_face, fn, min_overlap, prov)
     raise InputError(f"unknown blend mode {mode!r}: use 'crop' or 'frame'")
@@ -566,7 +583,7 @@ def _blend_frame(src, s_lm, tgt, t_lm, target_face, fn, min_overlap, prov) -> Sw
     mask = np.zeros((h, w), np.float32)
     mask[roi] = m_roi
     prov.setdefault("kernel", k)
-    return SwapResult(out, mask, prov)
+    return SwapResult(out, mask, prov, _with_lm68(target_face, t_lm))
 
 
 def swap_frames(source_image, source_face: Face, target_image, target_face: Face, seed: Optional[int] = None,
@@ -647,10 +664,7 @@ class BlendSwapper:
             try:
                 img = prepare_image(images[i])
                 lm = face_landmarks(img, faces[i], self.min_face)
-                f = faces[i]
-                if f.landmarks68 is None:
-                    f = Face(f.box, f.score, f.landmarks5, lm.astype(np.float32), f.dlib5, f.detector)
-                usable.append(f)
+                usable.append(_with_lm68(faces[i], lm))
             except SwapError as e:
                 usable.append(None)
                 problems[i] = str(e)

@@ -97,3 +97,49 @@ def test_bad_dataset_root_is_clear(tmp_path):
     assert r.exit_code == 2 and "original_sequences" in r.output
     r = CliRunner().invoke(app, ["run", "--dataset", "folders", "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "Did you mean: folder" in r.output
+
+
+def test_interrupted_run_resumes_from_cache(sample_run, tmp_path, monkeypatch):
+    d, _ = sample_run
+    import idbench.bench.run as R
+    from idbench.encoders import pipeline
+
+    calls = {"n": 0}
+    real = pipeline.detect_file
+
+    def dying(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] > 15:
+            raise KeyboardInterrupt  # the run is killed part-way
+        return real(*a, **kw)
+
+    cfg = R.RunConfig(dataset="sample", root=str(d / "sample"), encoders=["dlib"], out=str(tmp_path / "o"),
+                      cache_dir=str(tmp_path / "cache"), n_boot=100, saliency_faces=0, progress=False)
+    monkeypatch.setattr(R, "detect_file", dying)
+    with pytest.raises(KeyboardInterrupt):
+        R.run(cfg)
+    assert not (tmp_path / "o" / "results.json").exists()
+    monkeypatch.setattr(R, "detect_file", real)
+    res = R.run(cfg)
+    # the 15 images detected before the interruption came back from the cache
+    assert res["cache"]["hits"] >= 15
+    assert res["encoders"]["dlib"]["retrieval"]["top1"] is not None
+
+
+def test_torchrun_two_ranks_match_one_process(sample_run, tmp_path):
+    """The same command under torchrun (2 CPU ranks, gloo) shards the work and merges on rank 0."""
+    import sys
+
+    d, _ = sample_run
+    out = tmp_path / "dist"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "idbench.bench.cli", "run", "--dataset", "sample", "--root", str(d / "sample"), "--encoders", "dlib",
+           "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--n-boot", "200", "--saliency-faces", "2"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    one = json.loads((d / "out" / "results.json").read_text())["encoders"]["dlib"]
+    two = json.loads((out / "results.json").read_text())["encoders"]["dlib"]
+    assert two["n_faces"] == one["n_faces"]
+    for key in ("positive_mean", "swapped_mean", "negative_mean", "mean_gap", "auc"):
+        assert two["bias"][key] == pytest.approx(one["bias"][key], abs=1e-5), key
+    assert two["verification"]["auc"] == pytest.approx(one["verification"]["auc"])

@@ -135,6 +135,16 @@ def test_bootstrap_is_seeded_and_nested():
     assert (a.mean_gap_ci[1] - a.mean_gap_ci[0]) / 2 == pytest.approx(1.96 * se, rel=0.2)
 
 
+def test_bootstrap_resamples_groups_independently():
+    """Two copies of one sample: a paired resample would give a zero-width gap interval."""
+    x = np.random.default_rng(5).normal(0.5, 0.1, 400)
+    g = bias_gap(x, x.copy(), n_boot=500, seed=0)
+    assert g.mean_gap == 0.0 and g.auc == 0.5
+    half = (g.mean_gap_ci[1] - g.mean_gap_ci[0]) / 2
+    assert half == pytest.approx(1.96 * np.sqrt(2 * x.var() / len(x)), rel=0.2)
+    assert g.auc_ci[0] < 0.5 < g.auc_ci[1] and g.auc_ci[1] - g.auc_ci[0] > 0.03
+
+
 def test_to_dict_is_json_ready():
     g = bias_gap([0.9, 0.8, 0.7], [0.6, 0.7], [0.1, 0.2], n_boot=50)
     d = json.loads(json.dumps(g.to_dict()))

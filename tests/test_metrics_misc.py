@@ -45,6 +45,9 @@ def test_cosine_similarity_matches_sklearn_and_scale(seed, na, nb, d):
 def test_cosine_hand_values_and_errors():
     s = cosine_similarity([[1.0, 0.0], [3.0, 3.0]], [[2.0, 0.0], [0.0, -1.0]])
     np.testing.assert_allclose(s, [[1.0, 0.0], [np.sqrt(0.5), -np.sqrt(0.5)]], atol=1e-15)
+    # extreme magnitudes neither overflow nor underflow
+    np.testing.assert_allclose(cosine_similarity([[1e-200, 1e-200], [1e300, 0.0]], [[1e250, 1e250]]),
+                               [[1.0], [np.sqrt(0.5)]], atol=1e-15)
     with pytest.raises(MetricInputError, match="a: row 1 is a zero vector"):
         cosine_similarity([[1.0, 2.0], [0.0, 0.0]], [[1.0, 1.0]])
     with pytest.raises(MetricInputError, match="b: .*NaN"):
@@ -121,6 +124,15 @@ def test_metrics_table_is_consistent():
     assert M.metric_direction("tar_at_far_1e-2") == "higher"
     with pytest.raises(KeyError, match="pose_l2"):
         M.metric_direction("pose_l3")
+
+
+def test_docs_table_lists_every_metric():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text()
+    for m in M.METRICS:
+        name = "tar_at_far_<f>" if m.name == "tar_at_far" else m.name
+        assert f"`{name}`" in doc, m.name
 
 
 def test_public_api_exported_and_documented():

@@ -110,6 +110,28 @@ def test_id_retrieval_exact_duplicates_tie(seed, n_ids, copies):
     np.testing.assert_array_equal(r.predicted, pl)
 
 
+@FAST
+@given(st.integers(0, 2**32 - 1), st.integers(6, 12), st.integers(2, 4), st.integers(2, 6))
+def test_id_retrieval_topk_ties_in_large_galleries(seed, n_ids, copies, k):
+    """Top-k over a gallery full of exact duplicates (shuffled): ties ordered by gallery index."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(n_ids, 8))
+    rows = rng.permutation(np.repeat(np.arange(n_ids), copies))
+    gallery = base[rows]
+    gl = rng.integers(0, 3, len(rows))
+    gl[:3] = [0, 1, 2]
+    probe = base + 0.3 * rng.normal(size=base.shape)
+    pl = rng.integers(0, 3, n_ids)
+    r = id_retrieval(probe, pl, gallery, gl, k=k)
+    hits, pred = _loops(probe, pl, gallery, gl, k)
+    np.testing.assert_array_equal(r.hits, hits)
+    np.testing.assert_array_equal(r.predicted, pred)
+    for i in range(n_ids):  # the k nearest, nearest first, equal scores in gallery order
+        expect = sorted(range(len(rows)), key=lambda j: (-float(base[rows[j]] @ probe[i] /
+                                                                np.linalg.norm(base[rows[j]])), j))[:k]
+        assert r.topk_indices[i].tolist() == expect
+
+
 def test_id_retrieval_k_monotone_and_full_gallery():
     probe, pl, gallery, gl = _case(5, 60, 12, 2, 8, noise=2.0)
     accs = [id_retrieval(probe, pl, gallery, gl, k=k).accuracy for k in range(1, len(gl) + 1)]

@@ -362,3 +362,21 @@ def test_prepare_writes_crops_landmarks_and_index(shared_faces, tmp_path):
     chips = load_prepared(out, "dlib150")
     row = [i for i, src_path in enumerate(chips.sources) if src_path.endswith("ariel_sharon/01.jpg")][0]
     assert np.abs(warped.astype(float) - chips.image(row)).mean() < 3.0
+
+
+def test_iresnet18_trains_and_loads_as_arcface_r18(data, lean_threads, tmp_path):
+    """Needs idbench.encoders.iresnet (IResNet, arcface_torch layout) and the arcface/blendface entries."""
+    pytest.importorskip("idbench.encoders.iresnet")
+    from idbench.encoders import ENCODERS, create_encoder
+
+    if "arcface.r18" not in ENCODERS or "blendface.r18" not in ENCODERS:
+        pytest.skip("arcface.r18 / blendface.r18 are not registered")
+    res = train(TrainConfig(data=str(data), out=str(tmp_path / "r18"), arch="iresnet18", batch_size=8, steps=1,
+                            blend_prob=0.5, k_partners=5, workers=0, progress=False, seed=1, device="cpu"))
+    assert res["export_name"] == "blendface.r18" and np.isfinite(res["losses"]).all()
+    faces = load_prepared(data, "arcface112").images(range(3))
+    with torch.no_grad():
+        ref = torch.nn.functional.normalize(res["net"](torch.from_numpy(faces).permute(0, 3, 1, 2).float()))
+    for name in ("blendface.r18", "arcface.r18"):
+        enc = create_encoder(name, weights=res["backbone"])
+        np.testing.assert_allclose(enc.embed(faces), ref.numpy(), atol=1e-4)

@@ -1,0 +1,230 @@
+"""BlendFace vs ArcFace fine-tuning of dlib's face ResNet (torch port): a reproducible small experiment.
+
+What it does (every step seeded; re-running continues where it stopped):
+
+1. ``bench prepare`` of ``--faces`` (one folder per identity) into ``WORK/data``: dlib 150x150
+   chips with 68 landmarks, identities split into train and held-out (``--heldout`` fraction, ``--seed``);
+2. fine-tunes ``dlib.resnet_v1_torch`` from its shipped weights twice with the same schedule,
+   seed and data order: ``--blend-prob 0`` (ArcFace loss only, ``WORK/arcface``) and
+   ``--blend-prob 0.5`` (BlendFace, ``WORK/blendface``); ArcFace loss s=64 m=0.5, SGD, polynomial
+   decay, classifier initialised at the class centroids of the pretrained embeddings;
+3. evaluates dlib, dlib + ArcFace fine-tune and dlib + BlendFace fine-tune on the held-out
+   identities with the protocol of :mod:`idbench.bench.encoder_analysis` (BlendFace's bias
+   analysis: anchor vs other images of the same identity (positive), vs pseudo-swaps of those
+   images onto their nearest-landmark partners (swapped), vs the nearest-landmark image of another
+   identity (negative); bias gap and AUC; verification AUC; ID retrieval top-1), plus the ID
+   retrieval of the pseudo-swaps (is the inner face's identity found?);
+4. writes ``WORK/results.md`` (a markdown table) and ``WORK/results.json``.
+
+Full run (about 35-50 min on 2 CPU cores; sized by ``--epochs``)::
+
+    python -m idbench.bench.blendface_experiment --faces ../shared/data/faces --work runs/blendface_dlib
+
+Smoke run (a few minutes)::
+
+    python -m idbench.bench.blendface_experiment --faces ../shared/data/faces --work /tmp/bf_smoke --steps 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+ENCODER_ROWS = (("dlib", "dlib.resnet_v1_torch", None),
+                ("dlib + ArcFace fine-tune", "dlib.finetuned", "arcface"),
+                ("dlib + BlendFace fine-tune", "dlib.finetuned", "blendface"))
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--faces", type=Path, default=Path("../shared/data/faces"), help="one sub-folder per identity")
+    p.add_argument("--work", type=Path, default=Path("runs/blendface_dlib"), help="output folder")
+    p.add_argument("--heldout", type=float, default=0.2, help="fraction of identities held out for evaluation")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, training and evaluation")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--steps", type=int, default=None, help="total steps per run (overrides --epochs; smoke runs)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=0.005, help="backbone learning rate (fine-tuning: small)")
+    p.add_argument("--head-lr", type=float, default=0.05)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--warmup-steps", type=int, default=10)
+    p.add_argument("--k-partners", type=int, default=100, help="candidates for nearest-landmark partners")
+    p.add_argument("--blend-prob", type=float, default=0.5, help="blending probability of the BlendFace run")
+    p.add_argument("--detector", default="auto")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--workers", type=int, default=0, help="data-loader workers")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the bias intervals")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--eval-only", action="store_true", help="skip preparation and training (use what WORK holds)")
+    return p.parse_args(argv)
+
+
+def prepare_data(args: argparse.Namespace) -> Path:
+    from idbench.bench.prepare import prepare
+    from idbench.cache import Cache
+
+    data = args.work / "data"
+    meta = data / "prepare.json"
+    if meta.is_file():
+        m = json.loads(meta.read_text())
+        if (m.get("input") == str(args.faces) and "dlib150" in m.get("alignments", [])
+                and m.get("split", {}).get("heldout_fraction") == args.heldout
+                and m.get("split", {}).get("seed") == args.seed):
+            return data
+    prepare(args.faces, data, ("dlib150",), args.detector, Cache(), args.heldout, args.seed,
+            progress=not args.no_progress)
+    return data
+
+
+def train_config(args: argparse.Namespace, data: Path, name: str, blend_prob: float):
+    from idbench.bench.train import TrainConfig
+
+    return TrainConfig(data=str(data), out=str(args.work / name), arch="dlib.resnet_v1_torch",
+                       blend_prob=blend_prob, k_partners=args.k_partners, batch_size=args.batch_size,
+                       epochs=args.epochs, steps=args.steps, lr=args.lr, head_lr=args.head_lr,
+                       weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, head_init="centroids",
+                       seed=args.seed, device=args.device, workers=args.workers, threads=args.threads,
+                       save_every=50, keep=2, resume="auto", progress=not args.no_progress)
+
+
+def run_training(args: argparse.Namespace, data: Path) -> Dict[str, dict]:
+    from idbench.bench.train import train
+
+    out = {}
+    for name, p in (("arcface", 0.0), ("blendface", args.blend_prob)):
+        t = time.time()
+        res = train(train_config(args, data, name, p))
+        log = [json.loads(ln) for ln in (args.work / name / "log.jsonl").read_text().splitlines() if ln.strip()]
+        out[name] = {"blend_prob": p, "steps": res["step"], "seconds": round(time.time() - t, 1),
+                     "first_loss": log[0]["loss"] if log else None, "last_loss": log[-1]["loss"] if log else None,
+                     "last_accuracy": log[-1]["accuracy"] if log else None,
+                     "blend_rate": float(np.mean([r["blend_rate"] for r in log])) if log else None}
+    return out
+
+
+def pseudo_swaps(ps, plan):
+    """The pseudo-swap image of every ``plan.swaps`` entry (source row's inner face on the partner);
+    an all-zero image where the blend was rejected (its embedding is then marked NaN)."""
+    from idbench.bench.train import PseudoSwapper
+
+    sw = PseudoSwapper()
+    h, w = ps.image(0).shape[:2]
+    out = np.zeros((len(plan.swaps), h, w, 3), np.uint8)
+    ok = np.zeros(len(plan.swaps), bool)
+    for i, (_, src, tgt) in enumerate(plan.swaps):
+        img = sw(ps.image(src), ps.landmarks[src], ps.image(tgt), ps.landmarks[tgt])
+        if img is not None:
+            out[i], ok[i] = img, True
+    return out, ok
+
+
+def evaluate(args: argparse.Namespace, data: Path) -> Dict[str, dict]:
+    from idbench import analysis as M
+    from idbench.bench.encoder_analysis import analyse, gallery_split, plan_bias
+    from idbench.bench.prepare import load_prepared, read_names
+    from idbench.encoders import create_encoder
+    from idbench.encoders import dlib_finetuned  # noqa: F401  (registers dlib.finetuned)
+
+    held = read_names(data / "heldout_identities.txt")
+    ps = load_prepared(data, "dlib150", held)
+    labels = np.asarray(ps.identities)
+    plan = plan_bias(labels, ps.landmarks, k=args.k_partners, seed=args.seed)
+    faces = ps.images()
+    swaps, ok = pseudo_swaps(ps, plan)
+    results = {}
+    for title, name, run in ENCODER_ROWS:
+        weights = None if run is None else args.work / run / "backbone.pth"
+        if weights is not None and not weights.is_file():
+            continue
+        enc = create_encoder(name, weights=weights, device="cuda" if args.device == "cuda" else "cpu")
+        emb = enc.embed(faces)
+        swap_emb = np.full((len(swaps), emb.shape[1]), np.nan, np.float32)
+        if ok.any():
+            swap_emb[ok] = enc.embed(swaps[ok])
+        r = analyse(emb, labels, plan, swap_emb, seed=args.seed, n_boot=args.n_boot)
+        r.pop("scores", None)
+        gal, _ = gallery_split(labels)
+        src = np.array([s[1] for s in plan.swaps], np.int64)
+        keep = ok & ~np.isin(src, gal)  # swaps of gallery images would find their own source photo
+        if keep.any() and len(gal) >= 2:
+            r["swap_retrieval_top1"] = float(M.id_retrieval(swap_emb[keep], labels[src[keep]], emb[gal],
+                                                            labels[gal]).accuracy)
+        r["encoder"], r["weights"] = name, None if weights is None else str(weights)
+        results[title] = r
+    results["_eval"] = {"identities": len(held), "faces": len(ps), "swaps": int(len(plan.swaps)),
+                        "swaps_rejected": int((~ok).sum())}
+    return results
+
+
+def _f(v, nd: int = 3) -> str:
+    return "" if v is None else f"{v:.{nd}f}"
+
+
+def markdown(results: Dict[str, dict], training: Dict[str, dict], args: argparse.Namespace) -> str:
+    ev = results.get("_eval", {})
+    lines = [
+        "# BlendFace vs ArcFace fine-tuning of dlib's ResNet (held-out identities)",
+        "",
+        f"Data: `{args.faces}`; {ev.get('identities')} held-out identities, {ev.get('faces')} faces, "
+        f"{ev.get('swaps')} pseudo-swaps ({ev.get('swaps_rejected')} rejected by the blend's overlap check). "
+        f"Seed {args.seed}.",
+        "",
+        "| encoder | positive | swapped | negative | bias gap (P-S) | bias AUC | relative gap | verification AUC "
+        "| ID retrieval top-1 | swap ID retrieval top-1 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for title, r in results.items():
+        if title.startswith("_"):
+            continue
+        b = r.get("bias", {})
+        ci = b.get("mean_gap_ci")
+        gap = _f(b.get("mean_gap")) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+        lines.append(f"| {title} | {_f(b.get('positive_mean'))} | {_f(b.get('swapped_mean'))} | "
+                     f"{_f(b.get('negative_mean'))} | {gap} | {_f(b.get('auc'))} | {_f(b.get('relative_gap'))} | "
+                     f"{_f(r.get('verification', {}).get('auc'), 4)} | {_f(r.get('retrieval', {}).get('top1'))} | "
+                     f"{_f(r.get('swap_retrieval_top1'))} |")
+    lines += ["", "Bias gap: mean(positive) - mean(swapped), 95% bootstrap interval; bias AUC: P(positive > swapped) "
+              "(0.5 = no attribute bias); relative gap: (P - S) / (P - N). Swap ID retrieval: share of pseudo-swaps "
+              "whose nearest gallery face has the inner face's identity.", "", "## Training", "",
+              "| run | blend prob | steps | seconds | first loss | last loss | last accuracy | realised blend rate |",
+              "|---|---|---|---|---|---|---|---|"]
+    for name, t in training.items():
+        lines.append(f"| {name} | {t['blend_prob']} | {t['steps']} | {t['seconds']} | {_f(t['first_loss'])} | "
+                     f"{_f(t['last_loss'])} | {_f(t['last_accuracy'])} | {_f(t['blend_rate'])} |")
+    lines += ["", f"Schedule: batch {args.batch_size}, "
+              + (f"{args.steps} steps" if args.steps else f"{args.epochs} epochs")
+              + f", SGD lr {args.lr} (head {args.head_lr}), weight decay {args.weight_decay}, warm-up "
+              f"{args.warmup_steps} steps then polynomial decay (power 2); ArcFace s=64, m=0.5; K={args.k_partners}.",
+              ""]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> Dict[str, dict]:
+    args = parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    args.work.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    data = args.work / "data" if args.eval_only else prepare_data(args)
+    training = {} if args.eval_only else run_training(args, data)
+    results = evaluate(args, data)
+    md = markdown(results, training, args)
+    (args.work / "results.md").write_text(md)
+    (args.work / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                                         "training": training, "results": results,
+                                                         "seconds": round(time.time() - t0, 1)}, indent=2))
+    print(md)
+    return results
+
+
+if __name__ == "__main__":
+    main()

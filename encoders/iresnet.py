@@ -1,0 +1,384 @@
+"""InsightFace's IResNet (``arcface_torch`` backbones) and a checkpoint loader that explains its failures.
+
+The module tree, parameter names and forward pass follow ``recognition/arcface_torch/backbones/iresnet.py``
+of deepinsight/insightface, so ``state_dict()`` keys are those of the model zoo's ``backbone.pth``
+(and of BlendFace's ``arcface.pt`` / ``blendface.pt``, trained with the same code):
+
+``conv1, bn1, prelu, layer1..layer4 (IBasicBlock: bn1, conv1, bn2, prelu, conv2, bn3, downsample.0/.1),
+bn2, dropout (no parameters), fc, features``.
+
+Input: N x 3 x 112 x 112, RGB, ``(pixel - 127.5) / 127.5``; output: N x 512, not normalised.
+
+:func:`load_iresnet_checkpoint` reads a checkpoint with ``torch.load(weights_only=True)``, unwraps the
+usual containers (``{'state_dict': ...}``, ``{'model': ...}``, ``{'backbone': ...}``, DDP ``module.``
+prefixes) and raises :class:`~idbench.errors.WeightsFormatError` with a one-line reason for truncated
+files, non-PyTorch files and checkpoints of another depth. :func:`read_state_dict` is the generic part,
+shared with the other torch loaders.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from idbench.errors import WeightsFormatError, WeightsNotFoundError
+
+__all__ = ["IBasicBlock", "IResNet", "IRESNET_LAYERS", "build_iresnet", "iresnet18", "iresnet34", "iresnet50",
+           "iresnet100", "iresnet200", "load_iresnet_checkpoint", "read_state_dict", "infer_iresnet_layers",
+           "iresnet_param_count", "parse_arch", "load_state_dict_checked"]
+
+#: blocks per stage of each depth (arcface_torch's ``get_model``)
+IRESNET_LAYERS: Dict[str, Tuple[int, int, int, int]] = {
+    "r18": (2, 2, 2, 2),
+    "r34": (3, 4, 6, 3),
+    "r50": (3, 4, 14, 3),
+    "r100": (3, 13, 30, 3),
+    "r200": (6, 26, 60, 6),
+}
+
+_BN_EPS = 1e-5
+_FC_SCALE = 7 * 7  # spatial size after four stride-2 stages on 112 x 112
+
+
+class IBasicBlock(nn.Module):
+    """Pre-activation-style residual block: BN -> conv3x3 -> BN -> PReLU -> conv3x3(stride) -> BN (+ shortcut)."""
+
+    expansion = 1
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: Optional[nn.Module] = None):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(inplanes, eps=_BN_EPS)
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes, eps=_BN_EPS)
+        self.prelu = nn.PReLU(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes, eps=_BN_EPS)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        y = self.bn3(self.conv2(self.prelu(self.bn2(self.conv1(self.bn1(x))))))
+        return y + shortcut
+
+
+class IResNet(nn.Module):
+    """arcface_torch's IResNet for 112 x 112 faces.
+
+    Args:
+        layers: blocks in each of the four stages (see :data:`IRESNET_LAYERS`).
+        dropout: dropout before ``fc`` (arcface_torch trains with 0).
+        num_features: embedding size.
+        fp16: run the convolutional trunk under CUDA float16 autocast, as arcface_torch's ``fp16=True``
+            does (``fc`` and ``features`` stay float32). Off by default; ignored on CPU.
+    """
+
+    fc_scale = _FC_SCALE
+
+    def __init__(self, layers: Sequence[int], dropout: float = 0.0, num_features: int = 512, fp16: bool = False):
+        super().__init__()
+        if len(layers) != 4:
+            raise ValueError(f"IResNet needs four stages, got {tuple(layers)}")
+        self.layers_per_stage = tuple(int(n) for n in layers)
+        self.fp16 = fp16
+        self.inplanes = 64
+        self.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64, eps=_BN_EPS)
+        self.prelu = nn.PReLU(64)
+        self.layer1 = self._make_layer(64, layers[0])
+        self.layer2 = self._make_layer(128, layers[1])
+        self.layer3 = self._make_layer(256, layers[2])
+        self.layer4 = self._make_layer(512, layers[3])
+        self.bn2 = nn.BatchNorm2d(512, eps=_BN_EPS)
+        self.dropout = nn.Dropout(p=dropout, inplace=True)
+        self.fc = nn.Linear(512 * self.fc_scale, num_features)
+        self.features = nn.BatchNorm1d(num_features, eps=_BN_EPS)
+        self._init_weights()
+
+    def _make_layer(self, planes: int, blocks: int) -> nn.Sequential:
+        # every stage halves the resolution and the first block always changes width or stride
+        downsample = nn.Sequential(
+            nn.Conv2d(self.inplanes, planes, 1, stride=2, bias=False),
+            nn.BatchNorm2d(planes, eps=_BN_EPS),
+        )
+        stage = [IBasicBlock(self.inplanes, planes, 2, downsample)]
+        self.inplanes = planes
+        stage += [IBasicBlock(planes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*stage)
+
+    def _init_weights(self) -> None:
+        # arcface_torch's initialisation: N(0, 0.1) convolutions, unit BN; the output BN scale is frozen at 1
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, 0.0, 0.1)
+            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        nn.init.ones_(self.features.weight)
+        self.features.weight.requires_grad = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        use_amp = self.fp16 and x.is_cuda
+        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
+            x = self.prelu(self.bn1(self.conv1(x)))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            x = self.bn2(x)
+            x = torch.flatten(x, 1)
+            x = self.dropout(x)
+        x = self.fc(x.float() if use_amp else x)
+        return self.features(x)
+
+
+def parse_arch(arch: Union[str, int]) -> str:
+    """'r50', 'iresnet50', 'arcface.r50', 50 -> 'r50'."""
+    m = re.search(r"(\d+)$", str(arch).strip().lower())
+    key = f"r{m.group(1)}" if m else str(arch)
+    if key not in IRESNET_LAYERS:
+        raise ValueError(f"unknown IResNet architecture {arch!r}; known: {', '.join(IRESNET_LAYERS)}")
+    return key
+
+
+def build_iresnet(arch: Union[str, int], **kwargs) -> IResNet:
+    """A randomly initialised IResNet of the given depth (``'r18'``, ``'iresnet100'``, ``50``...)."""
+    return IResNet(IRESNET_LAYERS[parse_arch(arch)], **kwargs)
+
+
+def iresnet18(**kwargs) -> IResNet:
+    return build_iresnet("r18", **kwargs)
+
+
+def iresnet34(**kwargs) -> IResNet:
+    return build_iresnet("r34", **kwargs)
+
+
+def iresnet50(**kwargs) -> IResNet:
+    return build_iresnet("r50", **kwargs)
+
+
+def iresnet100(**kwargs) -> IResNet:
+    return build_iresnet("r100", **kwargs)
+
+
+def iresnet200(**kwargs) -> IResNet:
+    return build_iresnet("r200", **kwargs)
+
+
+def iresnet_param_count(arch: Union[str, int], num_features: int = 512) -> int:
+    """Number of stored floats (parameters and BN statistics) of a depth, without building it."""
+    layers = IRESNET_LAYERS[parse_arch(arch)]
+    bn = lambda c: 4 * c  # noqa: E731  weight, bias, running mean, running var
+    n = 3 * 64 * 9 + bn(64) + 64
+    cin = 64
+    for planes, blocks in zip((64, 128, 256, 512), layers):
+        n += cin * planes + bn(planes)  # downsample
+        for i in range(blocks):
+            c = cin if i == 0 else planes
+            n += bn(c) + c * planes * 9 + bn(planes) + planes + planes * planes * 9 + bn(planes)
+        cin = planes
+    return n + bn(512) + 512 * _FC_SCALE * num_features + num_features + bn(num_features)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# reading checkpoints
+
+
+def _first_line(e: BaseException, limit: int = 160) -> str:
+    text = str(e).strip().splitlines()
+    line = text[0] if text else type(e).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _allow_pickle(allow_pickle: Optional[bool]) -> bool:
+    if allow_pickle is not None:
+        return allow_pickle
+    return os.environ.get("IDBENCH_ALLOW_PICKLE", "") not in ("", "0", "false", "no")
+
+
+# 'state_dict_backbone': arcface_torch's training checkpoint (checkpoint_gpu_0.pt)
+_CONTAINER_KEYS = ("state_dict_backbone", "state_dict", "model", "backbone", "model_state_dict", "net", "ema")
+_STRIP_PREFIXES = ("module.", "_orig_mod.", "backbone.", "model.")
+
+
+def _unwrap(obj, path: Path) -> Dict[str, torch.Tensor]:
+    """A checkpoint object -> a flat ``{name: tensor}`` dict."""
+    for _ in range(4):  # nested containers, e.g. {'model': {'state_dict': ...}}
+        if isinstance(obj, nn.Module):
+            obj = obj.state_dict()
+        if not isinstance(obj, Mapping):
+            break
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            break
+        inner = next((obj[k] for k in _CONTAINER_KEYS if k in obj and isinstance(obj[k], (Mapping, nn.Module))),
+                     None)
+        if inner is None:
+            break
+        obj = inner
+    if not isinstance(obj, Mapping) or not obj:
+        kind = type(obj).__name__
+        raise WeightsFormatError(f"{path}: holds a {kind}, not a state dict of tensors")
+    tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        keys = ", ".join(list(map(str, obj))[:6])
+        raise WeightsFormatError(f"{path}: holds no tensors (top-level keys: {keys}); not a model checkpoint")
+    changed = True
+    while changed:  # DDP 'module.', torch.compile '_orig_mod.', wrappers saved whole
+        changed = False
+        for prefix in _STRIP_PREFIXES:
+            if all(k.startswith(prefix) for k in tensors):
+                tensors = {k[len(prefix):]: v for k, v in tensors.items()}
+                changed = True
+    return tensors
+
+
+def read_state_dict(path: Union[str, os.PathLike], origin: str = "", allow_pickle: Optional[bool] = None
+                    ) -> Dict[str, torch.Tensor]:
+    """Read a PyTorch checkpoint as a flat ``{name: tensor}`` dict on the CPU.
+
+    Uses ``torch.load(weights_only=True)``; a checkpoint that pickles whole objects (``torch.save(model)``)
+    is refused unless ``allow_pickle`` (or ``IDBENCH_ALLOW_PICKLE=1``) says the file is trusted.
+    Raises :class:`WeightsNotFoundError` for a missing file and :class:`WeightsFormatError` (one line)
+    for anything that cannot be read.
+    """
+    path = Path(path)
+    hint = f"; get it again from {origin}" if origin else ""
+    if not path.is_file():
+        raise WeightsNotFoundError(f"weight file {path} does not exist{hint}")
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not head:
+        raise WeightsFormatError(f"{path}: empty file{hint}")
+    if head.lstrip()[:1] in (b"<", b"{") or head.startswith(b"version https://git-lfs"):
+        what = "a Git LFS pointer" if head.startswith(b"version https://git-lfs") else "text (an HTML/JSON page?)"
+        raise WeightsFormatError(f"{path}: is {what}, not a PyTorch checkpoint{hint}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for bad files
+        msg = str(e)
+        if "Weights only load failed" in msg or "weights_only" in msg:
+            if not _allow_pickle(allow_pickle):
+                raise WeightsFormatError(
+                    f"{path}: pickles Python objects, not just tensors (torch.load(weights_only=True) refused it); "
+                    f"if you trust the file, set IDBENCH_ALLOW_PICKLE=1 or re-save its state_dict()") from None
+            try:
+                obj = torch.load(path, map_location="cpu", weights_only=False)
+            except Exception as e2:  # noqa: BLE001
+                raise WeightsFormatError(f"{path}: cannot be unpickled ({_first_line(e2)}){hint}") from None
+        else:
+            truncated = any(s in msg for s in ("central directory", "truncated", "unexpected EOF", "Ran out of input",
+                                              "failed reading", "EOF"))
+            reason = "truncated or corrupt" if truncated else "not a PyTorch checkpoint"
+            raise WeightsFormatError(f"{path}: {reason} ({type(e).__name__}: {_first_line(e)}){hint}") from None
+    return _unwrap(obj, path)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# IResNet checkpoints
+
+_BLOCK_KEY = re.compile(r"^layer([1-4])\.(\d+)\.")
+
+
+def infer_iresnet_layers(keys) -> Optional[Tuple[int, int, int, int]]:
+    """Blocks per stage implied by state-dict keys (``None`` if there are no ``layerN.M.`` keys)."""
+    counts = [0, 0, 0, 0]
+    found = False
+    for k in keys:
+        m = _BLOCK_KEY.match(k)
+        if m:
+            found = True
+            i = int(m.group(1)) - 1
+            counts[i] = max(counts[i], int(m.group(2)) + 1)
+    return tuple(counts) if found else None  # type: ignore[return-value]
+
+
+def _describe_layers(layers: Optional[Tuple[int, ...]]) -> str:
+    if layers is None:
+        return "not an IResNet (no layer1..layer4 blocks)"
+    for name, known in IRESNET_LAYERS.items():
+        if tuple(layers) == known:
+            return f"an IResNet-{name[1:]} ({name}, blocks per stage {known})"
+    return f"an IResNet with blocks per stage {tuple(layers)} (no standard depth)"
+
+
+def _ignorable_missing(key: str) -> bool:
+    return key.endswith("num_batches_tracked")  # absent in checkpoints from old PyTorch; BN fills it in
+
+
+def load_state_dict_checked(module: nn.Module, state: Mapping[str, torch.Tensor], what: str,
+                            path: Union[str, os.PathLike] = "checkpoint", hint: str = "") -> nn.Module:
+    """``module.load_state_dict(state, strict=True)`` with one-line :class:`WeightsFormatError` reasons.
+
+    ``what`` names the expected model in messages ("an IResNet-50 (r50)"); ``hint`` is appended to the
+    key-mismatch message (e.g. what the file looks like instead).
+    """
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state and not _ignorable_missing(k)]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        example = f"missing '{missing[0]}'" if missing else f"unexpected '{unexpected[0]}'"
+        raise WeightsFormatError(
+            f"{path}: not {what} checkpoint: {len(missing)} missing and {len(unexpected)} unexpected keys "
+            f"(e.g. {example}){hint}")
+    for k, v in expected.items():
+        if k in state and tuple(state[k].shape) != tuple(v.shape):
+            raise WeightsFormatError(
+                f"{path}: '{k}' has shape {tuple(state[k].shape)} but {what} needs {tuple(v.shape)}")
+    for k, v in state.items():
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise WeightsFormatError(f"{path}: '{k}' contains NaN or infinite values (corrupt checkpoint)")
+    on_meta = any(t.is_meta for t in module.state_dict().values())
+    if on_meta:  # a skeleton built on the meta device takes the file's tensors as they are (float32)
+        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        for k, v in expected.items():
+            if k not in state:  # only ignorable keys can be absent here
+                state[k] = torch.zeros(v.shape, dtype=v.dtype)
+    try:
+        module.load_state_dict(state, strict=True, assign=on_meta)
+    except RuntimeError as e:
+        raise WeightsFormatError(f"{path}: does not fit {what} ({_first_line(e)})") from None
+    return module
+
+
+def load_iresnet_checkpoint(path, arch: Union[str, int, None] = None, *, origin: str = "",
+                            allow_pickle: Optional[bool] = None, **model_kwargs) -> IResNet:
+    """Build an IResNet and load an arcface_torch-style checkpoint into it (strictly), in eval mode.
+
+    Args:
+        path: the checkpoint (``backbone.pth``, ``arcface.pt``...).
+        arch: ``'r18' | 'r34' | 'r50' | 'r100' | 'r200'`` (or ``'iresnet100'``, ``100``); ``None``
+            infers the depth from the checkpoint.
+        origin: where the file comes from, quoted in error messages.
+        model_kwargs: passed to :class:`IResNet` (``num_features``, ``fp16``, ``dropout``).
+
+    ``load_iresnet_checkpoint(module, path)`` loads into an existing :class:`IResNet` instead and returns it.
+    """
+    module: Optional[IResNet] = None
+    if isinstance(path, nn.Module):  # (module, path) form
+        module, path = path, arch
+        arch = None
+        if path is None:
+            raise TypeError("load_iresnet_checkpoint(module, path): path is missing")
+    state = read_state_dict(path, origin, allow_pickle)
+    if module is not None:
+        layers = getattr(module, "layers_per_stage", None)
+        arch_name = next((n for n, lay in IRESNET_LAYERS.items() if lay == layers), f"r{layers}")
+    else:
+        if arch is None:
+            layers = infer_iresnet_layers(state.keys())
+            arch_name = next((n for n, lay in IRESNET_LAYERS.items() if lay == layers), None)
+            if arch_name is None:
+                raise WeightsFormatError(f"{path}: cannot tell the IResNet depth: the file is "
+                                         f"{_describe_layers(layers)}")
+        else:
+            arch_name = parse_arch(arch)
+        with torch.device("meta"):  # no random initialisation: every tensor comes from the file
+            module = build_iresnet(arch_name, **model_kwargs)
+    probable = _describe_layers(infer_iresnet_layers(state.keys()))
+    load_state_dict_checked(module, state, f"an IResNet-{arch_name[1:]} ({arch_name})", path,
+                            hint=f"; the file looks like {probable}")
+    return module.eval()

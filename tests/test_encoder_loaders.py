@@ -1,0 +1,298 @@
+"""Weight loaders of the registered encoders, on random weights saved in the official formats.
+
+No real weights are needed: each test builds a randomly initialised network, writes it the way its
+authors distribute it (arcface_torch ``backbone.pth``, BlendFace ``blendface.pt``, an ONNX export,
+facenet-pytorch's ``.pt``) and checks that the registry's loader reproduces the network's outputs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from idbench.encoders import create_encoder, get_spec, list_encoders
+from idbench.encoders.iresnet import (IRESNET_LAYERS, build_iresnet, infer_iresnet_layers, load_iresnet_checkpoint,
+                                      read_state_dict)
+from idbench.errors import IdbenchError, WeightsFormatError, WeightsNotFoundError
+
+torch.set_num_threads(2)
+
+
+def randomise_(module: nn.Module, seed: int) -> nn.Module:
+    """Random weights *and* BN statistics / PReLU slopes with sane activation scales (eval mode)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.normal_(0.0, m.weight[0].numel() ** -0.5, generator=g)
+                if m.bias is not None:
+                    m.bias.normal_(0.0, 0.05, generator=g)
+            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                m.weight.uniform_(0.5, 1.0, generator=g)
+                m.bias.normal_(0.0, 0.1, generator=g)
+                m.running_mean.normal_(0.0, 0.1, generator=g)
+                m.running_var.uniform_(0.5, 2.0, generator=g)
+            elif isinstance(m, nn.PReLU):
+                m.weight.uniform_(0.05, 0.4, generator=g)
+    return module.eval()
+
+
+def faces(n: int, size: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+def reference(module: nn.Module, x: np.ndarray, mean: float, std: float) -> np.ndarray:
+    t = torch.from_numpy(x).permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        return module((t - mean) / std).numpy()
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def official_keys(layers) -> set:
+    """arcface_torch's backbone.pth key names, written out independently of idbench's module."""
+    bn = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+    keys = {"conv1.weight", "prelu.weight", "fc.weight", "fc.bias"} | {f"{p}.{s}" for p in ("bn1", "bn2", "features")
+                                                                     for s in bn}
+    for stage, n in enumerate(layers, 1):
+        for b in range(n):
+            p = f"layer{stage}.{b}"
+            keys |= {f"{p}.conv1.weight", f"{p}.conv2.weight", f"{p}.prelu.weight"}
+            keys |= {f"{p}.{q}.{s}" for q in ("bn1", "bn2", "bn3") for s in bn}
+            if b == 0:
+                keys |= {f"{p}.downsample.0.weight"} | {f"{p}.downsample.1.{s}" for s in bn}
+    return keys
+
+
+@pytest.fixture(scope="module")
+def r18(tmp_path_factory):
+    """A random IResNet-18 and its arcface_torch-style backbone.pth."""
+    torch.manual_seed(0)
+    module = randomise_(build_iresnet("r18"), 1)
+    path = tmp_path_factory.mktemp("r18") / "backbone.pth"
+    torch.save(module.state_dict(), path)
+    return module, path
+
+
+@pytest.fixture()
+def empty_homes(tmp_path, monkeypatch):
+    monkeypatch.setenv("IDBENCH_HOME", str(tmp_path / "idbench"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("DEEPFACE_HOME", str(tmp_path / "deepface"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_registered_names_and_contracts():
+    names = set(list_encoders())
+    expected = {"arcface.r18", "arcface.r34", "arcface.r50", "arcface.r100", "arcface.r100_blendface_repo",
+                "blendface.r100", "arcface.onnx", "arcface.onnx_glintr100", "facenet.vggface2", "facenet.casia"}
+    assert expected <= names
+    for n in ("arcface.r18", "arcface.r100", "blendface.r100", "arcface.r100_blendface_repo", "arcface.onnx"):
+        s = get_spec(n)
+        assert (s.input_size, s.alignment, s.colour, s.embedding_size, s.l2_normalised) == \
+            ((112, 112), "arcface112", "RGB", 512, False)
+        assert s.mean == (127.5,) * 3 and s.std == (127.5,) * 3 and s.licence and s.paper
+    assert get_spec("arcface.r100").weights[0].filename == "ms1mv3_arcface_r100_fp16_backbone.pth"
+    assert get_spec("blendface.r100").weights[0].filename == "blendface.pt"
+    assert "CC BY-NC-SA 4.0" in get_spec("blendface.r100").licence
+    fn = get_spec("facenet.casia")
+    assert (fn.input_size, fn.alignment, fn.mean, fn.std, fn.l2_normalised) == \
+        ((160, 160), "mtcnn160", (127.5,) * 3, (128.0,) * 3, True)
+    assert get_spec("deepface.VGG-Face").embedding_size == 4096
+    assert get_spec("deepface.DeepID").input_size == (55, 55)
+
+
+def test_iresnet_state_dict_keys_match_arcface_torch():
+    for arch, layers in IRESNET_LAYERS.items():
+        with torch.device("meta"):
+            sd = build_iresnet(arch).state_dict()
+        assert set(sd) == official_keys(layers), arch
+        assert infer_iresnet_layers(sd) == layers
+    with torch.device("meta"):
+        sd = build_iresnet("r100").state_dict()
+    assert len(sd) == 925 and tuple(sd["fc.weight"].shape) == (512, 512 * 7 * 7)
+    assert tuple(sd["layer1.0.conv2.weight"].shape) == (64, 64, 3, 3)
+    assert tuple(sd["layer2.0.downsample.0.weight"].shape) == (128, 64, 1, 1)
+
+
+def test_arcface_r18_loads_backbone_pth_exactly(r18):
+    module, path = r18
+    enc = create_encoder("arcface.r18", weights=path)
+    x = faces(3, 112)
+    ref = reference(module, x, 127.5, 127.5)
+    assert np.abs(ref).max() > 1e-2 and np.isfinite(ref).all()
+    np.testing.assert_allclose(enc.embed(x, normalise=False), ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(enc.embed(x), unit(ref), atol=1e-6)
+    again = load_iresnet_checkpoint(build_iresnet("r18"), path)  # (module, path) form used by bench.train
+    assert torch.equal(again.fc.weight, module.fc.weight)
+
+
+def test_checkpoint_containers_ddp_prefix_and_fp16(r18, tmp_path):
+    module, _ = r18
+    wrapped = {"epoch": 3, "state_dict": {f"module.{k}": v.half() if v.is_floating_point() else v
+                                          for k, v in module.state_dict().items()}}
+    path = tmp_path / "ddp_fp16.pth"
+    torch.save(wrapped, path)
+    enc = create_encoder("arcface.r18", weights=path)
+    x = faces(2, 112, seed=1)
+    cos = (unit(enc.embed(x, normalise=False)) * unit(reference(module, x, 127.5, 127.5))).sum(1)
+    assert cos.min() > 0.999
+    t = torch.ones(2)
+    for obj in ({"model": {"module.a": t}}, {"backbone": {"a": t}}, {"state_dict_backbone": {"a": t}, "opt": {}},
+                {"a": t}):
+        small = tmp_path / "small.pt"
+        torch.save(obj, small)
+        assert list(read_state_dict(small)) == ["a"]
+
+
+def test_arcface_onnx_matches_torch(r18, tmp_path):
+    module, path = r18
+    onnx_path = tmp_path / "r18.onnx"
+    torch.onnx.export(module, torch.randn(1, 3, 112, 112), str(onnx_path), opset_version=17, dynamo=False,
+                      input_names=["input.1"], output_names=["fc1"],
+                      dynamic_axes={"input.1": {0: "None"}, "fc1": {0: "None"}})
+    enc = create_encoder("arcface.onnx", weights=onnx_path)
+    assert enc.spec.backend == "onnx" and enc.spec.mean == (127.5,) * 3  # no Sub/Mul in front: normalise outside
+    x = faces(3, 112, seed=2)
+    torch_enc = create_encoder("arcface.r18", weights=path)
+    assert np.abs(enc.embed(x) - torch_enc.embed(x)).max() < 1e-4
+    assert np.abs(enc.embed(x[:1]) - torch_enc.embed(x[:1])).max() < 1e-4
+
+
+class _InGraphNormalised(nn.Module):
+    """A small recogniser that normalises pixels itself, like insightface's MXNet conversions."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 8, stride=8)
+        self.fc = nn.Linear(8 * 14 * 14, 512)
+
+    def forward(self, x):
+        x = (x - 127.5) * 0.0078125
+        return self.fc(torch.flatten(torch.relu(self.conv(x)), 1))
+
+
+def test_arcface_onnx_honours_in_graph_normalisation(tmp_path):
+    torch.manual_seed(3)
+    net = _InGraphNormalised().eval()
+    onnx_path = tmp_path / "mx.onnx"
+    torch.onnx.export(net, torch.randn(1, 3, 112, 112), str(onnx_path), opset_version=17, dynamo=False,
+                      input_names=["data"], output_names=["fc1"], dynamic_axes={"data": {0: "n"}, "fc1": {0: "n"}})
+    enc = create_encoder("arcface.onnx_glintr100", weights=onnx_path)
+    assert enc.spec.mean == (0.0,) * 3 and enc.spec.std == (1.0,) * 3
+    x = faces(2, 112, seed=4)
+    ref = reference(net, x, 0.0, 1.0)
+    assert np.abs(enc.embed(x) - unit(ref)).max() < 1e-4
+
+
+def test_truncated_and_foreign_files_fail_clearly(r18, tmp_path):
+    _, path = r18
+    data = path.read_bytes()
+    for frac in (0.3, 0.7):  # 0.3: below the size floor; 0.7: passes it, the loader must notice
+        cut = tmp_path / f"cut{frac}.pth"
+        cut.write_bytes(data[: int(len(data) * frac)])
+        with pytest.raises(WeightsFormatError) as e:
+            create_encoder("arcface.r18", weights=cut)
+        assert "\n" not in str(e.value) and ("truncated" in str(e.value) or "corrupt" in str(e.value))
+    html = tmp_path / "page.pth"
+    html.write_bytes(b"<!DOCTYPE html><html>Google Drive - quota exceeded</html>")
+    noise = tmp_path / "noise.pth"
+    noise.write_bytes(np.random.default_rng(0).bytes(200_000))
+    for bad in (html, noise):
+        with pytest.raises(WeightsFormatError, match="not a PyTorch checkpoint|truncated"):
+            load_iresnet_checkpoint(bad, "r18")
+    with pytest.raises(WeightsFormatError, match="ONNX|onnxruntime"):
+        create_encoder("arcface.onnx", weights=path)  # a torch zip is not an ONNX model
+    tiny = tmp_path / "tiny.onnx"
+    torch.onnx.export(_InGraphNormalised().eval(), torch.randn(1, 3, 112, 112), str(tiny), opset_version=17,
+                      dynamo=False)
+    blob = tiny.read_bytes()
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(blob[: int(len(blob) * 0.6)])
+    with pytest.raises(WeightsFormatError):
+        create_encoder("arcface.onnx", weights=cut)
+
+
+def test_wrong_architecture_is_named(r18):
+    _, path = r18
+    with pytest.raises(WeightsFormatError) as e:
+        create_encoder("arcface.r34", weights=path)
+    msg = str(e.value)
+    assert "missing" in msg and "IResNet-18" in msg and "r34" in msg and "\n" not in msg
+    assert load_iresnet_checkpoint(path).layers_per_stage == IRESNET_LAYERS["r18"]  # depth inferred
+
+
+def test_missing_weights_name_the_places_looked_in(empty_homes):
+    tmp = empty_homes
+    cases = {
+        "arcface.r50": [tmp / "idbench" / "weights" / "ms1mv3_arcface_r50_fp16_backbone.pth"],
+        "facenet.vggface2": [tmp / "torch" / "checkpoints" / "20180402-114759-vggface2.pt"],
+        "blendface.r100": [tmp / "idbench" / "weights" / "blendface.pt", Path("checkpoints") / "blendface.pt"],
+        "arcface.onnx": [tmp / "home" / ".insightface" / "models" / "buffalo_l" / "w600k_r50.onnx"],
+        "deepface.ArcFace": [tmp / "deepface" / ".deepface" / "weights" / "arcface_weights.h5"],
+    }
+    for name, places in cases.items():
+        with pytest.raises(WeightsNotFoundError) as e:
+            create_encoder(name)
+        for p in places:
+            assert str(p) in str(e.value), (name, str(e.value))
+        assert "\n" not in str(e.value)
+
+
+def test_facenet_checkpoint_from_torch_home(empty_homes):
+    from facenet_pytorch import InceptionResnetV1
+
+    torch.manual_seed(5)
+    net = InceptionResnetV1(pretrained=None, classify=True, num_classes=8631)  # as distributed: with logits
+    randomise_(net, 6)
+    ckpt = empty_homes / "torch" / "checkpoints" / "20180402-114759-vggface2.pt"
+    ckpt.parent.mkdir(parents=True)
+    torch.save(net.state_dict(), ckpt)
+    enc = create_encoder("facenet.vggface2")
+    assert enc.weights_path == ckpt
+    net.classify = False  # embedding mode: L2-normalised 512-d
+    x = faces(2, 160, seed=7)
+    ref = reference(net, x, 127.5, 128.0)
+    assert np.abs(np.linalg.norm(ref, axis=1) - 1).max() < 1e-5
+    np.testing.assert_allclose(enc.embed(x, normalise=False), ref, atol=1e-5)
+    with pytest.raises(WeightsFormatError, match="facenet.vggface2"):
+        create_encoder("facenet.casia", weights=ckpt)
+
+
+def test_blendface_r100_from_checkpoints_folder(empty_homes):
+    torch.manual_seed(8)
+    module = randomise_(build_iresnet("r100"), 9)
+    ckpt = empty_homes / "checkpoints" / "blendface.pt"  # where the BlendFace README puts it
+    ckpt.parent.mkdir()
+    torch.save(module.state_dict(), ckpt)
+    enc = create_encoder("blendface.r100")
+    assert enc.weights_path.resolve() == ckpt.resolve()
+    x = faces(1, 112, seed=10)
+    np.testing.assert_allclose(enc.embed(x, normalise=False), reference(module, x, 127.5, 127.5),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_deepface_entries_need_the_optional_extra(tmp_path):
+    import importlib.util
+
+    from idbench.encoders.deepface_models import letterbox
+
+    if importlib.util.find_spec("deepface") is not None:
+        pytest.skip("deepface is installed")
+    fake = tmp_path / "arcface_weights.h5"
+    fake.write_bytes(b"\0" * 600_000)
+    with pytest.raises(IdbenchError) as e:
+        create_encoder("deepface.ArcFace", weights=fake)
+    assert "pip install idbench[deepface]" in str(e.value) and "\n" not in str(e.value)
+    assert isinstance(e.value, ImportError)
+    boxed = letterbox(np.full((55, 55, 3), 200, np.uint8), (55, 47))  # DeepID, as deepface's resize_image
+    assert boxed.shape == (55, 47, 3) and boxed[:4].max() == 0 and boxed[-4:].max() == 0 and boxed[27].min() > 0
