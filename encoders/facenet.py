@@ -53,6 +53,7 @@ class FaceNetEncoder(TorchEncoder):
     batch_size = 64
 
     def __init__(self, spec: EncoderSpec, weights_path: Optional[Path], num_classes: int, device: str = "cpu"):
+        import torch
         from torch import nn
 
         try:
@@ -62,7 +63,6 @@ class FaceNetEncoder(TorchEncoder):
         if weights_path is None:
             raise WeightsFormatError(f"{spec.name} needs a weight file ({spec.weights[0].filename})")
         state = read_state_dict(weights_path, spec.weights[0].origin)
-        module = InceptionResnetV1(pretrained=None, classify=False, num_classes=num_classes)
         logits = state.get("logits.weight")
         if logits is not None:
             classes = int(logits.shape[0]) if logits.ndim == 2 else -1
@@ -71,7 +71,10 @@ class FaceNetEncoder(TorchEncoder):
                 guess = f"; it looks like the weights of {other}" if other else ""
                 raise WeightsFormatError(f"{weights_path}: classifier has {classes} classes, {spec.name} was trained "
                                          f"with {num_classes}{guess}")
-            module.logits = nn.Linear(512, num_classes)  # unused for embeddings; present so loading is strict
+        with torch.device("meta"):  # no random initialisation: every tensor comes from the file
+            module = InceptionResnetV1(pretrained=None, classify=False, num_classes=num_classes)
+            if logits is not None:
+                module.logits = nn.Linear(512, num_classes)  # unused for embeddings; present so loading is strict
         load_state_dict_checked(module, state, "a facenet-pytorch InceptionResnetV1", weights_path)
         super().__init__(spec, module, weights_path, device)
 

@@ -331,7 +331,7 @@ def load_state_dict_checked(module: nn.Module, state: Mapping[str, torch.Tensor]
     for k, v in state.items():
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise WeightsFormatError(f"{path}: '{k}' contains NaN or infinite values (corrupt checkpoint)")
-    on_meta = any(t.is_meta for t in module.state_dict().values())
+    on_meta = any(t.is_meta for t in expected.values())
     if on_meta:  # a skeleton built on the meta device takes the file's tensors as they are (float32)
         state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         for k, v in expected.items():
@@ -341,6 +341,9 @@ def load_state_dict_checked(module: nn.Module, state: Mapping[str, torch.Tensor]
         module.load_state_dict(state, strict=True, assign=on_meta)
     except RuntimeError as e:
         raise WeightsFormatError(f"{path}: does not fit {what} ({_first_line(e)})") from None
+    left = [k for k, t in module.state_dict().items() if t.is_meta]
+    if left:
+        raise WeightsFormatError(f"{path}: {len(left)} tensors of {what} were not filled (e.g. '{left[0]}')")
     return module
 
 
