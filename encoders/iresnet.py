@@ -114,6 +114,9 @@ class IResNet(nn.Module):
 
     def _init_weights(self) -> None:
         # arcface_torch's initialisation: N(0, 0.1) convolutions, unit BN; the output BN scale is frozen at 1
+        self.features.weight.requires_grad = False
+        if self.conv1.weight.is_meta:  # a skeleton for loading (normal_ on meta would import torch._dynamo)
+            return
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.normal_(m.weight, 0.0, 0.1)
@@ -121,7 +124,6 @@ class IResNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         nn.init.ones_(self.features.weight)
-        self.features.weight.requires_grad = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         use_amp = self.fp16 and x.is_cuda
