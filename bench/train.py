@@ -673,11 +673,12 @@ def _identities(cfg: TrainConfig) -> Optional[List[str]]:
     return read_names(default) if default.is_file() else None
 
 
-def _check_resume(ckpt_cfg: dict, cfg: TrainConfig) -> None:
+def _check_resume(ckpt_cfg: dict, cfg: TrainConfig, path: Path) -> None:
     diff = [k for k in TrainConfig.RESUME_KEYS if ckpt_cfg.get(k) != getattr(cfg, k)]
     if diff:
-        raise InputError("the checkpoint was trained with different settings: "
-                         + ", ".join(f"{k}={ckpt_cfg.get(k)!r} (now {getattr(cfg, k)!r})" for k in diff))
+        raise InputError(f"{path} was trained with other settings: "
+                         + ", ".join(f"{k}={ckpt_cfg.get(k)!r} (now {getattr(cfg, k)!r})" for k in diff)
+                         + "; resume with the same settings, or train into a new --out folder")
 
 
 def train(cfg: TrainConfig, swapper: Optional[Callable] = None) -> dict:
@@ -710,7 +711,7 @@ def _train(cfg: TrainConfig, d: Dist, swapper: Optional[Callable]) -> dict:
         path = out / "last.pt" if cfg.resume == "auto" else Path(cfg.resume)
         if path.is_file():
             ckpt = load_checkpoint(path)
-            _check_resume(ckpt["config"], cfg)
+            _check_resume(ckpt["config"], cfg, path)
         elif cfg.resume != "auto":
             raise InputError(f"checkpoint {path} not found")
 

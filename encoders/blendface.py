@@ -7,7 +7,8 @@ in ``$IDBENCH_HOME/weights/`` and ``./checkpoints/``; any other path can be pass
 
     create_encoder("blendface.r100", weights="BlendFace/checkpoints/blendface.pt")
 
-Its ArcFace baseline from the same repository is ``arcface.r100_blendface_repo``
+``blendface.r18|r34|r50`` read the ``backbone.pth`` of your own BlendFace-recipe training runs (``bench train
+--blend-prob``); BlendFace publishes only the r100. Its ArcFace baseline is ``arcface.r100_blendface_repo``
 (:mod:`idbench.encoders.arcface`), registered by the same factory.
 """
 
@@ -24,3 +25,18 @@ BLENDFACE_SPEC = register_iresnet_encoder(
     description="BlendFace IResNet-100: ArcFace trained on attribute-blended images to reduce the attribute "
                 "bias of identity similarity (official checkpoint)",
 )
+
+# BlendFace-recipe IResNets of other depths have no official weights: these entries read the backbone.pth of a
+# run of ``bench train --blend-prob ...`` (idbench.bench.train exports to ``blendface.rNN``).
+TRAINED_BLENDFACE_SPECS = {
+    arch: register_iresnet_encoder(
+        f"blendface.{arch}", arch, f"blendface_{arch}_backbone.pth",
+        f"a 'bench train --arch iresnet{arch[1:]} --blend-prob ...' run (RUN/backbone.pth; no official {arch} "
+        f"BlendFace weights exist), copied as blendface_{arch}_backbone.pth",
+        licence="your own training run (the BlendFace recipe: CC BY-NC-SA 4.0 code by Shiohara et al.)",
+        paper=f"{BLENDFACE_PAPER}; {ARCFACE_PAPER}",
+        description=f"IResNet-{arch[1:]} trained with BlendFace's attribute-blended swaps by idbench's trainer "
+                    f"(pass the run's backbone.pth as weights)",
+    )
+    for arch in ("r18", "r34", "r50")
+}

@@ -339,3 +339,63 @@ def test_deepface_entries_need_the_optional_extra(tmp_path):
     assert isinstance(e.value, ImportError)
     boxed = letterbox(np.full((55, 55, 3), 200, np.uint8), (55, 47))  # DeepID, as deepface's resize_image
     assert boxed.shape == (55, 47, 3) and boxed[:4].max() == 0 and boxed[-4:].max() == 0 and boxed[27].min() > 0
+
+
+def _fake_deepface(monkeypatch, calls: list):
+    """A stand-in for the deepface package: build_model asks weight_utils for its file, as deepface does."""
+    import importlib.machinery
+    import sys
+    import types
+
+    def module(name):
+        m = types.ModuleType(name)
+        m.__spec__ = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        monkeypatch.setitem(sys.modules, name, m)
+        return m
+
+    root, commons, modules = module("deepface"), module("deepface.commons"), module("deepface.modules")
+    weight_utils, modeling = module("deepface.commons.weight_utils"), module("deepface.modules.modeling")
+    root.commons, root.modules, commons.weight_utils, modules.modeling = commons, modules, weight_utils, modeling
+
+    def download_weights_if_necessary(file_name, source_url, compress_type=None):
+        raise AssertionError("deepface tried to download")
+
+    class Model:
+        def forward(self, img):  # deepface models take N x H x W x 3 BGR floats; return the first pixels
+            calls.append(img.copy())
+            return img.reshape(len(img), -1)[:, :160].tolist()
+
+    def build_model(task, model_name):
+        path = weight_utils.download_weights_if_necessary(file_name="deepid_keras_weights.h5", source_url="x")
+        calls.append(Path(path).read_bytes())
+        try:
+            weight_utils.download_weights_if_necessary(file_name="not_here.h5", source_url="x")
+        except WeightsNotFoundError:
+            calls.append("blocked")
+        return Model()
+
+    weight_utils.download_weights_if_necessary = download_weights_if_necessary
+    modeling.build_model = build_model
+    return weight_utils
+
+
+def test_deepface_loads_offline_through_deepface(tmp_path, monkeypatch):
+    calls: list = []
+    weight_utils = _fake_deepface(monkeypatch, calls)
+    monkeypatch.delenv("DEEPFACE_HOME", raising=False)
+    weights = tmp_path / "elsewhere" / "deepid_keras_weights.h5"
+    weights.parent.mkdir()
+    weights.write_bytes(b"h5" * 300_000)
+    enc = create_encoder("deepface.DeepID", weights=weights)
+    assert calls[0] == weights.read_bytes() and calls[1] == "blocked"
+    assert "DEEPFACE_HOME" not in os.environ and weight_utils.download_weights_if_necessary.__name__ != "no_download"
+    x = faces(2, 55, seed=11)
+    emb = enc.embed(x, normalise=False)
+    fed = calls[2]
+    assert fed.shape == (2, 55, 47, 3) and fed.dtype == np.float32 and fed[:, :4].max() == 0  # letterboxed
+    inner = fed[:, 4:51]
+    import cv2
+
+    expected = np.stack([cv2.resize(f, (47, 47)) for f in x])[..., ::-1] / 255.0  # BGR, 0..1
+    np.testing.assert_allclose(inner, expected, atol=1e-6)
+    np.testing.assert_allclose(emb, fed.reshape(2, -1)[:, :160], atol=0)

@@ -380,3 +380,14 @@ def test_iresnet18_trains_and_loads_as_arcface_r18(data, lean_threads, tmp_path)
     for name in ("blendface.r18", "arcface.r18"):
         enc = create_encoder(name, weights=res["backbone"])
         np.testing.assert_allclose(enc.embed(faces), ref.numpy(), atol=1e-4)
+
+
+def test_cli_registers_prepare_and_train():
+    from typer.testing import CliRunner
+
+    from idbench.bench.cli import app
+
+    r = CliRunner().invoke(app, ["train", "--help"])
+    assert r.exit_code == 0 and "--blend-prob" in r.output and "--resume" in r.output
+    r = CliRunner().invoke(app, ["prepare", "--help"])
+    assert r.exit_code == 0 and "--split-identities" in r.output
