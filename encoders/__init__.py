@@ -16,7 +16,7 @@ __all__ = ["Encoder", "TorchEncoder", "EncoderSpec", "ENCODERS", "create_encoder
 
 import importlib as _importlib
 
-for _mod in ("dlib_torch", "arcface", "blendface", "arcface_onnx", "facenet", "deepface_models"):
+for _mod in ("dlib_torch", "dlib_finetuned", "arcface", "blendface", "arcface_onnx", "facenet", "deepface_models"):
     try:
         _importlib.import_module(f"{__name__}.{_mod}")
     except ModuleNotFoundError as _e:  # a module still being written must not break the others
