@@ -123,7 +123,8 @@ def pseudo_swaps(ps, plan):
     out = np.zeros((len(plan.swaps), h, w, 3), np.uint8)
     ok = np.zeros(len(plan.swaps), bool)
     for i, (_, src, tgt) in enumerate(plan.swaps):
-        img = sw(ps.image(src), ps.landmarks[src], ps.image(tgt), ps.landmarks[tgt])
+        (a, va), (b, vb) = ps.read(src), ps.read(tgt)
+        img = sw(a, ps.landmarks[src], b, ps.landmarks[tgt], va, vb)
         if img is not None:
             out[i], ok[i] = img, True
     return out, ok

@@ -33,6 +33,7 @@ class Item:
     identity: str
     video: Optional[str] = None
     frame: Optional[int] = None
+    center: Optional[Tuple[float, float]] = None  # keep the face nearest this point (LFW), else the largest
 
 
 @dataclass
@@ -84,6 +85,9 @@ def folder_dataset(root=None, min_images: int = 1, **_) -> Dataset:
 
 # --- LFW ------------------------------------------------------------------------------------------
 
+LFW_CENTER = (125.0, 125.0)  # LFW images are 250 x 250, centred on the labelled face
+
+
 @register_dataset("lfw", "LFW with pairs.txt View 2 (10 folds x 600 pairs)")
 def lfw_dataset(root=None, **_) -> Dataset:
     if root is None:
@@ -104,7 +108,7 @@ def lfw_dataset(root=None, **_) -> Dataset:
         p = img_dir / name / f"{name}_{int(num):04d}.jpg"
         if p not in index:
             index[p] = len(items)
-            items.append(Item(p, name))
+            items.append(Item(p, name, center=LFW_CENTER))
         return index[p]
 
     pairs, folds = [], []

@@ -16,7 +16,10 @@ blending augmentation and the nearest-landmark partner search use). Output layou
     DATA_DIR/heldout_identities.txt        ... and the held-out ones
     DATA_DIR/<alignment>/index.csv         crop,identity,label,source,face_score (crop relative to the folder)
     DATA_DIR/<alignment>/landmarks.npy     N x 68 x 2 float32, crop coordinates, same row order as index.csv
-    DATA_DIR/<alignment>/crops/<identity>/<image>.png
+    DATA_DIR/<alignment>/crops/<identity>/<image>.png   RGBA: alpha 255 where the crop lies inside the photo
+
+The alpha channel is the crop's validity map (0 on the black border where the warp read outside the
+photo); the blending augmentation blends nothing there.
 
 Rows are identical (same images, same order) across alignments: an image is kept only if every
 alignment succeeded. Labels are integers over the sorted identity names of the whole folder; the
@@ -111,22 +114,31 @@ def consistent_landmarks(image: np.ndarray, face) -> None:
     face.dlib5 = dlib5(image, box)
 
 
-def crop_with_landmarks(image: np.ndarray, face, alignment: str) -> Tuple[np.ndarray, np.ndarray]:
-    """(crop, 68 landmarks in crop coordinates) of ``face`` for ``alignment``."""
+def crop_with_landmarks(image: np.ndarray, face, alignment: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(crop, 68 landmarks in crop coordinates, validity map) of ``face`` for ``alignment``.
+
+    The validity map (uint8 0/1, crop size) is 1 where the crop was read from inside the photo.
+    """
+    import cv2
+
     from idbench.align import arcface_crop, arcface_matrix, dlib_chip
     from idbench.landmarks import dlib5
 
     consistent_landmarks(image, face)
+    size = ALIGNMENT_SIZES.get(alignment)
     if alignment == "arcface112":
-        size = ALIGNMENT_SIZES[alignment]
         m = arcface_matrix(face.landmarks5, size)
-        return arcface_crop(image, face.landmarks5, size), apply_affine(m, face.landmarks68)
-    if alignment == "dlib150":
+        crop = arcface_crop(image, face.landmarks5, size)
+    elif alignment == "dlib150":
         if face.dlib5 is None:
             face.dlib5 = dlib5(image, face.box)
-        m = dlib_chip_matrix(face, ALIGNMENT_SIZES[alignment])
-        return dlib_chip(image, face, ALIGNMENT_SIZES[alignment]), apply_affine(m, face.landmarks68)
-    raise ValueError(f"bench prepare supports alignments {sorted(ALIGNMENT_SIZES)}, got {alignment!r}")
+        m = dlib_chip_matrix(face, size)
+        crop = dlib_chip(image, face, size)
+    else:
+        raise ValueError(f"bench prepare supports alignments {sorted(ALIGNMENT_SIZES)}, got {alignment!r}")
+    ones = np.ones(image.shape[:2], np.float32)
+    valid = cv2.warpAffine(ones, np.asarray(m, np.float64), (size, size), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    return crop, apply_affine(m, face.landmarks68), (valid > 0.999).astype(np.uint8)
 
 
 # --- identity split -----------------------------------------------------------------------------
@@ -177,16 +189,21 @@ class PreparedSet:
     def crop_path(self, i: int) -> Path:
         return self.root / self.crops[i]
 
-    def image(self, i: int) -> np.ndarray:
-        """RGB uint8 crop ``i``."""
+    def read(self, i: int) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """(RGB uint8 crop ``i``, its float32 0/1 validity map or None when the file has no alpha)."""
         import cv2
 
-        img = cv2.imread(str(self.crop_path(i)), cv2.IMREAD_COLOR)
-        if img is None:
+        img = cv2.imread(str(self.crop_path(i)), cv2.IMREAD_UNCHANGED)
+        if img is None or img.ndim != 3 or img.shape[2] not in (3, 4):
             from idbench.errors import ImageReadError
 
             raise ImageReadError(f"{self.crop_path(i)}: cannot read the prepared crop (re-run bench prepare)")
-        return np.ascontiguousarray(img[:, :, ::-1])
+        valid = (img[:, :, 3] > 127).astype(np.float32) if img.shape[2] == 4 else None
+        return np.ascontiguousarray(img[:, :, 2::-1]), valid
+
+    def image(self, i: int) -> np.ndarray:
+        """RGB uint8 crop ``i``."""
+        return self.read(i)[0]
 
     def images(self, rows: Optional[Sequence[int]] = None) -> np.ndarray:
         rows = range(len(self)) if rows is None else rows
@@ -264,10 +281,11 @@ def prepare(input_dir: os.PathLike, out: os.PathLike, alignments: Sequence[str] 
         root = out / a
         rows, lms = [], []
         for identity, path, score, crops in kept:
-            crop, lm = crops[a]
+            crop, lm, valid = crops[a]
             rel = Path("crops") / identity / _crop_name(path, input_dir / identity)
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            if not cv2.imwrite(str(root / rel), np.ascontiguousarray(crop[:, :, ::-1])):
+            bgra = np.dstack([crop[:, :, ::-1], valid * 255]).astype(np.uint8)
+            if not cv2.imwrite(str(root / rel), bgra):
                 raise OSError(f"cannot write {root / rel}")
             rows.append({"crop": rel.as_posix(), "identity": identity, "label": label_of[identity],
                          "source": str(path), "face_score": f"{score:.4f}"})

@@ -88,7 +88,7 @@ def run(cfg: RunConfig) -> dict:
     encoders = {n: create_encoder(n, cfg.weights.get(n), cfg.device) for n in cfg.encoders}
     # 1. detect once, embed with every encoder (streamed: each image decoded once)
     shard = ds.items[rank::world]
-    stream = (detect_file(it.path, cfg.detector, False, cache, cfg.device) for it in shard)
+    stream = (detect_file(it.path, cfg.detector, False, cache, cfg.device, it.center) for it in shard)
     table = embed_detected(stream, encoders, cfg.detector, cache, cfg.progress and rank == 0, total=len(shard))
     if world > 1:  # gather the shards on rank 0, which does the analysis and writes the outputs
         import torch.distributed as dist

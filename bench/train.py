@@ -132,10 +132,12 @@ def blend_kernel(size: int) -> int:
 class PseudoSwapper:
     """BlendFace's pseudo-swap of two aligned crops (:func:`idbench.swapper.blend.blend_aligned`).
 
-    ``__call__(anchor, anchor_lm, partner, partner_lm)`` -> the anchor's inner face, recoloured, on
-    the partner (uint8), or ``None`` when the blend is rejected (masks overlap too little): the
-    official code then silently keeps the anchor, and so does :class:`CropDataset`. ``mask`` is
-    ``"landmarks"`` (hull of jaw and raised brows) or ``"parsing:<BiSeNet .pth>"``.
+    ``__call__(anchor, anchor_lm, partner, partner_lm, anchor_valid=None, partner_valid=None)`` -> the
+    anchor's inner face, recoloured, on the partner (uint8), or ``None`` when the blend is rejected
+    (masks overlap too little): the official code then silently keeps the anchor, and so does
+    :class:`CropDataset`. ``*_valid``: 0/1 maps of the pixels that lie inside the original photo
+    (nothing is blended on a crop's black border). ``mask`` is ``"landmarks"`` (hull of jaw and
+    raised brows) or ``"parsing:<BiSeNet .pth>"``.
     """
 
     def __init__(self, mask: str = "landmarks", min_overlap: float = 0.5):
@@ -145,14 +147,15 @@ class PseudoSwapper:
     def __getstate__(self):  # the resolved mask function (a closure / network) is rebuilt per process
         return {"mask": self.mask, "min_overlap": self.min_overlap, "_fn": None}
 
-    def __call__(self, anchor, anchor_lm, partner, partner_lm) -> Optional[np.ndarray]:
+    def __call__(self, anchor, anchor_lm, partner, partner_lm, anchor_valid=None,
+                 partner_valid=None) -> Optional[np.ndarray]:
         from idbench.swapper.blend import SwapError, blend_aligned, resolve_mask_fn
 
         if self._fn is None:
             self._fn = resolve_mask_fn(self.mask)
         try:
             img, _ = blend_aligned(anchor, anchor_lm, partner, partner_lm, self._fn, blend_kernel(anchor.shape[0]),
-                                   self.min_overlap)
+                                   self.min_overlap, anchor_valid, partner_valid)
         except SwapError:
             return None
         return img
@@ -205,12 +208,13 @@ class CropDataset(torch.utils.data.Dataset):
     def sample(self, i: int, epoch: int) -> Tuple[np.ndarray, bool]:
         rng = np.random.default_rng([self.seed, epoch, int(i)])
         u_blend, u_flip = rng.random(2)
-        img = self.data.image(i)
+        img, valid = self.data.read(i)
         blended = False
         if self.blend_prob > 0 and u_blend < self.blend_prob:
             j = int(self.partners(epoch)[i])
             if j >= 0:
-                out = self.swapper(img, self.data.landmarks[i], self.data.image(j), self.data.landmarks[j])
+                partner, partner_valid = self.data.read(j)
+                out = self.swapper(img, self.data.landmarks[i], partner, self.data.landmarks[j], valid, partner_valid)
                 if out is not None:  # None: blend rejected, the anchor stays (as the official code)
                     img, blended = np.asarray(out, np.uint8), True
         if self.flip and u_flip < 0.5:

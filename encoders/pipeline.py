@@ -49,8 +49,12 @@ class DetectedImage:
 
 
 def detect_file(path: Path, detector: str = "auto", all_faces: bool = False, cache: Optional[Cache] = None,
-                device: str = "cpu") -> DetectedImage:
-    """Read and detect one file; never raises for bad input (the reason goes in ``error``)."""
+                device: str = "cpu", center: Optional[Tuple[float, float]] = None) -> DetectedImage:
+    """Read and detect one file; never raises for bad input (the reason goes in ``error``).
+
+    The face kept is the largest, or, when ``center`` (x, y) is given, the one whose box centre is
+    nearest to it (LFW's convention: the labelled person is the face in the middle of the image).
+    """
     cache = cache if cache is not None else Cache(enabled=False)
     path = Path(path)
     try:
@@ -79,6 +83,9 @@ def detect_file(path: Path, detector: str = "auto", all_faces: bool = False, cac
     if not faces:
         item.error = "no face detected"
         return item
+    if center is not None and len(faces) > 1:
+        c = np.asarray(center, np.float32)
+        faces = sorted(faces, key=lambda f: float(np.linalg.norm((f.box[:2] + f.box[2:]) / 2 - c)))
     item.faces = faces if all_faces else faces[:1]
     return item
 
@@ -170,7 +177,7 @@ def embed_detected(items: Iterable[DetectedImage], encoders: Mapping[str, Encode
             faces.append(face)
             for name, enc in encoders.items():
                 rows[name].append(None)
-                key = content_key("emb", fps[name], detector, item.key, i)
+                key = content_key("emb", fps[name], detector, item.key, np.round(face.box, 1).tolist())
                 e = cache.get_array("emb", key)
                 if e is not None:
                     rows[name][row] = e

@@ -184,7 +184,7 @@ class CountingSwapper:
     def __init__(self):
         self.calls = 0
 
-    def __call__(self, anchor, anchor_lm, partner, partner_lm):
+    def __call__(self, anchor, anchor_lm, partner, partner_lm, anchor_valid=None, partner_valid=None):
         self.calls += 1
         out = np.zeros_like(anchor)
         out[:, : anchor.shape[1] // 2] = 255  # left half white: shows whether a flip followed
@@ -241,6 +241,10 @@ def test_pseudo_swapper_keeps_inner_face_of_anchor_and_rejects_bad_overlap():
     left, right = inner[:, :10].reshape(-1, 3), inner[:, -10:].reshape(-1, 3)
     assert left.std(0).max() < 3 and right.std(0).max() < 3 and left.mean() < right.mean()
     assert sw(anchor, lm, partner, lm * 0.3) is None  # masks barely overlap: rejected, the anchor stays
+    valid = np.ones((112, 112), np.float32)
+    valid[:, :30] = 0  # the anchor crop's black border: nothing of it is blended
+    out = sw(anchor, lm, partner, lm, valid, None)
+    assert (out[:, :30] == partner[:, :30]).all()
 
 
 # --- training: resume, registry round trip, DDP --------------------------------------------------
@@ -352,6 +356,8 @@ def test_prepare_writes_crops_landmarks_and_index(shared_faces, tmp_path):
         assert len(ps) == 4 and ps.landmarks.shape == (4, 68, 2)
         assert ps.image(0).shape == (size, size, 3) and list(ps.labels) == [0, 0, 1, 1]
         assert Path(ps.sources[0]).name == "01.jpg"
+        img, valid = ps.read(0)
+        assert valid is not None and valid.shape == (size, size) and valid.mean() > 0.5
     # landmarks really are in crop coordinates
     ps = load_prepared(out, "arcface112")
     err = np.linalg.norm(np.stack([landmarks68_to_5(l) for l in ps.landmarks]) - arcface_template(112), axis=2)
