@@ -67,3 +67,15 @@ def test_align_face_all_templates(t1_image):
         crop = align_face(t1_image, face, name)
         assert crop.shape == (size, size, 3) and crop.dtype == np.uint8
         assert crop.std() > 10  # a real face, not a black border
+
+
+def test_mtcnn_faces_get_dlib_landmarks_on_the_face(t1_image):
+    """dlib's predictors run in a dlib-style box derived from MTCNN's 5 points, so the 68 points agree."""
+    from idbench.detectors import create_detector
+
+    faces = [f for f in create_detector("mtcnn").detect(t1_image) if f.width >= 80]
+    assert len(faces) >= 5
+    for f in faces:
+        ours5 = landmarks68_to_5(f.landmarks68)
+        io = np.linalg.norm(f.landmarks5[1] - f.landmarks5[0])
+        assert np.abs(ours5 - f.landmarks5).max() < 0.3 * io
