@@ -24,7 +24,7 @@ from idbench.weights import cached_sha256
 
 from .base import Encoder, l2_normalise
 
-DETECTION_VERSION = 1  # bump when detection/landmark post-processing changes
+DETECTION_VERSION = 2  # bump when detection/landmark post-processing changes (2: dlib-style box for MTCNN)
 
 
 @dataclass
