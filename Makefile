@@ -26,7 +26,7 @@ $(STAMP): $(BIN)/python pyproject.toml Makefile
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/bench run --dataset sample --encoders dlib --out $(OUT)
+	$(BIN)/bench run --dataset sample --encoders dlib,dlib.resnet_v1_torch --swappers blend --out $(OUT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -439,40 +439,46 @@ def _pose_pnp(spec, weights_path=None, device="cpu", focal: Optional[float] = No
 # ==============================================================================================
 
 # MediaPipe face mesh indices (refine_landmarks=True): per eye, the image-left and image-right
-# corners, the upper and lower lid midpoints and the iris centre.
+# corners and the iris centre.
 _MP_EYES = {
-    "right": dict(corner_a=33, corner_b=133, upper=159, lower=145, iris=468),  # subject's right = image left
-    "left": dict(corner_a=362, corner_b=263, upper=386, lower=374, iris=473),
+    "right": dict(corner_a=33, corner_b=133, iris=468),  # the subject's right eye = image left
+    "left": dict(corner_a=362, corner_b=263, iris=473),
 }
-EYEBALL_RADIUS_TO_EYE_WIDTH = 0.42  # ~12 mm iris-plane radius of rotation over a ~28-30 mm eye fissure
+EYE_RADIUS_MM = 11.0  # eye rotation centre -> apparent pupil/iris centre (eyeball radius ~12 mm)
+# Height of the iris centre above the eye corners' midpoint for a level gaze: the median over 120 photos of
+# ../shared/data/faces (people mostly looking into the camera) of the measured vertical offset.
+IRIS_RAISE_MM = 1.5
 
 
-def _face_mesh():
+def _face_mesh(max_faces: int = 1):
     import mediapipe as mp
 
-    return mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1,
+    return mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=max_faces,
                                            min_detection_confidence=0.3)
 
 
 class IrisGazeEstimator(Estimator):
-    """Gaze from the iris centre's position inside the eye (MediaPipe face mesh + iris, 478 points).
+    """Gaze from the iris centre's position in the eye (MediaPipe face mesh + iris, 478 points) and
+    the head pose of ``pose.pnp``.
 
-    Per eye, with ``u`` the unit vector from the image-left to the image-right eye corner, ``v`` its
-    normal pointing down the image, ``c`` the midpoint of the corners and ``W`` their distance::
+    Eyeball model: each eye turns about a centre that projects to the midpoint ``c`` of its two
+    corners (MediaPipe 33/133 and 362/263); the iris centre (468, 473) sits ``r = 11 mm`` in front
+    of it along the gaze direction ``q`` (camera coordinates, unit). Under weak perspective at the
+    head's distance (``s = f / t_z`` pixels per mm from the PnP fit of :func:`solve_head_pose`)::
 
-        dx = (iris - c) . u / W,   dy = (iris - c) . v / W
-        yaw_eye = asin(-dx / k),   pitch_eye = asin(-dy / k),   k = 0.42
+        iris - c = s * r * (q_x, q_y)        =>   (q_x, q_y) = (iris - c) / (s r),  q_z = -sqrt(1 - q_x^2 - q_y^2)
 
-    a spherical eyeball whose iris centre moves on a circle of radius ``k W`` (about 12 mm for a
-    28-30 mm wide eye) as the eye turns; the iris at the corners' midpoint means "straight ahead
-    of the head". The two eyes are averaged, weighted by their apparent width (the eye turned away
-    from the camera counts less). Eye-width normalisation makes the measure independent of the
-    face's size and, to first order, of the head's yaw (iris offset and eye width shrink together).
-    Vertical gaze from the iris alone is coarse (the lids follow the eye); treat pitch as a rough value.
+    i.e. the offset of the iris from the eye centre normalised by the eye's size (``s r`` is 0.39
+    eye widths of the 28 mm model eye; the scale comes from the whole face, so an eye foreshortened
+    by head yaw is not mistaken for a wider gaze). Both eyes' offsets are averaged. The iris of an
+    eye looking straight ahead of a turned head is displaced towards the turn (it sits in front of
+    the corners), which this model accounts for and a purely 2-D "iris position between the corners"
+    ratio does not. Vertical gaze from the iris is coarse (the lids follow the eye): treat pitch
+    as a rough value.
 
-    ``frame="camera"`` (``gaze.iris``): the eye-in-head direction is rotated by the head pose of
-    ``pose.pnp`` (dlib's 68 landmarks) into camera coordinates, comparable with L2CS-Net.
-    ``frame="head"`` (``gaze.iris_head``): the eye-in-head angles themselves.
+    ``frame="camera"`` (``gaze.iris``): (pitch, yaw) of ``q``, comparable with L2CS-Net.
+    ``frame="head"`` (``gaze.iris_head``): of ``R^T q``, the eyes relative to the head
+    (0, 0 = looking where the face points).
 
     The face mesh runs on a square crop of twice the face box around its centre (so the right face
     is measured in a crowd); if it finds no face there it tries the whole image and keeps the mesh
@@ -502,23 +508,18 @@ class IrisGazeEstimator(Estimator):
         m = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]])
         crop = cv2.warpAffine(image, m, (int(out), int(out)), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-        pts = self._run(crop)
+        pts = self._run(self._mesh, crop)
         if pts is not None:
             return pts / s + np.array([x0, y0])
-        pts = self._run(image, many=True, box=box)
+        with _face_mesh(8) as fm:
+            pts = self._run(fm, image, box)
         if pts is None:
             raise NoFaceError("MediaPipe face mesh found no face at the given box (needed for the iris)")
         return pts
 
-    def _run(self, img: np.ndarray, many: bool = False, box=None) -> Optional[np.ndarray]:
-        if many:
-            import mediapipe as mp
-
-            with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=8,
-                                                 min_detection_confidence=0.3) as fm:
-                res = fm.process(np.ascontiguousarray(img))
-        else:
-            res = self._mesh.process(np.ascontiguousarray(img))
+    @staticmethod
+    def _run(fm, img: np.ndarray, box=None) -> Optional[np.ndarray]:
+        res = fm.process(np.ascontiguousarray(img))
         if not res.multi_face_landmarks:
             return None
         h, w = img.shape[:2]
@@ -532,39 +533,27 @@ class IrisGazeEstimator(Estimator):
         return min(meshes, key=lambda m: float(np.linalg.norm(m[:468].mean(0) - c)))
 
     @staticmethod
-    def eye_offsets(mesh: np.ndarray) -> Dict[str, np.ndarray]:
-        """Per eye: (dx, dy, W) -- the iris offset in eye widths and the eye width in pixels."""
-        out = {}
-        for eye, ix in _MP_EYES.items():
-            a, b, iris = mesh[ix["corner_a"]], mesh[ix["corner_b"]], mesh[ix["iris"]]
-            width = float(np.linalg.norm(b - a))
-            if width < 1e-6:
-                continue
-            u = (b - a) / width
-            v = np.array([-u[1], u[0]])
-            d = iris - (a + b) / 2
-            out[eye] = np.array([float(d @ u) / width, float(d @ v) / width, width])
-        return out
+    def iris_offset(mesh: np.ndarray) -> np.ndarray:
+        """Mean over both eyes of (iris centre - corners' midpoint), in pixels."""
+        offs = [mesh[ix["iris"]] - (mesh[ix["corner_a"]] + mesh[ix["corner_b"]]) / 2 for ix in _MP_EYES.values()]
+        return np.mean(offs, axis=0)
 
-    def eye_in_head(self, mesh: np.ndarray) -> np.ndarray:
-        """(pitch, yaw) in degrees of the eyes relative to the head (width-weighted over both eyes)."""
-        offs = self.eye_offsets(mesh)
-        if not offs:
-            raise NoFaceError("gaze: degenerate eye landmarks")
-        wsum = sum(o[2] for o in offs.values())
-        dx = sum(o[0] * o[2] for o in offs.values()) / wsum
-        dy = sum(o[1] * o[2] for o in offs.values()) / wsum
-        k = EYEBALL_RADIUS_TO_EYE_WIDTH
-        yaw = math.degrees(math.asin(float(np.clip(-dx / k, -1, 1))))
-        pitch = math.degrees(math.asin(float(np.clip(-dy / k, -1, 1))))
-        return np.array([pitch, yaw])
+    def gaze_direction(self, image: np.ndarray, face: Face) -> Tuple[np.ndarray, np.ndarray]:
+        """(q, R): the unit gaze direction in camera coordinates and the head rotation."""
+        mesh = self.mesh(image, face)
+        R, t, _ = solve_head_pose(_landmarks68(image, face), image.shape, self.focal)
+        s = camera_matrix(image.shape, self.focal)[0, 0] / t[2]  # px per mm at the head
+        rest = (R @ np.array([0.0, -IRIS_RAISE_MM, 0.0]))[:2]
+        v = (self.iris_offset(mesh) / s - rest) / EYE_RADIUS_MM
+        n = float(np.linalg.norm(v))
+        if n > 0.99:
+            v = v * (0.99 / n)
+        q = np.array([v[0], v[1], -math.sqrt(max(1.0 - float(v @ v), 0.0))])
+        return q, R
 
     def _estimate(self, image, face):
-        eye = self.eye_in_head(self.mesh(image, face))
-        if self.frame == "head":
-            return eye
-        R = solve_head_pose(_landmarks68(image, face), image.shape, self.focal)[0]
-        return gaze_angles(R @ gaze_vector(eye[0], eye[1]))
+        q, R = self.gaze_direction(image, face)
+        return gaze_angles(q if self.frame == "camera" else R.T @ q)
 
 
 @register_estimator(EstimatorSpec(
