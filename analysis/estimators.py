@@ -42,7 +42,7 @@ Registered estimators (``bench list estimators``):
 ``pose.pnp``               68 dlib landmarks + a generic 3-D face model, ``cv2.solvePnP`` (default)
 ``pose.hopenet``           HopeNet (Ruiz et al., CVPRW 2018), ``hopenet_robust_alpha1.pkl``
 ``gaze.iris``              MediaPipe iris landmarks + eyeball model, combined with ``pose.pnp`` (default)
-``gaze.iris_head``         the same, eye-in-head angles (head frame, no head pose)
+``gaze.iris_head``         the same, eye-in-head angles (head frame)
 ``gaze.l2cs``              L2CS-Net (Abdelrahman et al., 2022), ``L2CSNet_gaze360.pkl``
 ``expression.landmarks``   pose-normalised 68-landmark geometry, 11 named values (default)
 ``expression.deep3d``      Deep3DFaceRecon (Deng et al., CVPRW 2019) 64 expression coefficients
@@ -412,6 +412,10 @@ class PnPPoseEstimator(Estimator):
     camera is unknown; the angles depend little on it for faces that are small in the frame),
     then the rotation is written as idbench's (yaw, pitch, roll) (module docstring). The jaw
     outline, brows and lips are not used, so expressions barely move the estimate.
+
+    dlib rather than MediaPipe: the 68 iBUG points come with every detected face (no second
+    landmark model), the generic model is written in that order, and dlib's eye corners and nose
+    are as stable as MediaPipe's for this purpose; the iris is not needed for head pose.
     """
 
     def __init__(self, spec, focal: Optional[float] = None):
@@ -483,6 +487,11 @@ class IrisGazeEstimator(Estimator):
     The face mesh runs on a square crop of twice the face box around its centre (so the right face
     is measured in a crowd); if it finds no face there it tries the whole image and keeps the mesh
     nearest the box. No mesh: :class:`~idbench.errors.NoFaceError`.
+
+    MediaPipe rather than dlib for the eyes: dlib's 68 points have eye corners and lids but no
+    pupil or iris; mediapipe 0.10.21 ships the face-mesh and iris TFLite models in its wheel
+    (``FaceMesh(static_image_mode=True, refine_landmarks=True)``, 478 points, 468-477 the irises), so
+    it runs offline. The head pose still comes from dlib's landmarks, as ``pose.pnp``.
     """
 
     def __init__(self, spec, frame: str = "camera", focal: Optional[float] = None):
@@ -565,7 +574,7 @@ def _gaze_iris(spec, weights_path=None, device="cpu", focal: Optional[float] = N
 
 
 @register_estimator(EstimatorSpec(
-    "gaze.iris_head", "gaze", "pitch/yaw of the eyes relative to the head (MediaPipe iris, no head pose); offline",
+    "gaze.iris_head", "gaze", "pitch/yaw of the eyes relative to the head (MediaPipe iris + pose.pnp); offline",
     GAZE_COLUMNS, units="degrees", paper="MediaPipe Iris (Ablavatski et al., CVPRW 2020)",
     licence="mediapipe: Apache-2.0"))
 def _gaze_iris_head(spec, weights_path=None, device="cpu"):
@@ -581,7 +590,7 @@ EXPRESSION_COLUMNS = (
     "mouth_width",       # 48 -> 54
     "lip_corner_right",  # height of corner 48 above the inner-lip centre (> 0: raised, smile)
     "lip_corner_left",   # the same for corner 54
-    "upper_lip_raise",   # minus the subnasale (33) -> upper-lip top (51) distance (> larger: raised)
+    "upper_lip_raise",   # -(subnasale 33 -> upper-lip top 51 height): larger when the upper lip is raised
     "jaw_drop",          # subnasale (33) -> chin (8)
     "eye_open_right",    # lid gap of the subject's right eye: mean of 37-41, 38-40
     "eye_open_left",     # 43-47, 44-46
@@ -614,6 +623,10 @@ class LandmarkExpressionEstimator(Estimator):
     This is not a 3DMM: the values carry some identity (lip thickness, brow height) and, beyond
     ~30 degrees of yaw, pose. Use it to compare a swap with its target (the same estimator on
     both), as a dependency-free stand-in for the 64 expression coefficients of ``expression.deep3d``.
+
+    dlib rather than MediaPipe: the iBUG-68 points are on every detected face already and name the
+    mouth, lid and brow points these measures need; MediaPipe 0.10.21's legacy face mesh gives 478
+    points but no expression output (its blendshapes need the Tasks API and a downloaded model).
     """
 
     def _estimate(self, image, face):
@@ -754,9 +767,12 @@ def _read_checkpoint(path: Path, key: Optional[str] = None, unsafe: bool = False
         obj = torch.load(str(path), map_location="cpu", weights_only=not unsafe)
     except Exception as e:  # truncated zip, not a pickle, disallowed globals...
         msg = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
-        hint = "" if unsafe else " (if the file is genuine and trusted, create the estimator with unsafe_load=True)"
+        if not unsafe and "weights_only" in str(e):
+            raise WeightsFormatError(f"{path}: holds objects other than tensors, which torch.load(weights_only=True) "
+                                     f"refuses ({msg}); if the file is genuine and trusted, create the estimator "
+                                     f"with unsafe_load=True") from None
         raise WeightsFormatError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {msg}); "
-                                 f"truncated or corrupt download?{hint}") from None
+                                 f"truncated or corrupt download?") from None
     if key is not None and isinstance(obj, dict) and key in obj:
         obj = obj[key]
     elif key is not None and isinstance(obj, dict) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -773,7 +789,8 @@ def _load_state(module, sd: dict, path: Path, what: str, optional: Tuple[str, ..
     skip = lambda k: k.endswith("num_batches_tracked") or k.startswith(optional)
     missing = [k for k in own if k not in sd and not skip(k)]
     unexpected = [k for k in sd if k not in own and not k.endswith("num_batches_tracked")]
-    wrong = [f"{k} {tuple(sd[k].shape)} != {tuple(own[k].shape)}" for k in own if k in sd and sd[k].shape != own[k].shape]
+    wrong = [f"{k} {tuple(sd[k].shape)} != {tuple(own[k].shape)}" for k in own
+             if k in sd and sd[k].shape != own[k].shape]
     if missing or unexpected or wrong:
         parts = []
         if missing:
@@ -942,7 +959,7 @@ def deep3d_align(image: np.ndarray, lm5: np.ndarray, target: int = 224, rescale:
     up = int(h / 2 - target / 2 + (h0 / 2 - t[1]) * s)
     if w < 1 or h < 1:
         raise NoFaceError("Deep3D alignment: degenerate landmarks")
-    resized = cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC)
+    resized = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
     out = np.zeros((target, target, 3), np.uint8)
     sx0, sy0 = max(left, 0), max(up, 0)
     sx1, sy1 = min(left + target, w), min(up + target, h)

@@ -188,6 +188,9 @@ from idbench.bench import train_cli as _train_cli; _train_cli.register(app)
 from idbench.bench import swap_cli as _swap_cli; _swap_cli.register(app)  # noqa: E402,E702
 
 
+from idbench.bench import analysis_cli as _analysis_cli; _analysis_cli.register(app)  # noqa: E402,E702
+
+
 def main() -> None:  # console script entry point
     app()
 

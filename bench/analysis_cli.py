@@ -1,0 +1,185 @@
+"""``bench estimate`` (pose / gaze / expression per face, to CSV) and ``bench saliency`` (maps + ratios).
+
+``bench estimate --estimator pose|gaze|expression|shape|<name> --out FILE.csv INPUT...``: INPUT are image
+files or folders (searched recursively). One row per detected face: ``path, face, x1, y1, x2, y2``,
+the estimator's named columns (``yaw, pitch, roll`` for pose, ``pitch, yaw`` for gaze, ...) and
+``status`` (``ok`` or why the face has no estimate). Images without a face get one row with
+``face = -1`` and status ``no face``.
+
+``bench saliency --encoder NAME INPUT... --out DIR [--method occlusion|gradient|integrated|gradcam]``:
+the largest face of each image, aligned for the encoder; writes ``DIR/<folder>_<image stem>_<method>.png``
+(crop | overlay with the inner-face mask outlined) and ``DIR/saliency.csv`` (path, box, method,
+inner-face ratio, similarity to the reference). The reference is the crop's own embedding unless
+``--reference IMAGE`` gives another photo (its largest face).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+
+ESTIMATE_HEAD = ("path", "face", "x1", "y1", "x2", "y2")
+SALIENCY_COLUMNS = ("path", "x1", "y1", "x2", "y2", "method", "inner_ratio", "similarity", "overlay", "status")
+
+
+def estimate_files(inputs, estimator: str, out: Path, weights: Optional[str] = None, device: str = "cpu",
+                   detector: str = "auto", largest: bool = False) -> dict:
+    """Run one estimator on every face of every input image and write the CSV; returns counts."""
+    from idbench.analysis.estimators import create_estimator
+    from idbench.detectors import create_detector
+    from idbench.errors import IdbenchError
+    from idbench.imageio import list_image_files, read_image
+
+    est = create_estimator(estimator, weights=weights, device=device)
+    det = create_detector(detector, device)
+    cols = list(ESTIMATE_HEAD) + list(est.columns) + ["status"]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n_img = n_face = n_ok = 0
+    with open(out, "w", newline="") as f:
+        wr = csv.writer(f)
+        wr.writerow(cols)
+        for path in list_image_files(inputs):
+            n_img += 1
+            try:
+                img = read_image(path)
+                faces = det.detect(img)
+            except IdbenchError as e:
+                wr.writerow([str(path), -1, "", "", "", ""] + [""] * len(est.columns) + [f"error: {e}"])
+                continue
+            if not faces:
+                wr.writerow([str(path), -1, "", "", "", ""] + [""] * len(est.columns) + ["no face"])
+                continue
+            for i, face in enumerate(faces[:1] if largest else faces):
+                n_face += 1
+                box = [f"{float(v):.1f}" for v in face.box]
+                try:
+                    v = est.estimate(img, face)
+                    vals, status = [f"{x:.6g}" for x in v], "ok"
+                    n_ok += 1
+                except IdbenchError as e:
+                    vals, status = [""] * len(est.columns), f"error: {e}"
+                wr.writerow([str(path), i] + box + vals + [status])
+    return {"estimator": est.spec.name, "images": n_img, "faces": n_face, "estimated": n_ok, "csv": str(out)}
+
+
+def saliency_files(inputs, encoder: str, out_dir: Path, method: str = "occlusion", weights: Optional[str] = None,
+                   device: str = "cpu", detector: str = "auto", reference: Optional[Path] = None) -> dict:
+    """Saliency overlays and inner-face ratios of the largest face of each input image."""
+    from idbench.analysis import saliency as S
+    from idbench.detectors import create_detector
+    from idbench.encoders import create_encoder
+    from idbench.errors import IdbenchError, NoFaceError
+    from idbench.imageio import list_image_files, read_image
+
+    if method not in S.METHODS:
+        from idbench.errors import InputError
+
+        raise InputError(f"--method must be one of {', '.join(S.METHODS)}, got {method!r}")
+    enc = create_encoder(encoder, weights, device)
+    det = create_detector(detector, device)
+    ref = None
+    if reference is not None:
+        rimg = read_image(reference)
+        rfaces = det.detect(rimg)
+        if not rfaces:
+            raise NoFaceError(f"{reference}: no face in the reference image")
+        rcrop, _ = S.crop_face(rimg, rfaces[0], enc)
+        ref = enc.embed(rcrop[None])[0]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows, ratios, used = [], [], set()
+    for path in list_image_files(inputs):
+        row = dict.fromkeys(SALIENCY_COLUMNS, "")
+        row.update(path=str(path), method=method)
+        try:
+            img = read_image(path)
+            faces = det.detect(img)
+            if not faces:
+                row["status"] = "no face"
+                rows.append(row)
+                continue
+            face = faces[0]
+            res = S.face_saliency(enc, img, face, method, ref)
+        except IdbenchError as e:
+            row["status"] = f"error: {e}"
+            rows.append(row)
+            continue
+        stem = f"{Path(path).parent.name}_{Path(path).stem}" if Path(path).parent.name else Path(path).stem
+        name, k = f"{stem}_{method}.png", 1
+        while name in used:
+            k += 1
+            name = f"{stem}-{k}_{method}.png"
+        used.add(name)
+        S.save_png(out_dir / name, np.concatenate([res["crop"], res["overlay"]], axis=1))
+        row.update(x1=f"{face.box[0]:.1f}", y1=f"{face.box[1]:.1f}", x2=f"{face.box[2]:.1f}", y2=f"{face.box[3]:.1f}",
+                   inner_ratio="" if res["inner_ratio"] is None else f"{res['inner_ratio']:.6f}",
+                   similarity=f"{res['similarity']:.6f}", overlay=name,
+                   status="ok" if res["inner_ratio"] is not None else "ok (all-zero map: no ratio)")
+        if res["inner_ratio"] is not None:
+            ratios.append(res["inner_ratio"])
+        rows.append(row)
+    csv_path = out_dir / "saliency.csv"
+    with open(csv_path, "w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=list(SALIENCY_COLUMNS))
+        wr.writeheader()
+        wr.writerows(rows)
+    return {"encoder": enc.spec.name, "method": method, "images": len(rows), "maps": len(ratios),
+            "inner_ratio_mean": float(np.mean(ratios)) if ratios else None, "csv": str(csv_path)}
+
+
+def register(app) -> None:
+    """Add ``estimate`` and ``saliency`` to the ``bench`` typer app."""
+    import typer
+
+    @app.command("estimate")
+    def estimate_cmd(
+        inputs: List[Path] = typer.Argument(..., help="image files or folders"),
+        estimator: str = typer.Option(..., "--estimator", "-e",
+                                      help="pose | gaze | expression | shape (defaults) or a name from "
+                                           "'bench list estimators' (pose.hopenet, gaze.l2cs, ...)"),
+        out: Path = typer.Option(..., "--out", "-o", help="CSV file to write"),
+        weights: Optional[str] = typer.Option(None, "--weights", help="weight file of the estimator"),
+        detector: str = typer.Option("auto", "--detector", "-d"),
+        largest: bool = typer.Option(False, "--largest", help="only the largest face of each image"),
+        device: str = typer.Option("cpu", "--device"),
+    ):
+        """Estimate head pose, gaze or expression of every face; one CSV row per face."""
+        from idbench.bench.cli import fail
+        from idbench.errors import IdbenchError
+
+        try:
+            s = estimate_files(inputs, estimator, out, weights=weights, device=device, detector=detector,
+                               largest=largest)
+        except IdbenchError as e:
+            fail(str(e))
+        typer.echo(f"{s['estimator']}: {s['estimated']} of {s['faces']} faces in {s['images']} images -> {s['csv']}")
+
+    @app.command("saliency")
+    def saliency_cmd(
+        inputs: List[Path] = typer.Argument(..., help="image files or folders"),
+        encoder: str = typer.Option(..., "--encoder", "-e", help="encoder name (bench list encoders)"),
+        out: Path = typer.Option(..., "--out", "-o", help="output folder"),
+        method: str = typer.Option("occlusion", "--method", "-m", help="occlusion | gradient | integrated | gradcam "
+                                                                       "(all but occlusion need a torch encoder)"),
+        reference: Optional[Path] = typer.Option(None, "--reference", help="reference photo (default: each crop "
+                                                                           "against its own embedding)"),
+        weights: Optional[str] = typer.Option(None, "--weights"),
+        detector: str = typer.Option("auto", "--detector", "-d"),
+        device: str = typer.Option("cpu", "--device"),
+    ):
+        """Saliency maps of identity similarity: overlay PNGs and a CSV of inner-face ratios."""
+        from idbench.bench.cli import fail
+        from idbench.errors import IdbenchError
+
+        try:
+            s = saliency_files(inputs, encoder, out, method=method, weights=weights, device=device,
+                               detector=detector, reference=reference)
+        except IdbenchError as e:
+            fail(str(e))
+        mean = "n/a" if s["inner_ratio_mean"] is None else f"{s['inner_ratio_mean']:.3f}"
+        typer.echo(f"{s['encoder']} {s['method']}: {s['maps']} maps of {s['images']} images, "
+                   f"mean inner-face ratio {mean} -> {s['csv']}")
