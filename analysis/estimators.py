@@ -136,18 +136,9 @@ def list_estimators(pattern: Optional[str] = None, kind: Optional[str] = None) -
 
 def weights_status(name: str) -> str:
     """'present', 'missing', 'corrupt' or 'none needed'."""
-    from idbench.errors import WeightsNotFoundError
+    from idbench.weights import weights_presence
 
-    spec = get_spec(name)
-    if not spec.weights:
-        return "none needed"
-    try:
-        resolve_weights(spec.weights[0])
-        return "present"
-    except WeightsNotFoundError:
-        return "missing"
-    except WeightsFormatError:
-        return "corrupt"
+    return weights_presence(get_spec(name).weights)
 
 
 def create_estimator(name: str, weights: Optional[Union[str, Path]] = None, device: str = "cpu",

@@ -147,3 +147,16 @@ def check_file(path: Path, source: WeightSource) -> None:
 
 
 DLIB_MODELS = "pkg:face_recognition_models/models"
+
+
+def weights_presence(sources: Tuple[WeightSource, ...]) -> str:
+    """'present', 'missing', 'corrupt' or 'none needed' for the first of ``sources`` (for listings)."""
+    if not sources:
+        return "none needed"
+    try:
+        resolve_weights(sources[0])
+        return "present"
+    except WeightsNotFoundError:
+        return "missing"
+    except WeightsFormatError:
+        return "corrupt"

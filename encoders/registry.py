@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Union
 
 from idbench.registry import Registry
-from idbench.weights import resolve_weights
-from idbench.errors import WeightsNotFoundError, WeightsFormatError
+from idbench.weights import resolve_weights, weights_presence
 
 from .base import Encoder
 from .spec import EncoderSpec
@@ -35,17 +34,8 @@ def list_encoders(pattern: Optional[str] = None) -> List[str]:
 
 
 def weights_status(name: str) -> str:
-    """'present', 'missing' or 'none needed' (for ``bench list encoders``)."""
-    spec = get_spec(name)
-    if not spec.weights:
-        return "none needed"
-    try:
-        resolve_weights(spec.weights[0])
-        return "present"
-    except WeightsNotFoundError:
-        return "missing"
-    except WeightsFormatError:
-        return "corrupt"
+    """'present', 'missing', 'corrupt' or 'none needed' (for ``bench list encoders``)."""
+    return weights_presence(get_spec(name).weights)
 
 
 def create_encoder(name: str, weights: Optional[Union[str, Path]] = None, device: str = "cpu") -> Encoder:
