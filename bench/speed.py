@@ -28,6 +28,15 @@ def _images(args) -> list:
     return files[: args.limit]
 
 
+def _frame_mib(video: Path) -> float:
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    w, h = cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)
+    cap.release()
+    return w * h * 3 / 2**20
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("images", nargs="*")
@@ -81,14 +90,19 @@ def main(argv=None) -> None:
         print(f"{name:38s} {fps:8.2f} faces/s   ratio to idbench cold: {fps / base:6.2f}")
     print(f"warm-cache speed-up: {rows[1][1] / rows[0][1]:.1f}x")
     if args.video is not None:
-        code = ("import resource,sys;from idbench.swapper.ffpp import iter_video_frames;"
+        # current RSS read from /proc (ru_maxrss would include the parent's high-water mark after fork)
+        code = ("import os,sys;import numpy as np;from idbench.swapper.ffpp import iter_video_frames;"
                 "from idbench.detectors import create_detector;d=create_detector('dlib-hog');n=0\n"
-                f"for i,f in iter_video_frames(sys.argv[1], 10**9):\n d.detect(f);n+=1\n"
-                "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss//1024)")
+                "rss=lambda: int(open('/proc/self/statm').read().split()[1])*os.sysconf('SC_PAGE_SIZE')//2**20\n"
+                "d.detect(np.zeros((64,64,3),np.uint8));base=rss();peak=base\n"
+                "for i,f in iter_video_frames(sys.argv[1], 10**9):\n d.detect(f);n+=1;peak=max(peak,rss())\n"
+                "print(n, base, peak)")
         r = subprocess.run([sys.executable, "-c", code, str(args.video)], capture_output=True, text=True)
         if r.returncode == 0:
-            frames, peak = r.stdout.split()
-            print(f"video {args.video.name}: {frames} frames streamed through detection, peak RSS {peak} MiB")
+            frames, base, peak = r.stdout.split()[-3:]
+            print(f"video {args.video.name}: {frames} frames streamed through detection; peak RSS {peak} MiB "
+                  f"(models loaded, before the video: {base} MiB; the decoded video would be "
+                  f"{int(frames) * _frame_mib(args.video):.0f} MiB)")
         else:
             print(f"video check failed: {r.stderr.strip().splitlines()[-1]}")
 
