@@ -446,6 +446,10 @@ IRIS_RAISE_MM = 1.5
 
 
 def _face_mesh(max_faces: int = 1):
+    import os
+
+    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ log lines are noise for users
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import mediapipe as mp
 
     return mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=max_faces,

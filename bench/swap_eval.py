@@ -24,6 +24,8 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from idbench.errors import IdbenchError
+
 ESTIMATOR_DEFAULTS = {"pose": "pose.pnp", "expression": "expression.landmarks", "gaze": "gaze.iris"}
 
 
@@ -180,6 +182,7 @@ def evaluate_swappers(cfg, ds, table, labels, encoders, cache, out_dir) -> dict:
         est_t: Dict[str, list] = {k: [] for k in estimators}
         est_s: Dict[str, list] = {k: [] for k in estimators}
         est_src: Dict[str, list] = {k: [] for k in estimators}
+        est_fail: Dict[str, List[str]] = {}
         rows = _rows_by_label(labels)
         for sample in tqdm(it, desc=f"swaps {spec}", disable=not cfg.progress):
             if sample.image is None:
@@ -191,11 +194,18 @@ def evaluate_swappers(cfg, ds, table, labels, encoders, cache, out_dir) -> dict:
             for n, enc in encoders.items():
                 crop = align_face(sample.image, face, enc.spec.alignment, enc.spec.input_size[0])
                 emb[n].append(enc.embed(crop[None])[0])
-            for k, (_, est) in estimators.items():
-                est_s[k].append(est.estimate(sample.image, face))
-                est_t[k].append(est.estimate(tgt_item.image, table.faces[sample.target_row]))
-                sr = sample.source_row if sample.source_row is not None else int(rows[sample.source_label][0])
-                est_src[k].append(est.estimate(table.images_by_row[sr].image, table.faces[sr]))
+            sr = sample.source_row if sample.source_row is not None else int(rows[sample.source_label][0])
+            for k, (ename, est) in estimators.items():
+                try:  # an estimator that cannot read one face loses that sample only, for that column
+                    trio = (est.estimate(sample.image, face),
+                            est.estimate(tgt_item.image, table.faces[sample.target_row]),
+                            est.estimate(table.images_by_row[sr].image, table.faces[sr]))
+                except IdbenchError as e:
+                    est_fail.setdefault(k, []).append(f"{sample.name}: {e}")
+                    trio = (None, None, None)
+                est_s[k].append(trio[0])
+                est_t[k].append(trio[1])
+                est_src[k].append(trio[2])
             tgt_rows.append(sample.target_row)
             src_labels.append(sample.source_label)
             names.append(sample.name)
@@ -219,7 +229,12 @@ def evaluate_swappers(cfg, ds, table, labels, encoders, cache, out_dir) -> dict:
                 r = M.id_retrieval(e, src_labels_a, E, labels, k=1)
                 summary[f"id_retrieval_top1[{n}]"], directions[f"id_retrieval_top1[{n}]"] = float(r.accuracy), "higher"
         for k, (ename, _) in estimators.items():
-            t, s = np.array(est_t[k], np.float64), np.array(est_s[k], np.float64)
+            ok = [i for i in range(len(est_t[k])) if est_t[k][i] is not None]
+            if not ok:
+                continue
+            t = np.array([est_t[k][i] for i in ok], np.float64)
+            s = np.array([est_s[k][i] for i in ok], np.float64)
+            src_attr = np.array([est_src[k][i] for i in ok], np.float64)
             if k == "pose":
                 r = M.pose_error(t, s)
                 summary[f"pose_l2[{ename}]"], directions[f"pose_l2[{ename}]"] = float(r.mean_l2), "lower"
@@ -233,16 +248,17 @@ def evaluate_swappers(cfg, ds, table, labels, encoders, cache, out_dir) -> dict:
                 summary[f"gaze_l1[{ename}]"], directions[f"gaze_l1[{ename}]"] = float(r.mean_l1), "lower"
                 summary[f"gaze_angular[{ename}]"], directions[f"gaze_angular[{ename}]"] = float(r.mean_angle), "lower"
             # relative form: is the swap closer to the target's attribute than to the source's?
-            src_attr = np.array(est_src[k], np.float64)
             if len(src_attr) == len(s):
                 d_right = np.abs(s - t).sum(1)
                 d_wrong = np.abs(s - src_attr).sum(1)
                 summary[f"{k}_relative[{ename}]"], directions[f"{k}_relative[{ename}]"] = float(
                     M.relative_error(d_right, d_wrong)), "higher"
-            per_sample[f"{k}_target"] = t.tolist()
-            per_sample[f"{k}_swapped"] = s.tolist()
+            per_sample[f"{k}_target"] = [None if v is None else np.asarray(v).tolist() for v in est_t[k]]
+            per_sample[f"{k}_swapped"] = [None if v is None else np.asarray(v).tolist() for v in est_s[k]]
+            summary[f"{k}_n[{ename}]"], directions[f"{k}_n[{ename}]"] = len(ok), ""
         summary["n_swaps"], directions["n_swaps"] = len(tgt_rows), ""
         results[spec] = {"summary": summary, "directions": directions, "per_sample": per_sample, "errors": errors,
+                         "estimator_failures": est_fail,
                          "estimators": {k: v[0] for k, v in estimators.items()}, "id_encoders": id_encs}
     return results
 
