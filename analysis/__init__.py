@@ -6,7 +6,7 @@ Wasserstein, KS, relative gap with bootstrap intervals), face-swap attribute err
 gaze, expression, shape, relative form) and the saliency inner-face ratio. Every function
 validates its input and raises :class:`MetricInputError` (a ``ValueError``) with a one-line
 message. :data:`METRICS` lists each metric with its direction, formula and reference; see
-also ``analysis/METRICS.md``.
+also the README's "Metrics" section.
 
 Importing this package must not import torch or cv2 (estimators and saliency maps that need
 them live in submodules imported on demand).
