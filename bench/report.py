@@ -158,13 +158,19 @@ def write_report(results: dict, path: Path, out_dir: Path) -> None:
         figs.append(("retrieval", fig))
     sw = results.get("swappers", {})
     if sw:
-        cols = sorted({c for r in sw.values() for c in r.get("summary", {})})
-        fig = go.Figure()
-        for c in cols:
-            fig.add_trace(go.Bar(x=list(sw), y=[r.get("summary", {}).get(c) for r in sw.values()], name=c))
-        fig.update_layout(barmode="group", title="Swap evaluation (see the leaderboard for each metric's direction)",
-                          height=400)
-        figs.append(("swaps", fig))
+        direction = {c: d for r in sw.values() for c, d in r.get("directions", {}).items()}
+        cols = sorted(c for c in direction if direction[c])  # metrics only, not sample counts
+        if cols:
+            ncol = 4
+            nrow = math.ceil(len(cols) / ncol)
+            fig = make_subplots(rows=nrow, cols=ncol, subplot_titles=[f"{c} ({direction[c]} is better)"
+                                                                      for c in cols])
+            for i, c in enumerate(cols):
+                fig.add_trace(go.Bar(x=list(sw), y=[r.get("summary", {}).get(c) for r in sw.values()],
+                                     showlegend=False), row=i // ncol + 1, col=i % ncol + 1)
+            fig.update_annotations(font_size=10)
+            fig.update_layout(title="Swap evaluation: attribute errors and identity per swapper", height=230 * nrow)
+            figs.append(("swaps", fig))
     cols, rows = leaderboard_rows(results)
     # transposed for reading: one row per metric, one column per encoder/swapper
     metrics = [c for c in cols if c not in ("name", "kind")]
