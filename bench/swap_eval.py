@@ -183,13 +183,19 @@ def evaluate_swappers(cfg, ds, table, labels, encoders, cache, out_dir) -> dict:
         est_s: Dict[str, list] = {k: [] for k in estimators}
         est_src: Dict[str, list] = {k: [] for k in estimators}
         est_fail: Dict[str, List[str]] = {}
+        row_memo: Dict[Tuple[str, int], np.ndarray] = {}
+
+        def row_estimate(kind, est, row):
+            """Attributes of a dataset face, estimated once per run (targets and sources recur)."""
+            if (kind, row) not in row_memo:
+                row_memo[(kind, row)] = est.estimate(table.images_by_row[row].image, table.faces[row])
+            return row_memo[(kind, row)]
         rows = _rows_by_label(labels)
         for sample in tqdm(it, desc=f"swaps {spec}", disable=not cfg.progress):
             if sample.image is None:
                 errors.append(sample.name)
                 continue
             faces = det.detect(sample.image)
-            tgt_item = table.images_by_row[sample.target_row]
             face = faces[0] if faces else table.faces[sample.target_row]
             for n, enc in encoders.items():
                 crop = align_face(sample.image, face, enc.spec.alignment, enc.spec.input_size[0])
@@ -198,8 +204,7 @@ def evaluate_swappers(cfg, ds, table, labels, encoders, cache, out_dir) -> dict:
             for k, (ename, est) in estimators.items():
                 try:  # an estimator that cannot read one face loses that sample only, for that column
                     trio = (est.estimate(sample.image, face),
-                            est.estimate(tgt_item.image, table.faces[sample.target_row]),
-                            est.estimate(table.images_by_row[sr].image, table.faces[sr]))
+                            row_estimate(k, est, sample.target_row), row_estimate(k, est, sr))
                 except IdbenchError as e:
                     est_fail.setdefault(k, []).append(f"{sample.name}: {e}")
                     trio = (None, None, None)
