@@ -27,6 +27,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from idbench.checkpoints import _first_line, load_state_dict_checked, read_state_dict  # noqa: F401  (the one reader)
 from idbench.errors import WeightsFormatError, WeightsNotFoundError
 
 __all__ = ["IBasicBlock", "IResNet", "IRESNET_LAYERS", "build_iresnet", "iresnet18", "iresnet34", "iresnet50",
@@ -187,99 +188,6 @@ def iresnet_param_count(arch: Union[str, int], num_features: int = 512) -> int:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# reading checkpoints
-
-
-def _first_line(e: BaseException, limit: int = 160) -> str:
-    text = str(e).strip().splitlines()
-    line = text[0] if text else type(e).__name__
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def _allow_pickle(allow_pickle: Optional[bool]) -> bool:
-    if allow_pickle is not None:
-        return allow_pickle
-    return os.environ.get("IDBENCH_ALLOW_PICKLE", "") not in ("", "0", "false", "no")
-
-
-# 'state_dict_backbone': arcface_torch's training checkpoint (checkpoint_gpu_0.pt)
-_CONTAINER_KEYS = ("state_dict_backbone", "state_dict", "model", "backbone", "model_state_dict", "net", "ema")
-_STRIP_PREFIXES = ("module.", "_orig_mod.", "backbone.", "model.")
-
-
-def _unwrap(obj, path: Path) -> Dict[str, torch.Tensor]:
-    """A checkpoint object -> a flat ``{name: tensor}`` dict."""
-    for _ in range(4):  # nested containers, e.g. {'model': {'state_dict': ...}}
-        if isinstance(obj, nn.Module):
-            obj = obj.state_dict()
-        if not isinstance(obj, Mapping):
-            break
-        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-            break
-        inner = next((obj[k] for k in _CONTAINER_KEYS if k in obj and isinstance(obj[k], (Mapping, nn.Module))),
-                     None)
-        if inner is None:
-            break
-        obj = inner
-    if not isinstance(obj, Mapping) or not obj:
-        kind = type(obj).__name__
-        raise WeightsFormatError(f"{path}: holds a {kind}, not a state dict of tensors")
-    tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-    if not tensors:
-        keys = ", ".join(list(map(str, obj))[:6])
-        raise WeightsFormatError(f"{path}: holds no tensors (top-level keys: {keys}); not a model checkpoint")
-    changed = True
-    while changed:  # DDP 'module.', torch.compile '_orig_mod.', wrappers saved whole
-        changed = False
-        for prefix in _STRIP_PREFIXES:
-            if all(k.startswith(prefix) for k in tensors):
-                tensors = {k[len(prefix):]: v for k, v in tensors.items()}
-                changed = True
-    return tensors
-
-
-def read_state_dict(path: Union[str, os.PathLike], origin: str = "", allow_pickle: Optional[bool] = None
-                    ) -> Dict[str, torch.Tensor]:
-    """Read a PyTorch checkpoint as a flat ``{name: tensor}`` dict on the CPU.
-
-    Uses ``torch.load(weights_only=True)``; a checkpoint that pickles whole objects (``torch.save(model)``)
-    is refused unless ``allow_pickle`` (or ``IDBENCH_ALLOW_PICKLE=1``) says the file is trusted.
-    Raises :class:`WeightsNotFoundError` for a missing file and :class:`WeightsFormatError` (one line)
-    for anything that cannot be read.
-    """
-    path = Path(path)
-    hint = f"; get it again from {origin}" if origin else ""
-    if not path.is_file():
-        raise WeightsNotFoundError(f"weight file {path} does not exist{hint}")
-    with open(path, "rb") as f:
-        head = f.read(64)
-    if not head:
-        raise WeightsFormatError(f"{path}: empty file{hint}")
-    if head.lstrip()[:1] in (b"<", b"{") or head.startswith(b"version https://git-lfs"):
-        what = "a Git LFS pointer" if head.startswith(b"version https://git-lfs") else "text (an HTML/JSON page?)"
-        raise WeightsFormatError(f"{path}: is {what}, not a PyTorch checkpoint{hint}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for bad files
-        msg = str(e)
-        if "Weights only load failed" in msg or "weights_only" in msg:
-            if not _allow_pickle(allow_pickle):
-                raise WeightsFormatError(
-                    f"{path}: pickles Python objects, not just tensors (torch.load(weights_only=True) refused it); "
-                    f"if you trust the file, set IDBENCH_ALLOW_PICKLE=1 or re-save its state_dict()") from None
-            try:
-                obj = torch.load(path, map_location="cpu", weights_only=False)
-            except Exception as e2:  # noqa: BLE001
-                raise WeightsFormatError(f"{path}: cannot be unpickled ({_first_line(e2)}){hint}") from None
-        else:
-            truncated = any(s in msg for s in ("central directory", "truncated", "unexpected EOF", "Ran out of input",
-                                              "failed reading", "EOF"))
-            reason = "truncated or corrupt" if truncated else "not a PyTorch checkpoint"
-            raise WeightsFormatError(f"{path}: {reason} ({type(e).__name__}: {_first_line(e)}){hint}") from None
-    return _unwrap(obj, path)
-
-
-# ----------------------------------------------------------------------------------------------------------
 # IResNet checkpoints
 
 _BLOCK_KEY = re.compile(r"^layer([1-4])\.(\d+)\.")
@@ -305,48 +213,6 @@ def _describe_layers(layers: Optional[Tuple[int, ...]]) -> str:
         if tuple(layers) == known:
             return f"an IResNet-{name[1:]} ({name}, blocks per stage {known})"
     return f"an IResNet with blocks per stage {tuple(layers)} (no standard depth)"
-
-
-def _ignorable_missing(key: str) -> bool:
-    return key.endswith("num_batches_tracked")  # absent in checkpoints from old PyTorch; BN fills it in
-
-
-def load_state_dict_checked(module: nn.Module, state: Mapping[str, torch.Tensor], what: str,
-                            path: Union[str, os.PathLike] = "checkpoint", hint: str = "") -> nn.Module:
-    """``module.load_state_dict(state, strict=True)`` with one-line :class:`WeightsFormatError` reasons.
-
-    ``what`` names the expected model in messages ("an IResNet-50 (r50)"); ``hint`` is appended to the
-    key-mismatch message (e.g. what the file looks like instead).
-    """
-    expected = module.state_dict()
-    missing = [k for k in expected if k not in state and not _ignorable_missing(k)]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        example = f"missing '{missing[0]}'" if missing else f"unexpected '{unexpected[0]}'"
-        raise WeightsFormatError(
-            f"{path}: not {what} checkpoint: {len(missing)} missing and {len(unexpected)} unexpected keys "
-            f"(e.g. {example}){hint}")
-    for k, v in expected.items():
-        if k in state and tuple(state[k].shape) != tuple(v.shape):
-            raise WeightsFormatError(
-                f"{path}: '{k}' has shape {tuple(state[k].shape)} but {what} needs {tuple(v.shape)}")
-    for k, v in state.items():  # a sum is NaN/inf if any element is (and is much cheaper than isfinite().all())
-        if v.is_floating_point() and v.numel() and not torch.isfinite(v.sum()):
-            raise WeightsFormatError(f"{path}: '{k}' contains NaN or infinite values (corrupt checkpoint)")
-    on_meta = any(t.is_meta for t in expected.values())
-    if on_meta:  # a skeleton built on the meta device takes the file's tensors as they are (float32)
-        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-        for k, v in expected.items():
-            if k not in state:  # only ignorable keys can be absent here
-                state[k] = torch.zeros(v.shape, dtype=v.dtype)
-    try:
-        module.load_state_dict(state, strict=True, assign=on_meta)
-    except RuntimeError as e:
-        raise WeightsFormatError(f"{path}: does not fit {what} ({_first_line(e)})") from None
-    left = [k for k, t in module.state_dict().items() if t.is_meta]
-    if left:
-        raise WeightsFormatError(f"{path}: {len(left)} tensors of {what} were not filled (e.g. '{left[0]}')")
-    return module
 
 
 def load_iresnet_checkpoint(path, arch: Union[str, int, None] = None, *, origin: str = "",
