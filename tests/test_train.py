@@ -195,7 +195,7 @@ def test_blend_prob_zero_never_calls_swapper_and_one_always(data, monkeypatch):
     prepared = load_prepared(data, "arcface112")
     sw0 = CountingSwapper()
     ds0 = CropDataset(prepared, blend_prob=0.0, swapper=sw0, seed=3)
-    monkeypatch.setattr("idbench.bench.train.nearest_partners",
+    monkeypatch.setattr("idbench.bench.training.data.nearest_partners",
                         lambda *a, **k: pytest.fail("partners searched with blend_prob 0"))
     ds0.set_epoch(0)
     assert sum(ds0[i][2] for i in range(len(ds0))) == 0 and sw0.calls == 0
