@@ -90,5 +90,5 @@ __all__ = ["EstimatorSpec", "Estimator", "ESTIMATORS", "KINDS", "KIND_DEFAULTS",
            "euler_from_rotation", "mirror_landmarks68", "MODEL_POINTS_3D", "EXPRESSION_COLUMNS", "POSE_COLUMNS",
            "GAZE_COLUMNS", "camera_matrix", "solve_head_pose", "gaze_angles", "gaze_vector", "PnPPoseEstimator",
            "IrisGazeEstimator", "LandmarkExpressionEstimator", "HopeNetEstimator", "L2CSEstimator", "Deep3DEstimator",
-           "deep3d_align", "expression_features", "normalise_landmarks", "DEEP3D_PARTS", "DEEP3D_LM3D", "DEEP3D_WEIGHTS",
-           "MIRROR68", "POSE_POINTS", "HOPENET_WEIGHTS", "L2CS_WEIGHTS"]
+           "deep3d_align", "expression_features", "normalise_landmarks", "DEEP3D_PARTS", "DEEP3D_LM3D",
+           "DEEP3D_WEIGHTS", "MIRROR68", "POSE_POINTS", "HOPENET_WEIGHTS", "L2CS_WEIGHTS"]

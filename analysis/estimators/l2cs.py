@@ -10,7 +10,8 @@ import numpy as np
 from idbench.weights import WeightSource
 
 from .geometry import GAZE_COLUMNS
-from .networks import RESNET50_MIN_BYTES, TorchEstimator, binned_resnet, clamped_crop, expected_angle, load_network, resize
+from .networks import (RESNET50_MIN_BYTES, TorchEstimator, binned_resnet, clamped_crop, expected_angle, load_network,
+                       resize)
 from .registry import EstimatorSpec, register_estimator
 
 L2CS_WEIGHTS = WeightSource(
