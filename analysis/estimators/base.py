@@ -12,6 +12,7 @@ from idbench.faces import Face
 
 from .registry import EstimatorSpec
 
+
 class Estimator:
     """Base class: subclasses implement :meth:`_estimate` (one face) or :meth:`_estimate_batch`."""
 
@@ -59,6 +60,7 @@ class Estimator:
 
 
 def check_image(image: np.ndarray) -> np.ndarray:
+    """The image as a uint8 RGB H x W x 3 array, or a one-line InputError."""
     a = np.asarray(image)
     if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
         raise InputError(f"estimators take uint8 RGB images H x W x 3, got {a.shape} {a.dtype}")
@@ -66,6 +68,7 @@ def check_image(image: np.ndarray) -> np.ndarray:
 
 
 def face_or_detect(image: np.ndarray, face: Optional[Face]) -> Face:
+    """The given face, or the first face the ``auto`` detector finds (none: NoFaceError)."""
     if face is not None:
         return face
     from idbench.detectors import create_detector
@@ -77,6 +80,7 @@ def face_or_detect(image: np.ndarray, face: Optional[Face]) -> Face:
 
 
 def landmarks68_of(image: np.ndarray, face: Face) -> np.ndarray:
+    """dlib's 68 landmarks of the face (fitted once and kept on the Face when the detector gave none)."""
     if face.landmarks68 is None:
         from idbench.landmarks import landmarks68
 

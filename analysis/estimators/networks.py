@@ -71,6 +71,7 @@ def load_network(module, path: Path, what: str, key: Optional[str] = None, optio
 
 
 def clamped_crop(image: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    """The box cut from the image, clipped to its borders (a box wholly outside: NoFaceError)."""
     h, w = image.shape[:2]
     x0, y0 = int(max(x0, 0)), int(max(y0, 0))
     x1, y1 = int(min(x1, w)), int(min(y1, h))
@@ -89,9 +90,12 @@ def resize(img: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
 
 
 class TorchEstimator(Estimator):
+    """An estimator around a torch network: subclasses give :meth:`preprocess` (one face -> uint8 RGB crop)
+    and :meth:`_decode` (network outputs -> N x k float64); crops run in batches of :attr:`batch_size`."""
+
     batch_size = 16
 
-    def __init__(self, spec, module, weights_path, device):
+    def __init__(self, spec, module, weights_path: Optional[Path], device: str):
         super().__init__(spec, weights_path)
         import torch
 

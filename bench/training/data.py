@@ -64,10 +64,6 @@ class PseudoSwapper:
         return img
 
 
-# =================================================================================================
-# Data
-# =================================================================================================
-
 class CropDataset(torch.utils.data.Dataset):
     """Prepared crops with BlendFace augmentation and horizontal flips.
 
