@@ -54,20 +54,7 @@ def alignment_matrix(image: np.ndarray, face: Face, alignment: str, size: Option
     if alignment == "arcface112":
         return A.arcface_matrix(face.landmarks5, size or 112).astype(np.float64)
     if alignment == "dlib150":
-        import cv2
-        import dlib
-
-        from idbench.landmarks import dlib5, dlib_shape
-
-        pts = face.dlib5 if face.dlib5 is not None else dlib5(image, face.box)
-        d = dlib.get_face_chip_details(dlib_shape(pts, face.box), size or 150, 0.25)
-        r = d.rect
-        c = np.array([(r.left() + r.right()) / 2, (r.top() + r.bottom()) / 2])
-        a = d.angle
-        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-        src = (np.array([[r.left(), r.top()], [r.right(), r.top()], [r.right(), r.bottom()]]) - c) @ rot.T + c
-        dst = np.array([[0, 0], [d.cols - 1, 0], [d.cols - 1, d.rows - 1]], np.float64)
-        return cv2.getAffineTransform(src.astype(np.float32), dst.astype(np.float32)).astype(np.float64)
+        return A.dlib_chip_matrix(image, face, size or 150)
     if alignment == "mtcnn160":
         s = size or 160
         x1, y1, x2, y2 = [float(v) for v in face.box]
@@ -108,37 +95,11 @@ def crop_face(image: np.ndarray, face: Face, encoder) -> Tuple[np.ndarray, Optio
 
 def inner_face_mask(crop_size: Union[int, Tuple[int, int]], landmarks_in_crop: np.ndarray,
                     margin: float = 0.0) -> np.ndarray:
-    """Binary (0/1 float32) H x W mask of the inner face: the convex hull of brows, eyes, nose and mouth.
+    """The ``inner`` region (:func:`idbench.regions.inner_mask`) of a crop: hull of points 17-67."""
+    from idbench.regions import inner_mask
 
-    ``landmarks_in_crop``: 68 x 2 iBUG points (the hull of points 17-67: brows down to the lower
-    lip; jaw outline, chin, cheeks' edge, forehead, hair and background stay outside) or 5 x 2
-    ArcFace points (their hull grown by 0.4 x the eye distance, a rough stand-in). ``margin`` grows
-    the hull by that fraction of the inter-ocular distance (0: none).
-    """
-    import cv2
-
-    h, w = (crop_size, crop_size) if isinstance(crop_size, (int, np.integer)) else tuple(crop_size)
-    p = np.asarray(landmarks_in_crop, np.float64)
-    if p.shape == (68, 2):
-        pts = p[17:68]
-        iod = float(np.linalg.norm(p[45] - p[36]))
-    elif p.shape == (5, 2):
-        pts = p
-        iod = float(np.linalg.norm(p[1] - p[0]))
-        margin = margin + 0.4
-    else:
-        raise InputError(f"landmarks_in_crop must be 68 x 2 or 5 x 2, got {p.shape}")
-    if not np.all(np.isfinite(pts)):
-        raise InputError("landmarks_in_crop contain NaN or inf")
-    hull = cv2.convexHull(pts.astype(np.float32)).reshape(-1, 2).astype(np.float64)
-    if margin > 0:
-        c = hull.mean(0)
-        d = hull - c
-        n = np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-6)
-        hull = hull + d / n * margin * iod
-    mask = np.zeros((h, w), np.uint8)
-    cv2.fillConvexPoly(mask, np.round(hull * 16).astype(np.int32), 1, lineType=cv2.LINE_8, shift=4)
-    return mask.astype(np.float32)
+    shape = (crop_size, crop_size) if isinstance(crop_size, (int, np.integer)) else tuple(crop_size)
+    return inner_mask(landmarks_in_crop, shape, margin)
 
 
 def inner_ratio(saliency_map: np.ndarray, mask: np.ndarray) -> float:
