@@ -347,28 +347,53 @@ def save_png(path: Union[str, Path], rgb: np.ndarray) -> Path:
 # batch helper for bench run / bench saliency
 # ---------------------------------------------------------------------------------------------
 
-def face_saliency(encoder, image: np.ndarray, face: Face, method: str = "occlusion",
-                  reference: Optional[np.ndarray] = None, **kw) -> Dict[str, Any]:
-    """One face: crop, map, mask, inner-face ratio and the overlay (with the mask outlined)."""
-    crop, lm = crop_face(image, face, encoder)
-    own = _unit(encoder.embed(crop[None])[0])
-    ref = own if reference is None else _reference(encoder, crop, reference)
-    sal = saliency(encoder, crop, ref, method, **kw)
-    mask = inner_face_mask(crop.shape[:2], lm) if lm is not None else None
+def face_saliency(encoder, image, face: Face, method: str = "occlusion",
+                  reference: Optional[np.ndarray] = None, region: str = "inner", cache=None,
+                  key: Optional[str] = None, **kw) -> Dict[str, Any]:
+    """One face: crop, map, mask of ``region`` (:mod:`idbench.regions`), ratio inside it, overlay.
+
+    ``image`` may be a callable returning it. With a ``cache`` and ``key`` (content of the image, the
+    face and the encoder) the map and similarity are read back: no encoder call on a rerun.
+    """
+    from idbench.regions import region_mask
+
+    img = image() if callable(image) else image
+    crop, lm = crop_face(img, face, encoder)
+    ckey = None if cache is None or key is None else f"{key}-{method}-{kw}" if kw else f"{key}-{method}"
+    hit = cache.get_array("saliency", _hash(ckey)) if ckey else None
+    meta = cache.get_json("saliency", _hash(ckey)) if hit is not None else None
+    if hit is not None and meta is not None and reference is None:
+        sal, similarity = hit, float(meta["similarity"])
+    else:
+        own = _unit(encoder.embed(crop[None])[0])
+        ref = own if reference is None else _reference(encoder, crop, reference)
+        sal = saliency(encoder, crop, ref, method, **kw)
+        similarity = float(own @ ref)
+        if ckey and reference is None:
+            cache.put_array("saliency", _hash(ckey), sal)
+            cache.put_json("saliency", _hash(ckey), {"similarity": similarity})
+    mask = region_mask(region, lm, crop.shape[:2], crop) if lm is not None else None
     ratio = None
     if mask is not None and np.abs(sal).sum() > 0:
         ratio = inner_ratio(sal, mask)
-    similarity = float(own @ ref)
     return {"crop": crop, "saliency": sal, "mask": mask, "inner_ratio": ratio, "similarity": similarity,
-            "overlay": overlay(crop, sal, mask=mask)}
+            "overlay": overlay(crop, sal, mask=mask), "region": region}
 
 
-def encoder_saliency_summary(encoder, items: Sequence[Tuple[np.ndarray, Face]], out_dir: Union[str, Path],
+def _hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def encoder_saliency_summary(encoder, items: Sequence[Tuple[Any, Face]], out_dir: Union[str, Path],
                              method: str = "occlusion", names: Optional[Sequence[str]] = None,
-                             references: Optional[Sequence[Optional[np.ndarray]]] = None, **kw) -> Dict[str, Any]:
+                             references: Optional[Sequence[Optional[np.ndarray]]] = None, region: str = "inner",
+                             cache=None, keys: Optional[Sequence[str]] = None, **kw) -> Dict[str, Any]:
     """Saliency of ``encoder`` on (image, face) pairs: overlays ``out_dir/<name>.png``, ``ratios.csv``.
 
-    Returns ``{"method", "n", "overlays" (absolute paths), "inner_ratios", "inner_ratio_mean",
+    ``region`` names the face region of the ratio (:mod:`idbench.regions`; recorded in the result).
+    Returns ``{"method", "region", "n", "overlays" (absolute paths), "inner_ratios", "inner_ratio_mean",
     "inner_ratio_std", "csv"}``; a face whose map is all zero (the encoder ignored every patch)
     has ratio ``None`` and is left out of the mean.
     """
@@ -378,7 +403,7 @@ def encoder_saliency_summary(encoder, items: Sequence[Tuple[np.ndarray, Face]], 
     for i, (image, face) in enumerate(items):
         name = names[i] if names is not None else f"face_{i:03d}"
         ref = references[i] if references is not None else None
-        res = face_saliency(encoder, image, face, method, ref, **kw)
+        res = face_saliency(encoder, image, face, method, ref, region, cache, keys[i] if keys else None, **kw)
         p = save_png(out / f"{name}_{method}.png", res["overlay"])
         paths.append(str(p.resolve()))
         ratios.append(res["inner_ratio"])
@@ -390,6 +415,6 @@ def encoder_saliency_summary(encoder, items: Sequence[Tuple[np.ndarray, Face]], 
         wr.writeheader()
         wr.writerows(rows)
     valid = [r for r in ratios if r is not None]
-    return {"method": method, "n": len(paths), "overlays": paths, "inner_ratios": ratios,
+    return {"method": method, "region": region, "n": len(paths), "overlays": paths, "inner_ratios": ratios,
             "inner_ratio_mean": float(np.mean(valid)) if valid else None,
             "inner_ratio_std": float(np.std(valid)) if valid else None, "csv": str(csv_path.resolve())}

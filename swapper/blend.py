@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -41,6 +41,7 @@ from idbench.errors import IdbenchError, InputError
 from idbench.faces import Face
 from idbench.regions import BROW_RAISE, MaskFn, face_mask, region_mask_fn
 
+from .base import PairSwapper, plan_partners
 from .parsing import PARSING_INNER, ParsingMask, _bisenet  # noqa: F401  (the former home of the network)
 
 CROP_SIZE = 112
@@ -430,24 +431,47 @@ def swap_crops(source_image, source_face: Face, target_image, target_face: Face,
 
 # --- the batched swapper --------------------------------------------------------------------------
 
-class BlendSwapper:
-    """BlendFace pseudo-swaps over a set of images with identities (deterministic for a seed).
+class BlendSwapper(PairSwapper):
+    """The one pseudo-swap (BlendFace's recipe), used by the bias analysis, ``bench swap`` and
+    ``--swappers blend`` with the same parameters:
 
-    ``swap_batch`` treats every image as an anchor: its nearest-landmark partner among ``k`` random
-    images of other identities becomes the target, and the result keeps the anchor's identity label.
+    * ``partner``: ``nearest-landmark`` (nearest normalised 68 landmarks among ``k`` seeded random
+      images of other identities, the paper's) or ``random`` (one seeded random image of another identity);
+    * ``mode``: ``frame`` (the source warped onto the full target frame by a 68-point similarity) or
+      ``crop`` (both faces as 112x112 ArcFace crops, the paper's geometry; the output is the crop);
+    * ``region``: the blended face region (:mod:`idbench.regions`: ``face`` = jaw hull + raised brows,
+      ``inner``, ``parsing:<BiSeNet .pth>``); ``mask`` is its former name;
+    * ``k``, ``seed``; ``min_overlap`` (share of the larger mask the intersection must exceed) and
+      ``min_face`` (px of landmark extent) reject a pair with a reason.
+
+    Every source row is swapped onto its partner (the target) and keeps its own identity label.
     """
 
     name = "blend"
 
-    def __init__(self, mode: str = "crop", k: int = 100, seed: int = 0, mask: Union[str, MaskFn, None] = "face",
-                 size: int = CROP_SIZE, align_partners: bool = False, min_overlap: float = 0.5,
-                 min_face: float = MIN_FACE_PX, device: str = "cpu", brow_raise: float = BROW_RAISE):
+    def __init__(self, mode: str = "frame", k: int = 100, seed: int = 0, region: Union[str, MaskFn, None] = "face",
+                 partner: str = "nearest-landmark", size: int = CROP_SIZE, align_partners: bool = False,
+                 min_overlap: float = 0.5, min_face: float = MIN_FACE_PX, device: str = "cpu",
+                 brow_raise: float = BROW_RAISE, mask: Union[str, MaskFn, None] = None):
+        super().__init__(partner, k, seed)
         if mode not in ("crop", "frame"):
             raise InputError(f"unknown blend mode {mode!r}: use 'crop' or 'frame'")
-        self.mode, self.k, self.seed, self.size = mode, int(k), int(seed), int(size)
+        region = mask if mask is not None else region
+        self.mode, self.size = mode, int(size)
         self.align_partners, self.min_overlap, self.min_face = align_partners, min_overlap, min_face
-        self.mask_name = mask if isinstance(mask, str) or mask is None else getattr(mask, "__name__", "callable")
-        self.mask_fn = resolve_mask_fn(mask, device, brow_raise)
+        self.region = region if isinstance(region, str) or region is None else getattr(region, "__name__", "callable")
+        self.mask_name = self.region
+        self.mask_fn = resolve_mask_fn(region, device, brow_raise)
+        plan_partners([], [], partner)  # an unknown partner rule fails here, before any work
+
+    def params(self) -> Dict[str, object]:
+        p = {"partner": self.partner, "mode": self.mode, "region": self.region or "face", "k": self.k,
+             "seed": self.seed, "min_overlap": self.min_overlap, "min_face": self.min_face}
+        if self.mode == "crop":
+            p["size"] = self.size
+        if self.align_partners:
+            p["align_partners"] = True
+        return p
 
     def swap(self, source_image, source_face: Face, target_image, target_face: Face,
              provenance: Optional[dict] = None) -> SwapResult:
@@ -463,17 +487,13 @@ class BlendSwapper:
         except SwapError as e:
             return SwapFailure(str(e), dict(kw.get("provenance") or {}))
 
+    def usable(self, ctx) -> List[bool]:
+        """In a run: faces whose landmark extent reaches ``min_face`` (the image-free part of the checks)."""
+        return [f.landmarks68 is not None and float(np.ptp(np.asarray(f.landmarks68), axis=0).max()) >= self.min_face
+                for f in ctx.table.faces]
+
     def partners(self, faces: Sequence[Optional[Face]], identities: Sequence) -> Tuple[np.ndarray, np.ndarray]:
-        ok = [i for i, f in enumerate(faces) if f is not None and f.landmarks68 is not None]
-        partner = np.full(len(faces), -1, np.int64)
-        dist = np.full(len(faces), np.inf)
-        if ok:
-            lm = np.stack([np.asarray(faces[i].landmarks68, np.float64) for i in ok])
-            p, d = choose_partners(lm, [identities[i] for i in ok], self.k, self.seed, self.align_partners)
-            okarr = np.asarray(ok)
-            partner[okarr] = np.where(p >= 0, okarr[np.maximum(p, 0)], -1)
-            dist[okarr] = d
-        return partner, dist
+        return plan_partners(faces, identities, self.partner, self.k, self.seed, align=self.align_partners)
 
     def swap_batch(self, images: Sequence, faces: Sequence[Optional[Face]], identities: Sequence,
                    paths: Optional[Sequence] = None, anchors: Optional[Sequence[int]] = None
@@ -501,24 +521,23 @@ class BlendSwapper:
         partner, dist = self.partners(usable, identities)
         out: List[Union[SwapResult, SwapFailure]] = []
         for i in (range(n) if anchors is None else anchors):
-            i = int(i)
-            prov = {"swapper": "blend", "mode": self.mode, "seed": self.seed, "k": self.k, "mask": self.mask_name,
-                    "source_index": i, "source_id": str(identities[i]), "source_path": paths[i],
-                    "identity": str(identities[i])}
-            if i in problems:
-                out.append(SwapFailure(f"source: {problems[i]}", prov))
-                continue
-            j = int(partner[i])
-            if j < 0:
-                out.append(SwapFailure("no partner: no usable image of another identity", prov))
-                continue
-            prov.update({"target_index": j, "target_id": str(identities[j]), "target_path": paths[j],
-                         "landmark_distance": float(dist[i])})
-            # anchor = source, partner = target (the paper's "anchor"/"partner" names kept as aliases)
-            prov.update({"anchor_id": prov["source_id"], "anchor_path": paths[i],
-                         "partner_id": prov["target_id"], "partner_path": paths[j]})
-            out.append(self.swap_pair(images[i], usable[i], images[j], usable[j], provenance=prov))
+            out.append(self._anchor_swap(int(i), images, usable, identities, paths, partner, dist, problems))
         return out
+
+    def _anchor_swap(self, i, images, usable, identities, paths, partner, dist, problems):
+        prov = {"swapper": "blend", **self.params(), "mask": self.region, "source_index": i,
+                "source_id": str(identities[i]), "source_path": paths[i], "identity": str(identities[i])}
+        if i in problems:
+            return SwapFailure(f"source: {problems[i]}", prov)
+        j = int(partner[i])
+        if j < 0:
+            return SwapFailure("no partner: no usable image of another identity", prov)
+        prov.update({"target_index": j, "target_id": str(identities[j]), "target_path": paths[j],
+                     "landmark_distance": float(dist[i])})
+        # anchor = source, partner = target (the paper's "anchor"/"partner" names kept as aliases)
+        prov.update({"anchor_id": prov["source_id"], "anchor_path": paths[i],
+                     "partner_id": prov["target_id"], "partner_path": paths[j]})
+        return self.swap_pair(images[i], usable[i], images[j], usable[j], provenance=prov)
 
 
 # --- registry entry -------------------------------------------------------------------------------
@@ -527,7 +546,10 @@ from .registry import SwapperSpec, register_swapper  # noqa: E402
 
 
 @register_swapper(SwapperSpec("blend", "BlendFace pseudo-swap: inner face of an anchor blended onto its "
-                              "nearest-landmark partner of another identity (Lab colour transfer, soft mask)",
-                              "pseudo"))
+                              "partner of another identity (Lab colour transfer, soft mask)", "pseudo",
+                              params=(("partner", "nearest-landmark | random (default nearest-landmark)"),
+                                      ("mode", "frame | crop (default frame)"),
+                                      ("region", "face | inner | parsing:<PATH> (default face)"),
+                                      ("k", "partner candidates (default 100)"), ("seed", "default: --seed"))))
 def _blend_factory(spec, **kw):
     return BlendSwapper(**kw)
