@@ -35,6 +35,13 @@ def list_cmd(what: str = typer.Argument(..., help="encoders | detectors | swappe
         from idbench.detectors import DETECTORS
 
         _table(("name", "description"), [(n, DETECTORS.spec(n).description) for n in DETECTORS.names(pattern)])
+    elif what == "swappers":
+        from idbench.swapper import SWAPPERS
+
+        rows = [(n, SWAPPERS.spec(n).kind, "; ".join(f"{p}: {d}" for p, d in SWAPPERS.spec(n).params) or "-",
+                 SWAPPERS.spec(n).description) for n in SWAPPERS.names(pattern)]
+        _table(("name", "kind", "parameters", "description"),
+               [(n + (":DIR" if SWAPPERS.spec(n).arg else ""), *rest) for n, *rest in rows])
     else:
         registry = _other_registry(what)
         _table(("name", "description"), [(n, getattr(registry.spec(n), "description", "")) for n in
@@ -115,7 +122,7 @@ def run_cmd(
     splits: Optional[Path] = typer.Option(None, "--splits", help="folder with FF++ train/val/test.json"),
     detector: str = typer.Option("auto", "--detector"),
     seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda[:N] (an error without CUDA) | auto"),
     k_partners: int = typer.Option(100, "--k-partners", help="candidates for the nearest-landmark partner"),
     n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap resamples for intervals"),
     saliency_faces: int = typer.Option(4, "--saliency-faces", help="faces per encoder for saliency (0: off)"),
