@@ -90,7 +90,7 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
     import numpy as np
 
     from idbench.encoders import create_encoder
-    from idbench.encoders.pipeline import embed_files
+    from idbench.pipeline import embed_files
     from idbench.errors import IdbenchError
 
     try:

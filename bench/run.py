@@ -175,10 +175,7 @@ def run(cfg: RunConfig) -> dict:
     failures = list(table.failures) + [failure("dataset", ds.root, n) for n in ds.notes]
     pairs, folds = _protocol_pairs(ds, row_items, failures)
     ctx = SwapContext(table, labels, [ds.items[i].frame for i in row_items], ds.root,
-                      {"video_pairs": getattr(ds, "video_pairs", None)})
-    for sw in swappers.values():  # FF++ swappers read only the split's pairs
-        if getattr(sw, "pairs", "-") is None:
-            sw.pairs = ctx.options["video_pairs"]
+                      {"video_pairs": ds.video_pairs})  # FF++ swappers read only the split's pairs
     plan = swap_emb = None
     results: dict = {"encoders": {}, "swappers": {}}
     if cfg.bias and ds.pairs is None:
