@@ -126,6 +126,8 @@ def run_cmd(
     k_partners: int = typer.Option(100, "--k-partners", help="candidates for the nearest-landmark partner"),
     n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap resamples for intervals"),
     saliency_faces: int = typer.Option(4, "--saliency-faces", help="faces per encoder for saliency (0: off)"),
+    saliency_region: str = typer.Option("inner", "--saliency-region", help="face region of the saliency ratio: "
+                                        "inner | face | parsing:<PATH>"),
     weights: List[str] = typer.Option([], "--weights", help="NAME=PATH explicit weight file (repeatable)"),
     no_cache: bool = typer.Option(False, "--no-cache"),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
@@ -146,7 +148,8 @@ def run_cmd(
                     id_encoders=[e for e in id_encoders.split(",") if e], out=str(out), seed=seed, device=device,
                     detector=detector, split=split, compression=compression, frames=frames,
                     splits=str(splits) if splits else None, k_partners=k_partners, n_boot=n_boot,
-                    saliency_faces=saliency_faces, cache_dir=str(cache_dir) if cache_dir else None,
+                    saliency_faces=saliency_faces, saliency_region=saliency_region,
+                    cache_dir=str(cache_dir) if cache_dir else None,
                     no_cache=no_cache, weights=w)
     try:
         results = run(cfg)
