@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.idbench-installed
 OUT    ?= runs/sample
 
-.PHONY: run test install clean-venv
+.PHONY: run test install clean-venv results
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/bench run --dataset sample --encoders dlib,dlib.resnet_v1_torch --swappers blend --out $(OUT)
+
+# README "Results measured here": regenerated from the runs (long; SECTIONS=all adds LFW, BlendFace, speed)
+SECTIONS ?= shared
+results: $(STAMP)
+	$(BIN)/python -m idbench.bench.results --sections $(SECTIONS) --write-readme README.md
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

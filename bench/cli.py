@@ -35,6 +35,13 @@ def list_cmd(what: str = typer.Argument(..., help="encoders | detectors | swappe
         from idbench.detectors import DETECTORS
 
         _table(("name", "description"), [(n, DETECTORS.spec(n).description) for n in DETECTORS.names(pattern)])
+    elif what == "swappers":
+        from idbench.swapper import SWAPPERS
+
+        rows = [(n, SWAPPERS.spec(n).kind, "; ".join(f"{p}: {d}" for p, d in SWAPPERS.spec(n).params) or "-",
+                 SWAPPERS.spec(n).description) for n in SWAPPERS.names(pattern)]
+        _table(("name", "kind", "parameters", "description"),
+               [(n + (":DIR" if SWAPPERS.spec(n).arg else ""), *rest) for n, *rest in rows])
     else:
         registry = _other_registry(what)
         _table(("name", "description"), [(n, getattr(registry.spec(n), "description", "")) for n in
@@ -83,7 +90,7 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
     import numpy as np
 
     from idbench.encoders import create_encoder
-    from idbench.encoders.pipeline import embed_files
+    from idbench.pipeline import embed_files
     from idbench.errors import IdbenchError
 
     try:
@@ -115,10 +122,12 @@ def run_cmd(
     splits: Optional[Path] = typer.Option(None, "--splits", help="folder with FF++ train/val/test.json"),
     detector: str = typer.Option("auto", "--detector"),
     seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda[:N] (an error without CUDA) | auto"),
     k_partners: int = typer.Option(100, "--k-partners", help="candidates for the nearest-landmark partner"),
     n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap resamples for intervals"),
     saliency_faces: int = typer.Option(4, "--saliency-faces", help="faces per encoder for saliency (0: off)"),
+    saliency_region: str = typer.Option("inner", "--saliency-region", help="face region of the saliency ratio: "
+                                        "inner | face | parsing:<PATH>"),
     weights: List[str] = typer.Option([], "--weights", help="NAME=PATH explicit weight file (repeatable)"),
     no_cache: bool = typer.Option(False, "--no-cache"),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
@@ -139,7 +148,8 @@ def run_cmd(
                     id_encoders=[e for e in id_encoders.split(",") if e], out=str(out), seed=seed, device=device,
                     detector=detector, split=split, compression=compression, frames=frames,
                     splits=str(splits) if splits else None, k_partners=k_partners, n_boot=n_boot,
-                    saliency_faces=saliency_faces, cache_dir=str(cache_dir) if cache_dir else None,
+                    saliency_faces=saliency_faces, saliency_region=saliency_region,
+                    cache_dir=str(cache_dir) if cache_dir else None,
                     no_cache=no_cache, weights=w)
     try:
         results = run(cfg)
