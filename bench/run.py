@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from idbench.cache import Cache, content_key
-from idbench.encoders import create_encoder
+from idbench.encoders import create_encoders
 from idbench.encoders.pipeline import DetectedImage, detect_file, embed_detected, encoder_fingerprint
 
 
@@ -85,7 +85,9 @@ def run(cfg: RunConfig) -> dict:
         import torch.distributed as dist
 
         dist.barrier()
-    encoders = {n: create_encoder(n, cfg.weights.get(n), cfg.device) for n in cfg.encoders}
+    encoders = create_encoders(cfg.encoders, cfg.weights, cfg.device)  # keyed by leaderboard name
+    label = dict(zip(cfg.encoders, encoders))  # a contract path -> its name, for --id-encoders
+    cfg.id_encoders = [label.get(n, n) for n in cfg.id_encoders]
     # 1. detect once, embed with every encoder (streamed: each image decoded once)
     shard = ds.items[rank::world]
     stream = (detect_file(it.path, cfg.detector, False, cache, cfg.device, it.center) for it in shard)
