@@ -17,7 +17,7 @@ import numpy as np
 from idbench.cache import Cache, content_key
 from idbench.encoders import create_encoders
 from idbench.errors import InputError
-from idbench.pipeline import detect_stream, embed_detected, encoder_fingerprint, failure, file_item
+from idbench.pipeline import detect_paths, embed_detected, encoder_fingerprint, failure
 
 
 @dataclass
@@ -85,7 +85,7 @@ def bias_swapper(cfg: "RunConfig"):
 def _detect_dataset(cfg, ds, encoders, cache, rank, world):
     """Stage 1 for the dataset: detect once, embed with every encoder (streamed; sharded under torchrun)."""
     shard = ds.items[rank::world]
-    stream = detect_stream((file_item(it.path, it.center) for it in shard), cfg.detector, cache, cfg.device)
+    stream = detect_paths([it.path for it in shard], cfg.detector, cache, cfg.device, centers=[it.center for it in shard])
     table = embed_detected(stream, encoders, cfg.detector, cache, cfg.progress and rank == 0, total=len(shard))
     if world > 1:  # gather the shards on rank 0, which does the analysis and writes the outputs
         import torch.distributed as dist

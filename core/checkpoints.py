@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Dict, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Optional, Tuple, Union
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # torch is imported by the functions: importing this module stays torch-free
+    import torch
+    from torch import nn
 
 from .errors import WeightsFormatError, WeightsNotFoundError
 
@@ -41,6 +42,8 @@ _STRIP_PREFIXES = ("module.", "_orig_mod.", "backbone.", "model.")
 
 def _select(obj, key: str, path: Path):
     """The ``key`` entry of a checkpoint holding several nets (Deep3DFaceRecon's ``net_recon``)."""
+    import torch
+
     if isinstance(obj, Mapping) and key in obj:
         return obj[key]
     if isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -51,6 +54,9 @@ def _select(obj, key: str, path: Path):
 
 def _unwrap(obj, path: Path) -> Dict[str, torch.Tensor]:
     """A checkpoint object -> a flat ``{name: tensor}`` dict."""
+    import torch
+    from torch import nn
+
     for _ in range(4):  # nested containers, e.g. {'model': {'state_dict': ...}}
         if isinstance(obj, nn.Module):
             obj = obj.state_dict()
@@ -90,6 +96,8 @@ def read_state_dict(path: Union[str, os.PathLike], origin: str = "", allow_pickl
     Raises :class:`WeightsNotFoundError` for a missing file and :class:`WeightsFormatError` (one line)
     for anything that cannot be read.
     """
+    import torch
+
     path = Path(path)
     hint = f"; get it again from {origin}" if origin else ""
     if not path.is_file():
@@ -136,6 +144,8 @@ def load_state_dict_checked(module: nn.Module, state: Mapping[str, torch.Tensor]
     key-mismatch message (e.g. what the file looks like instead). Keys starting with one of
     ``optional`` may be absent from the file (they keep the module's values), e.g. a vestigial head.
     """
+    import torch
+
     expected = module.state_dict()
     optional = tuple(optional)
     missing = [k for k in expected if k not in state and not _ignorable_missing(k)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -106,6 +106,18 @@ def create_detector(name: str = "auto", device: str = "cpu", weights: Optional[s
     """Build (once per argument set) a registered detector."""
     spec = DETECTORS.spec(name)
     return DETECTORS.factory(name)(spec, device=device, weights=weights)
+
+
+def preload_detector(name: str = "auto", device: str = "cpu") -> Detector:
+    """Build a detector and load the landmark models its faces get (e.g. before forking workers)."""
+    from .landmarks import preload_predictors
+
+    det = create_detector(name, device)
+    if isinstance(det, Cascade):  # its first stage; the fallback loads only if an image needs it
+        create_detector(det.stage_names[0], device)
+    if det.with_landmarks:
+        preload_predictors()
+    return det
 
 
 # --- dlib HOG -------------------------------------------------------------------------------------
@@ -209,15 +221,19 @@ def _scrfd(spec, device="cpu", weights=None):
 # --- cascade: dlib HOG first, MTCNN where HOG finds nothing --------------------------------------------
 
 class Cascade(Detector):
-    """Try each detector in turn; the first that finds a face wins (its name is kept on the faces)."""
+    """Try each detector in turn; the first that finds a face wins (its name is kept on the faces).
 
-    def __init__(self, spec, stages: List[Detector], **kw):
+    Stages are built on first use, so a run where HOG finds every face never loads MTCNN (nor torch).
+    """
+
+    def __init__(self, spec, stages: Sequence[str], device: str = "cpu", **kw):
         super().__init__(spec, **kw)
-        self.stages = stages
+        self.stage_names = tuple(stages)
+        self.device = device
 
     def detect(self, image: np.ndarray) -> List[Face]:
-        for stage in self.stages:
-            faces = stage.detect(image)
+        for name in self.stage_names:
+            faces = create_detector(name, self.device).detect(image)
             if faces:
                 return faces
         return []
@@ -226,4 +242,4 @@ class Cascade(Detector):
 @register_detector(DetectorSpec("auto", "dlib-hog, falling back to mtcnn when HOG finds no face (default)",
                                 licence="Boost (dlib), MIT (facenet-pytorch)"))
 def _auto(spec, device="cpu", weights=None):
-    return Cascade(spec, [create_detector("dlib-hog", device), create_detector("mtcnn", device)])
+    return Cascade(spec, ("dlib-hog", "mtcnn"), device=device)

@@ -30,6 +30,12 @@ def _predictor(which: str):
         raise WeightsFormatError(f"{path}: not a dlib shape predictor ({str(e).splitlines()[0]})") from None
 
 
+def preload_predictors() -> None:
+    """Load both predictors now (they are otherwise loaded by the first face)."""
+    _predictor("68")
+    _predictor("5")
+
+
 def _rect(box):
     import dlib
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
@@ -27,10 +28,11 @@ import numpy as np
 
 from idbench.align import align_face
 from idbench.cache import Cache, bytes_key, content_key
-from idbench.detectors import create_detector
+from idbench.detectors import create_detector, preload_detector
 from idbench.errors import IdbenchError
 from idbench.faces import Face
 from idbench.imageio import decode_image, iter_image_files
+from idbench.parallel import ordered_map
 from idbench.weights import cached_sha256
 
 DETECTION_VERSION = 2  # bump when detection/landmark post-processing changes (2: dlib-style box for MTCNN)
@@ -70,6 +72,9 @@ class DetectedImage:
             else:  # after the streaming pass: decode again, hold nothing (bounded memory)
                 return decode_image(self.path.read_bytes(), str(self.path))
         return self._image
+
+    def __getstate__(self) -> dict:  # crosses processes without bytes or pixels: the receiver re-reads the file
+        return {**self.__dict__, "_data": None, "_image": None, "_load": None}
 
     def release(self) -> None:
         """Drop the decoded pixels (they are read or built again if needed): one image held at a time."""
@@ -156,6 +161,24 @@ def detect_stream(items: Iterable[DetectedImage], detector: str = "auto", cache:
     """The detect stage: items in, the same items with faces (or an error) out, in order, lazily."""
     for item in items:
         yield detect_item(item, detector, cache, device, all_faces)
+
+
+def _detect_path(path_center, detector: str, cache: Optional[Cache], device: str, all_faces: bool) -> DetectedImage:
+    path, center = path_center
+    return detect_item(file_item(path, center), detector, cache, device, all_faces)
+
+
+def detect_paths(paths: Sequence, detector: str = "auto", cache: Optional[Cache] = None, device: str = "cpu",
+                 all_faces: bool = False, centers: Optional[Sequence] = None) -> Iterator[DetectedImage]:
+    """The detect stage for files: read and detect in worker processes on CPU (:mod:`idbench.parallel`).
+
+    Same items, in the same order, as ``detect_stream(file_item(p) ...)``; a bounded number in flight.
+    The items come back without their bytes (the embed stage re-reads a file it must crop).
+    """
+    centers = list(centers) if centers is not None else [None] * len(paths)
+    fn = partial(_detect_path, detector=detector, cache=cache, device=device, all_faces=all_faces)
+    return ordered_map(fn, list(zip(paths, centers)), workers=None if device == "cpu" else 1,
+                       preload=partial(preload_detector, detector, device))
 
 
 def detect_file(path, detector: str = "auto", all_faces: bool = False, cache: Optional[Cache] = None,
@@ -282,7 +305,7 @@ def detect_files(inputs: Iterable, detector: str = "auto", all_faces: bool = Fal
     from tqdm.auto import tqdm
 
     files = list(iter_image_files(inputs))
-    stream = detect_stream((file_item(p) for p in files), detector, cache, device, all_faces)
+    stream = detect_paths(files, detector, cache, device, all_faces)
     return list(tqdm(stream, desc="detect", unit="img", disable=not progress, total=len(files)))
 
 
@@ -291,7 +314,7 @@ def embed_files(inputs: Iterable, encoders: Mapping[str, object], detector: str 
                 device: str = "cpu") -> EmbeddingTable:
     """Embed every face of every image under ``inputs`` (files or folders) with every encoder."""
     files = list(iter_image_files(inputs))
-    stream = detect_stream((file_item(p) for p in files), detector, cache, device, all_faces)
+    stream = detect_paths(files, detector, cache, device, all_faces)
     return embed_detected(stream, encoders, detector, cache, progress, total=len(files))
 
 

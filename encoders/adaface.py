@@ -21,7 +21,6 @@ from idbench.errors import WeightsFormatError
 from idbench.weights import WeightSource
 
 from .base import TorchEncoder
-from .irse import IRBackbone
 from .registry import ENCODERS
 from .spec import EncoderSpec
 
@@ -40,10 +39,12 @@ def backbone_state(state: Dict, path: Path) -> Dict:
     return backbone
 
 
-def load_adaface(path: Path, depth: int, origin: str = "") -> IRBackbone:
+def load_adaface(path: Path, depth: int, origin: str = "") -> "IRBackbone":  # noqa: F821
     hint = f"; get it again from {origin}" if origin else ""
     state = backbone_state(read_state_dict(path, origin), Path(path))
     label = f"an AdaFace IR-{101 if depth == 100 else depth}"  # face.evoLVe builds 'IR_101' with 100 layers
+    from .irse import IRBackbone  # torch only when the encoder is built
+
     return load_state_dict_checked(IRBackbone(depth, mid_bn=True), state, label, path, hint).eval()
 
 

@@ -26,7 +26,7 @@ from idbench.errors import WeightsFormatError
 from idbench.weights import WeightSource
 
 from .base import TorchEncoder
-from .iresnet import iresnet_param_count, load_iresnet_checkpoint, parse_arch
+from ._iresnet_arch import iresnet_param_count, parse_arch  # torch-free: torch loads with the first model
 from .registry import ENCODERS
 from .spec import EncoderSpec
 
@@ -64,6 +64,8 @@ class IResNetEncoder(TorchEncoder):
         if weights_path is None:
             raise WeightsFormatError(f"{spec.name} needs a weight file ({spec.weights[0].filename})")
         origin = spec.weights[0].origin if spec.weights else ""
+        from .iresnet import load_iresnet_checkpoint
+
         module = load_iresnet_checkpoint(weights_path, arch, origin=origin)
         super().__init__(spec, module, weights_path, device)
         self.arch = arch

@@ -18,16 +18,17 @@ from idbench.errors import WeightsFormatError
 from idbench.weights import WeightSource
 
 from .base import TorchEncoder
-from .irse import IRBackbone
 from .registry import register_encoder
 from .spec import EncoderSpec
 
 CURRICULARFACE_REPO = "https://github.com/HuangYG123/CurricularFace"
 
 
-def load_curricularface(path: Path, depth: int = 100, origin: str = "") -> IRBackbone:
+def load_curricularface(path: Path, depth: int = 100, origin: str = "") -> "IRBackbone":  # noqa: F821
     hint = f"; get it again from {origin}" if origin else ""
     state = read_state_dict(path, origin)
+    from .irse import IRBackbone  # torch only when the encoder is built
+
     return load_state_dict_checked(IRBackbone(depth, mid_bn=False), state, "a CurricularFace IR-101"
                                    if depth == 100 else f"a CurricularFace IR-{depth}", path, hint).eval()
 

@@ -21,7 +21,6 @@ from idbench.errors import WeightsFormatError
 from idbench.weights import WeightSource
 
 from .base import TorchEncoder
-from .iresnet import load_state_dict_checked, read_state_dict
 from .registry import register_encoder
 from .spec import EncoderSpec
 
@@ -55,6 +54,8 @@ class FaceNetEncoder(TorchEncoder):
     def __init__(self, spec: EncoderSpec, weights_path: Optional[Path], num_classes: int, device: str = "cpu"):
         import torch
         from torch import nn
+
+        from idbench.checkpoints import load_state_dict_checked, read_state_dict
 
         try:
             from facenet_pytorch import InceptionResnetV1

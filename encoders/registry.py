@@ -11,7 +11,9 @@ imported); a third-party package registers its own through the ``idbench.encoder
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
+import re
 import warnings
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
@@ -58,16 +60,31 @@ def _report(where: str, e: BaseException) -> None:
                   f"not registered", RuntimeWarning, stacklevel=3)
 
 
+_REGISTERS = re.compile(r"\bregister_\w*encoder\b|\bENCODERS\b")
+
+
+def _registers(module: str) -> bool:
+    """Whether a module's source registers encoders (read as text, without importing it)."""
+    spec = importlib.util.find_spec(module)
+    try:
+        return spec is not None and _REGISTERS.search(Path(spec.origin).read_text(encoding="utf-8")) is not None
+    except (OSError, TypeError):
+        return True  # cannot tell: import it (a failure is reported)
+
+
 def discover_modules(package: str = __package__, skip: Sequence[str] = ("registry", "spec", "base", "pipeline")
                      ) -> None:
     """Import every module of the encoders package (so a new encoder is one new file).
 
-    Private modules (``_x.py``) are skipped; a module that fails to import is reported (a warning and
+    Only modules that register encoders (their source names ``register_encoder``, a ``register_*_encoder``
+    helper or ``ENCODERS``) are imported: network
+    modules (``iresnet``, ``dlib_resnet``...) import torch and are imported by the factories that build
+    them, so listing the registry stays torch-free. Private modules (``_x.py``) are skipped; a module that fails to import is reported (a warning and
     :data:`IMPORT_ERRORS`, named again when an unknown encoder is asked for), never silently dropped.
     """
     pkg = importlib.import_module(package)
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-        if info.name.startswith("_") or info.name in skip:
+        if info.name.startswith("_") or info.name in skip or not _registers(f"{package}.{info.name}"):
             continue
         try:
             importlib.import_module(f"{package}.{info.name}")

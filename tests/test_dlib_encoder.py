@@ -41,3 +41,19 @@ def test_same_person_closer_than_different(faces_manifest, shared_faces):
     same = lab[:, None] == lab[None]
     off = ~np.eye(len(lab), dtype=bool)
     assert d[same & off].mean() + 0.2 < d[~same].mean()
+
+
+def test_dlib_batches_through_torch_port_with_dlibs_numbers(shared_faces):
+    """``dlib`` (torch port for batches >= torch_min_batch) gives ``dlib.native``'s embeddings to 1e-5."""
+    pytest.importorskip("torch")
+    from idbench.bench.dlib_torch_parity import dlib_chips, manifest_paths
+
+    chips, _ = dlib_chips(manifest_paths(shared_faces, 24))
+    fast, native = create_encoder("dlib"), create_encoder("dlib.native")
+    assert len(chips) >= fast.torch_min_batch
+    a, b = fast.embed(chips, normalise=False), native.embed(chips, normalise=False)
+    assert fast._port is not None and native._port is None  # each took the path it says
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    # and both match dlib's own call one chip at a time
+    ref = np.array([np.array(native._net.compute_face_descriptor(c)) for c in chips[:4]])
+    np.testing.assert_allclose(a[:4], ref, atol=1e-5)

@@ -485,7 +485,7 @@ def ir_forward(sd, units, x, mid_bn: bool):
 
 
 def test_sphere20a_loads_the_released_state_dict(tmp_path):
-    from idbench.encoders.sphereface import Sphere20a
+    from idbench.encoders.sphere20a_net import Sphere20a
 
     sd = random_like(Sphere20a(), 11, {"fc6.weight": (512, 10574)})  # AngleLinear classifier, as released
     path = tmp_path / "sphere20a_20171020.pth"

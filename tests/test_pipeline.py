@@ -68,9 +68,10 @@ def _count_calls(monkeypatch) -> dict:
     import idbench.pipeline as P
 
     calls: dict = {}
-    real_det, real_enc, real_est = P.create_detector, R.create_encoder, E.create_estimator
+    real_det, real_enc, real_est = P.create_detector, R.create_encoders, E.create_estimator
     monkeypatch.setattr(P, "create_detector", lambda *a, **k: _Counted(real_det(*a, **k), "detect", calls, "detect"))
-    monkeypatch.setattr(R, "create_encoder", lambda *a, **k: _Counted(real_enc(*a, **k), "embed", calls, "embed"))
+    monkeypatch.setattr(R, "create_encoders", lambda *a, **k: {n: _Counted(e, "embed", calls, "embed")
+                                                              for n, e in real_enc(*a, **k).items()})
     monkeypatch.setattr(E, "create_estimator", lambda *a, **k: _Counted(real_est(*a, **k), "estimate", calls,
                                                                          "estimate"))
     monkeypatch.setattr(SE, "ESTIMATOR_DEFAULTS", FAST_ESTIMATORS)
