@@ -27,7 +27,7 @@ import numpy as np
 from ._checks import MetricInputError, as_labels, as_scores, check_fraction, check_int, same_shape
 from .bias import _counts_from_indices, _denominator_ok, _interval, _replicate_stats, auc_two_sample
 
-__all__ = ["MetricDifference", "PairedBiasDifference", "paired_bias_difference", "PAIRED_METRICS"]
+__all__ = ["MetricDifference", "PairedBiasDifference", "paired_bias_difference", "holm_adjust", "PAIRED_METRICS"]
 
 Interval = Tuple[float, float]
 PAIRED_METRICS = ("mean_gap", "relative_gap", "auc")
@@ -221,3 +221,21 @@ def paired_bias_difference(positive_a: Any, swapped_a: Any, negative_a: Any,
     diffs = {m: MetricDifference(x, y, x - y, cis[m], pvals[m]) for m, x, y in zip(PAIRED_METRICS, va, vb)}
     return PairedBiasDifference(**diffs, n_units=len(uniq), n_boot=n_boot, n_perm=len(flips) if n_perm else 0,
                                 exact=exact, ci=level, seed=seed)
+
+
+def holm_adjust(p_values: Any) -> np.ndarray:
+    """Holm's step-down adjusted p-values (Holm 1979), controlling the family-wise error rate.
+
+    With the m p-values sorted ascending, ``p~_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))``
+    (1-based ranks), returned in the input order. A test is significant at level alpha when
+    its adjusted p-value is below alpha.
+    """
+    p = as_scores(p_values, "p_values", min_len=0)
+    if len(p) and (p.min() < 0 or p.max() > 1):
+        raise MetricInputError("p_values: must lie in [0, 1]")
+    order = np.argsort(p, kind="mergesort")
+    m = len(p)
+    adj_sorted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adj_sorted
+    return out

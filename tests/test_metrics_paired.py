@@ -174,3 +174,15 @@ def test_bad_input_one_line_errors():
         with pytest.raises(MetricInputError, match=match) as e:
             paired_bias_difference(*args, **kw)
         assert "\n" not in str(e.value)
+
+
+def test_holm_adjust_by_hand():
+    from idbench.analysis import holm_adjust
+
+    # m = 4, sorted 0.01, 0.02, 0.03, 0.5 -> 4*0.01 = 0.04, 3*0.02 = 0.06, 2*0.03 = 0.06, max(0.06, 0.5) = 0.5
+    got = holm_adjust([0.03, 0.5, 0.01, 0.02])
+    assert np.allclose(got, [0.06, 0.5, 0.04, 0.06])
+    assert np.allclose(holm_adjust([0.9, 0.8]), [1.0, 1.0])
+    assert holm_adjust([]).shape == (0,)
+    with pytest.raises(MetricInputError, match="p_values"):
+        holm_adjust([0.2, 1.5])

@@ -1,0 +1,140 @@
+"""``bench run --analyses decomposition``: which attribute does each encoder treat as identity?
+
+On the bias analysis' own anchors, positives, negatives and partners (:mod:`.encoder_analysis`),
+every planned swap (source image of the anchor's identity, its nearest-landmark partner) is rebuilt
+once per controlled variant of :mod:`idbench.swapper.variants` (``skin``, ``outside``, ``shape``,
+``inner``, ``full``) and embedded by every encoder. Per encoder and variant: the bias numbers of
+:func:`idbench.analysis.bias_gap` with the swapped scores of that variant (bootstrap intervals).
+
+*Mask sensitivity*: the full pseudo-swap under each named face region (:data:`MASK_REGIONS`): with
+the ``face`` region it is the ``full`` variant, with ``inner`` the ``inner`` variant, so those
+swaps are built once and reported under both names.
+
+*Pairwise significance*: for every variant and every pair of encoders, the paired difference of
+mean gap, relative gap and AUC (:func:`idbench.analysis.paired_bias_difference`, one anchor = one
+resampling unit) and Holm's adjustment over the encoder pairs of each variant and metric
+(:func:`idbench.analysis.holm_adjust`); a difference is significant when its adjusted p < 0.05.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from .encoder_analysis import BiasPlan, pair_scores
+
+VARIANT_ORDER = ("skin", "outside", "shape", "inner", "full")
+MASK_REGIONS = {"inner": "inner", "face": "full"}  # region -> the variant that is the full swap under it
+ALPHA = 0.05
+COLUMN_METRICS = (("decomp_relative_gap", "relative_gap"), ("decomp_auc", "auc"))
+
+
+def _swapped_scores(emb: np.ndarray, plan: BiasPlan, swap_emb: np.ndarray):
+    """(anchor-vs-swap cosines of the usable swaps, their anchors, the usable mask)."""
+    ok = np.isfinite(swap_emb).all(1)
+    anchors = np.array([s[0] for s in plan.swaps], np.int64)
+    scores = np.einsum("ij,ij->i", emb[anchors[ok]], swap_emb[ok]).astype(np.float64)
+    return scores, anchors[ok], ok
+
+
+def _encoder_variant(pos, neg, swp, seed, n_boot) -> dict:
+    from idbench import analysis as M
+
+    try:
+        out = M.bias_gap(pos, swp, neg, n_boot=n_boot, seed=seed).to_dict()
+    except M.MetricInputError as e:
+        return {"error": str(e)}
+    return {k: out[k] for k in ("n_swapped", "swapped_mean", "mean_gap", "mean_gap_ci", "relative_gap",
+                                "relative_gap_ci", "auc", "auc_ci")}
+
+
+def _pairwise(names, pos, neg, swaps, groups, ok_by, seed, n_boot, n_perm) -> List[dict]:
+    """Every pair of encoders on every variant: paired differences, p-values, Holm per (variant, metric)."""
+    from idbench import analysis as M
+    from idbench.analysis.paired import PAIRED_METRICS
+
+    rows = []
+    for v in swaps[names[0]]:
+        for a, b in combinations(names, 2):
+            keep = ok_by[a][v] & ok_by[b][v]  # swaps usable for both encoders
+            sa, sb = swaps[a][v][keep[ok_by[a][v]]], swaps[b][v][keep[ok_by[b][v]]]
+            try:
+                r = M.paired_bias_difference(pos[a], sa, neg[a], pos[b], sb, neg[b], positive_groups=groups["p"],
+                                             swapped_groups=groups["s"][keep], negative_groups=groups["n"],
+                                             n_boot=n_boot, n_perm=n_perm, seed=seed)
+            except M.MetricInputError as e:
+                rows.append({"variant": v, "encoder_a": a, "encoder_b": b, "error": str(e)})
+                continue
+            d = r.to_dict()
+            for m in PAIRED_METRICS:
+                rows.append({"variant": v, "encoder_a": a, "encoder_b": b, "metric": m, **d[m],
+                             "n_units": r.n_units, "n_swapped": int(keep.sum())})
+    families: Dict[tuple, List[int]] = {}  # one family per (variant, metric): every pair of encoders
+    for i, r in enumerate(rows):
+        if r.get("p_value") is not None:
+            families.setdefault((r["variant"], r["metric"]), []).append(i)
+    for idx in families.values():
+        for i, p in zip(idx, M.holm_adjust([rows[i]["p_value"] for i in idx])):
+            rows[i]["p_holm"] = float(p)
+            rows[i]["significant"] = bool(p < ALPHA)
+    return rows
+
+
+def summarise(dataset_emb: Mapping[str, np.ndarray], plan: BiasPlan, swap_emb: Mapping[str, Mapping[str, np.ndarray]],
+              seed: int = 0, n_boot: int = 1000, n_perm: int = 2000) -> dict:
+    """All decomposition numbers from embeddings: ``swap_emb[variant][encoder][i]`` embeds the
+    variant's swap of ``plan.swaps[i]`` (NaN row = that swap failed; it is left out for that encoder)."""
+    names = list(dataset_emb)
+    variants = [v for v in VARIANT_ORDER if v in swap_emb] + [v for v in swap_emb if v not in VARIANT_ORDER]
+    pos = {n: pair_scores(dataset_emb[n], plan.positive) for n in names}
+    neg = {n: pair_scores(dataset_emb[n], plan.negative) for n in names}
+    swaps: Dict[str, Dict[str, np.ndarray]] = {n: {} for n in names}
+    ok_by: Dict[str, Dict[str, np.ndarray]] = {n: {} for n in names}
+    per_encoder: Dict[str, dict] = {n: {} for n in names}
+    for v in variants:
+        for n in names:
+            s, _, ok = _swapped_scores(dataset_emb[n], plan, swap_emb[v][n])
+            swaps[n][v], ok_by[n][v] = s, ok
+            per_encoder[n][v] = _encoder_variant(pos[n], neg[n], s, seed, n_boot) if len(s) else \
+                {"error": "no usable swap"}
+    groups = {"p": np.array([a for a, _ in plan.positive]), "n": np.array([a for a, _ in plan.negative]),
+              "s": np.array([s[0] for s in plan.swaps])}
+    pairwise = _pairwise(names, pos, neg, swaps, groups, ok_by, seed, n_boot, n_perm) if len(names) > 1 else []
+    masks = {r: {n: per_encoder[n][v] for n in names} for r, v in MASK_REGIONS.items() if v in variants}
+    return {"variants": variants, "encoders": per_encoder, "mask_sensitivity": masks,
+            "mask_regions": {r: v for r, v in MASK_REGIONS.items() if v in variants},
+            "pairwise": pairwise, "alpha": ALPHA, "n_anchors": int(len(plan.anchors)),
+            "n_planned_swaps": int(len(plan.swaps)), "n_boot": n_boot, "n_perm": n_perm, "seed": seed}
+
+
+def leaderboard_columns(dec: dict) -> Dict[str, Dict[str, Optional[float]]]:
+    """encoder -> {``decomp_relative_gap[skin]``: value, ..., ``mask_relative_gap[inner]``: value}."""
+    out: Dict[str, Dict[str, Optional[float]]] = {}
+    for n, by_v in dec.get("encoders", {}).items():
+        cols = {}
+        for col, key in COLUMN_METRICS:
+            for v in dec["variants"]:
+                cols[f"{col}[{v}]"] = by_v.get(v, {}).get(key)
+        for r, v in dec.get("mask_regions", {}).items():
+            cols[f"mask_relative_gap[{r}]"] = by_v.get(v, {}).get("relative_gap")
+        out[n] = cols
+    return out
+
+
+def significance_rows(dec: dict, metric: str = "relative_gap") -> List[dict]:
+    """The pairwise table for one metric (rows of ``dec["pairwise"]``)."""
+    return [r for r in dec.get("pairwise", []) if r.get("metric") == metric]
+
+
+def parse_analyses(text: str, known: Sequence[str]) -> List[str]:
+    """``"bias,verification"`` -> the list, checked against ``known`` (one-line error otherwise)."""
+    from idbench.errors import InputError
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in names if t not in known]
+    if bad or not names:
+        raise InputError(f"--analyses: unknown {', '.join(bad) or '(empty list)'}; use a comma list of "
+                         f"{', '.join(known)}")
+    return names
