@@ -138,3 +138,89 @@ def parse_analyses(text: str, known: Sequence[str]) -> List[str]:
         raise InputError(f"--analyses: unknown {', '.join(bad) or '(empty list)'}; use a comma list of "
                          f"{', '.join(known)}")
     return names
+
+
+# --- example images (report, README) ------------------------------------------------------------------
+
+def _region_masks(image: np.ndarray, lm68: np.ndarray) -> Dict[str, np.ndarray]:
+    from idbench.swapper.blend import landmark_mask
+    from idbench.swapper.variants import inner_mask
+
+    return {"inner": inner_mask(image, lm68), "face": landmark_mask(lm68, image.shape[:2])}
+
+
+def regions_image(image: np.ndarray, face, cell: int = 160) -> np.ndarray:
+    """The face with the outline of each region of :data:`MASK_REGIONS` drawn (inner: yellow, face: cyan)."""
+    import cv2
+
+    from .swap_cli import _face_square
+
+    colours = {"inner": (255, 220, 0), "face": (0, 200, 255)}
+    out = image.copy()
+    thick = max(1, int(round(max(image.shape[:2]) / 250)))
+    for r, m in _region_masks(image, face.landmarks68).items():
+        contours, _ = cv2.findContours((m > 0).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(out, contours, -1, colours[r], thick, cv2.LINE_AA)
+    return cv2.resize(_face_square(out, face), (cell, cell), interpolation=cv2.INTER_AREA)
+
+
+def variants_sheet(source_image: np.ndarray, source_face, partner_image: np.ndarray, partner_face,
+                   cell: int = 112, seed: int = 0, regions: bool = False) -> np.ndarray:
+    """One row: source, partner, every variant (face squares) and, with ``regions``, the source with
+    the face regions drawn; a header names the columns."""
+    from idbench.swapper.variants import VARIANTS, make_variant
+
+    from .swap_cli import _face_square, contact_sheet
+
+    row = [_face_square(source_image, source_face), _face_square(partner_image, partner_face)]
+    for v in VARIANTS:
+        r = make_variant(v, source_image, source_face, partner_image, partner_face, seed=seed)
+        row.append(_face_square(r.image, r.face))
+    labels = ("source", "partner") + tuple(VARIANTS)
+    if regions:
+        row.append(regions_image(source_image, source_face, cell))
+        labels += ("regions",)
+    return contact_sheet([row], cell=cell, per_line=1, labels=labels)
+
+
+def write_examples(out_dir, source_image, source_face, partner_image, partner_face, seed: int = 0) -> Dict[str, str]:
+    """``decomposition/variants.png`` and ``decomposition/regions.png`` in ``out_dir`` (paths relative to it)."""
+    from pathlib import Path
+
+    from .swap_cli import _save_png
+
+    d = Path(out_dir) / "decomposition"
+    _save_png(d / "variants.png", variants_sheet(source_image, source_face, partner_image, partner_face, seed=seed))
+    _save_png(d / "regions.png", regions_image(source_image, source_face))
+    return {"example_image": "decomposition/variants.png", "regions_image": "decomposition/regions.png"}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """``python -m idbench.bench.decomposition SOURCE PARTNER --out FILE.png``: the variants of one pair
+    and the face regions (a palette PNG, the README's ``docs/variants.png``)."""
+    import argparse
+    from pathlib import Path
+
+    from idbench.encoders.pipeline import detect_file  # idbench.pipeline once the pipeline redesign lands
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("source")
+    ap.add_argument("partner")
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--cell", type=int, default=96)
+    ap.add_argument("--detector", default="dlib-hog")
+    a = ap.parse_args(argv)
+    s, p = detect_file(a.source, a.detector), detect_file(a.partner, a.detector)
+    for d in (s, p):
+        if not d.faces:
+            raise SystemExit(f"{d.path}: {d.error or 'no face detected'}")
+    sheet = variants_sheet(s.image, s.faces[0], p.image, p.faces[0], cell=a.cell, regions=True)
+    from PIL import Image  # a 256-colour palette keeps the README's sheet small
+
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sheet).quantize(256, dither=Image.Dither.NONE).save(a.out, optimize=True)
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
