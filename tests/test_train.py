@@ -335,8 +335,8 @@ def test_split_identities_is_seeded_and_disjoint():
 
 
 def test_prepare_writes_crops_landmarks_and_index(shared_faces, tmp_path):
-    from idbench.align import arcface_template
-    from idbench.bench.prepare import dlib_chip_matrix, prepare
+    from idbench.align import arcface_template, dlib_chip_matrix
+    from idbench.bench.prepare import prepare
     from idbench.cache import Cache
     from idbench.encoders.pipeline import detect_file
     from idbench.faces import landmarks68_to_5
@@ -363,7 +363,7 @@ def test_prepare_writes_crops_landmarks_and_index(shared_faces, tmp_path):
     err = np.linalg.norm(np.stack([landmarks68_to_5(l) for l in ps.landmarks]) - arcface_template(112), axis=2)
     assert err.mean() < 5.0
     det = detect_file(src / "ariel_sharon" / "01.jpg")
-    m = dlib_chip_matrix(det.faces[0])
+    m = dlib_chip_matrix(det.image, det.faces[0])
     warped = cv2.warpAffine(det.image, m, (150, 150), flags=cv2.INTER_LINEAR)
     chips = load_prepared(out, "dlib150")
     row = [i for i, src_path in enumerate(chips.sources) if src_path.endswith("ariel_sharon/01.jpg")][0]
