@@ -119,6 +119,9 @@ def run_cmd(
     k_partners: int = typer.Option(100, "--k-partners", help="candidates for the nearest-landmark partner"),
     n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap resamples for intervals"),
     saliency_faces: int = typer.Option(4, "--saliency-faces", help="faces per encoder for saliency (0: off)"),
+    analyses: str = typer.Option("bias,verification,retrieval", "--analyses",
+                                 help="comma list of bias, verification, retrieval, decomposition"),
+    n_perm: int = typer.Option(2000, "--n-perm", help="permutations of the decomposition's paired tests"),
     weights: List[str] = typer.Option([], "--weights", help="NAME=PATH explicit weight file (repeatable)"),
     no_cache: bool = typer.Option(False, "--no-cache"),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
@@ -133,6 +136,13 @@ def run_cmd(
             fail(f"--weights takes NAME=PATH, got {item!r}")
         k, v = item.split("=", 1)
         w[k] = v
+    from idbench.bench.decomposition import parse_analyses
+    from idbench.bench.run import ANALYSES
+
+    try:
+        wanted = parse_analyses(analyses, ANALYSES)
+    except IdbenchError as e:
+        fail(str(e))
     cfg = RunConfig(dataset=dataset, root=str(root) if root else None,
                     encoders=[e for e in encoders.split(",") if e],
                     swappers=[s for s in swappers.split(",") if s],
@@ -140,7 +150,7 @@ def run_cmd(
                     detector=detector, split=split, compression=compression, frames=frames,
                     splits=str(splits) if splits else None, k_partners=k_partners, n_boot=n_boot,
                     saliency_faces=saliency_faces, cache_dir=str(cache_dir) if cache_dir else None,
-                    no_cache=no_cache, weights=w)
+                    no_cache=no_cache, weights=w, analyses=wanted, n_perm=n_perm)
     try:
         results = run(cfg)
     except IdbenchError as e:
@@ -156,6 +166,11 @@ def run_cmd(
     for name, sw in results.get("swappers", {}).items():
         summary = ", ".join(f"{k} {_fmt(v)}" for k, v in sw.get("summary", {}).items())
         typer.echo(f"swapper {name}: {summary}")
+    if results.get("decomposition"):
+        from idbench.bench.decomposition import summary_lines
+
+        for line in summary_lines(results["decomposition"]):
+            typer.echo(line)
     typer.echo(f"{results['dataset']['description']}")
     typer.echo(f"wrote {out / 'leaderboard.csv'}, {out / 'results.json'}, {out / 'report.html'}")
 

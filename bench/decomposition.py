@@ -128,6 +128,77 @@ def significance_rows(dec: dict, metric: str = "relative_gap") -> List[dict]:
     return [r for r in dec.get("pairwise", []) if r.get("metric") == metric]
 
 
+def run_decomposition(cfg, ctx, plan: Optional[BiasPlan], full_emb: Optional[Mapping[str, np.ndarray]], encoders,
+                      cache, failures: list, out_dir) -> Optional[dict]:
+    """Build and embed every variant on the bias plan (the ``full`` variant is the bias analysis' own
+    swaps, ``full_emb``), compute :func:`summarise`, write the example images. None (and a listed
+    failure) when the dataset has no bias protocol (e.g. LFW's pairs)."""
+    from idbench.pipeline import failure
+    from idbench.swapper.variants import VariantSwapper
+
+    from .run import plan_swap_embeddings
+
+    if plan is None or not len(plan.swaps):
+        failures.append(failure("decomposition", str(ctx.root), "no bias plan: the decomposition needs a dataset "
+                                "with two or more images per identity and no protocol pairs"))
+        return None
+    swap_emb = {}
+    for v in VARIANT_ORDER:
+        if v == "full":
+            swap_emb[v] = dict(full_emb)
+            continue
+        sw = VariantSwapper(v, k=cfg.k_partners, seed=cfg.seed)
+        swap_emb[v] = plan_swap_embeddings(sw, plan, ctx, encoders, cfg, cache, failures, f"variant {v}")
+    dec = summarise(ctx.table.embeddings, plan, swap_emb, seed=cfg.seed, n_boot=cfg.n_boot, n_perm=cfg.n_perm)
+    dec["example"] = _example(ctx, plan, swap_emb, out_dir, failures, cfg.seed)
+    return dec
+
+
+def _example(ctx, plan: BiasPlan, swap_emb, out_dir, failures: list, seed: int) -> Optional[dict]:
+    """The first planned pair every variant swapped, drawn for the report (a failure is listed, not fatal)."""
+    from idbench.errors import IdbenchError
+    from idbench.pipeline import failure
+
+    ok = np.ones(len(plan.swaps), bool)
+    for by_enc in swap_emb.values():
+        for e in by_enc.values():
+            ok &= np.isfinite(e).all(1)
+    if not ok.any():
+        return None
+    _, s, p = plan.swaps[int(np.flatnonzero(ok)[0])]
+    t = ctx.table
+    try:
+        paths = write_examples(out_dir, t.item(s).image, t.faces[s], t.item(p).image, t.faces[p], seed)
+    except IdbenchError as e:
+        failures.append(failure("decomposition", f"{t.paths[s]} -> {t.paths[p]}", f"example image: {e}"))
+        return None
+    return {**paths, "source_path": t.paths[s], "partner_path": t.paths[p]}
+
+
+def summary_lines(dec: dict) -> List[str]:
+    """Plain-text tables for the terminal: relative gap [CI] per encoder x variant, mask sensitivity,
+    and every significant pairwise difference (Holm-adjusted)."""
+    def cell(d):
+        if d.get("relative_gap") is None:
+            return "n/a"
+        ci = d.get("relative_gap_ci")
+        return f"{d['relative_gap']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+    names = list(dec["encoders"])
+    w = max(len(n) for n in names) + 2
+    lines = ["relative gap [95% CI] per variant:", " " * w + "".join(f"{v:>22}" for v in dec["variants"])]
+    lines += [f"{n:<{w}}" + "".join(f"{cell(dec['encoders'][n].get(v, {})):>22}" for v in dec["variants"])
+              for n in names]
+    for r, by_enc in dec.get("mask_sensitivity", {}).items():
+        lines.append(f"mask sensitivity, region {r}: " + ", ".join(f"{n} {cell(by_enc[n])}" for n in names))
+    sig = [r for r in dec.get("pairwise", []) if r.get("significant")]
+    lines.append(f"pairwise: {len(sig)} of {sum(1 for r in dec.get('pairwise', []) if 'p_holm' in r)} paired "
+                 "differences significant (Holm, 0.05)" + (":" if sig else ""))
+    lines += [f"  {r['variant']:>8} {r['metric']:<12} {r['encoder_a']} - {r['encoder_b']}: {r['difference']:+.4f} "
+              f"p={r['p_value']:.3g} (Holm {r['p_holm']:.3g})" for r in sig]
+    return lines
+
+
 def parse_analyses(text: str, known: Sequence[str]) -> List[str]:
     """``"bias,verification"`` -> the list, checked against ``known`` (one-line error otherwise)."""
     from idbench.errors import InputError
@@ -143,10 +214,9 @@ def parse_analyses(text: str, known: Sequence[str]) -> List[str]:
 # --- example images (report, README) ------------------------------------------------------------------
 
 def _region_masks(image: np.ndarray, lm68: np.ndarray) -> Dict[str, np.ndarray]:
-    from idbench.swapper.blend import landmark_mask
-    from idbench.swapper.variants import inner_mask
+    from idbench.regions import region_mask
 
-    return {"inner": inner_mask(image, lm68), "face": landmark_mask(lm68, image.shape[:2])}
+    return {r: region_mask(r, lm68, image.shape[:2]) for r in MASK_REGIONS}
 
 
 def regions_image(image: np.ndarray, face, cell: int = 160) -> np.ndarray:
@@ -201,7 +271,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     import argparse
     from pathlib import Path
 
-    from idbench.encoders.pipeline import detect_file  # idbench.pipeline once the pipeline redesign lands
+    from idbench.pipeline import detect_file
 
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("source")

@@ -96,14 +96,15 @@ def decomposition_section(results: dict, out_dir: Path) -> Optional[str]:
              "family (skin: colour only; outside: hair, ears, background; shape: jaw outline; inner: everything but "
              "brows, eyes, nose and mouth; full: the BlendFace pseudo-swap). Relative gap = (mean P - mean S) / "
              "(mean P - mean N): the share of the positive-negative separation an encoder loses to that change.</p>",
-             _image(out_dir, dec.get("example_image"), "one source/partner pair and its variants"), _chart(dec)]
+             _image(out_dir, (dec.get("example") or {}).get("example_image"), "one source/partner pair and its variants"), _chart(dec)]
     rows = [[html.escape(n)] + [_cell(by_v.get(v, {})) for v in variants] for n, by_v in dec["encoders"].items()]
     parts.append(_table(["encoder"] + variants, rows, "relative gap [bootstrap 95% CI] per encoder and variant"))
     regions = dec.get("mask_sensitivity", {})
     if regions:
         rows = [[html.escape(n)] + [_cell(regions[r].get(n, {})) for r in regions] for n in dec["encoders"]]
         parts += ["<h3>Mask sensitivity</h3>",
-                  _image(out_dir, dec.get("regions_image"), "the named face regions on an example face"),
+                  _image(out_dir, (dec.get("example") or {}).get("regions_image"),
+                         "the named face regions on the source face (inner: yellow, face: cyan)"),
                   _table(["encoder"] + [f"{r} (= variant {dec['mask_regions'][r]})" for r in regions], rows,
                          "relative gap of the full pseudo-swap under each face region [95% CI]")]
     tables = [_pairwise_table(dec, m) for m in ("relative_gap", "mean_gap", "auc")]

@@ -17,8 +17,9 @@ nearest-landmark partner of the BlendFace pseudo-swap), each variant changes one
   border stay fixed, no pixel comes from the partner.
 * ``inner``: the inner face only (brows, eyes, nose, mouth: hull of landmarks 17-67) on the
   partner's face, recoloured to the partner's face skin: the blend of the full swap with the
-  ``inner`` mask.
-* ``full``: the BlendFace pseudo-swap itself (:func:`~idbench.swapper.blend.swap_frames`).
+  ``inner`` region of :mod:`idbench.regions`.
+* ``full``: the BlendFace pseudo-swap itself (:class:`~idbench.swapper.blend.BlendSwapper`, frame mode,
+  region ``face``): the swap of the bias analysis.
 
 Every variant is a deterministic function of its inputs (``seed`` is only recorded); bad input
 raises :class:`~idbench.swapper.blend.SwapError` with a one-line reason.
@@ -32,14 +33,15 @@ from typing import Callable, Dict, Optional, Tuple
 import numpy as np
 
 from idbench.align import arcface_matrix, similarity_transform
-from idbench.errors import UnknownNameError
+from idbench.errors import InputError, UnknownNameError
 from idbench.faces import Face, landmarks68_to_5
+from idbench.regions import MaskFn, region_mask_fn
 
-from .blend import (MIN_FACE_PX, MaskFn, SwapError, SwapResult, _affine_points, _kernel_for, _warp, blend_mask,
-                    blend_pair, color_transfer, composite, face_landmarks, prepare_image,
-                    resolve_mask_fn, swap_frames)
+from .base import PairSwapper
+from .blend import (MIN_FACE_PX, BlendSwapper, SwapError, SwapResult, _affine_points, _kernel_for, _warp, blend_mask,
+                    color_transfer, composite, face_landmarks, prepare_image)
 
-__all__ = ["VARIANTS", "VariantSpec", "make_variant", "inner_mask", "tps_warp"]
+__all__ = ["VARIANTS", "VariantSpec", "VariantSwapper", "make_variant", "tps_warp", "partner_jaw"]
 
 
 @dataclass(frozen=True)
@@ -48,16 +50,6 @@ class VariantSpec:
     changes: str  # the attribute family taken from the partner
     frame: str  # "source" or "partner": whose image geometry the output has
     build: Callable[..., SwapResult]
-
-
-def inner_mask(image: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
-    """Inner-face mask (float32 0/1): convex hull of landmarks 17-67 (brows, eyes, nose, mouth)."""
-    import cv2
-
-    hull = cv2.convexHull(np.asarray(landmarks68, np.float32)[17:68])[:, 0]
-    mask = np.zeros(image.shape[:2], np.uint8)
-    cv2.fillConvexPoly(mask, np.round(hull * 16).astype(np.int32), 1, lineType=cv2.LINE_8, shift=4)
-    return mask.astype(np.float32)
 
 
 def _checked(source_image, source_face, partner_image, partner_face, min_face):
@@ -169,15 +161,12 @@ def _shape(src, s_lm, prt, p_lm, s_face, p_face, fn: MaskFn) -> Tuple[np.ndarray
     return out, changed, _face_with(s_face, new_lm)
 
 
-def _blend_variant(mask_fn: Optional[MaskFn]):
+def _blend_variant(region: str):
+    """The BlendFace pseudo-swap itself (:class:`BlendSwapper`, frame mode) blending ``region``."""
     def build(source_image, source_face, partner_image, partner_face, seed=None, mask=None,
               min_face=MIN_FACE_PX, provenance=None) -> SwapResult:
-        fn = mask_fn if mask is None else resolve_mask_fn(mask)
-        if fn is None:
-            return swap_frames(source_image, source_face, partner_image, partner_face, seed=seed,
-                               min_face=min_face, provenance=provenance)
-        return blend_pair(source_image, source_face, partner_image, partner_face, mode="frame", seed=seed,
-                          min_face=min_face, provenance=provenance, mask_fn=fn)
+        sw = BlendSwapper(mode="frame", seed=seed or 0, region=mask or region, min_face=min_face)
+        return sw.swap(source_image, source_face, partner_image, partner_face, provenance=provenance)
     return build
 
 
@@ -185,7 +174,7 @@ def _own_variant(fn_body):
     def build(source_image, source_face, partner_image, partner_face, seed=None, mask=None,
               min_face=MIN_FACE_PX, provenance=None) -> SwapResult:
         src, s_lm, prt, p_lm = _checked(source_image, source_face, partner_image, partner_face, min_face)
-        fn = resolve_mask_fn(mask or "landmarks")
+        fn = region_mask_fn(mask or "face")
         img, m, face = fn_body(src, s_lm, prt, p_lm, source_face, partner_face, fn)
         return SwapResult(img, m.astype(np.float32), dict(provenance or {}), face)
     return build
@@ -196,9 +185,9 @@ VARIANTS: Dict[str, VariantSpec] = {v.name: v for v in (
     VariantSpec("outside", "hair, ears, neck, background", "partner", _own_variant(_outside)),
     VariantSpec("shape", "face outline (jaw line)", "source", _own_variant(_shape)),
     VariantSpec("inner", "face skin, outline, hair, background (inner features kept)", "partner",
-                _blend_variant(inner_mask)),
+                _blend_variant("inner")),
     VariantSpec("full", "BlendFace pseudo-swap: hair, head shape, skin colour, background", "partner",
-                _blend_variant(None)),
+                _blend_variant("face")),
 )}
 
 
@@ -208,9 +197,10 @@ def make_variant(name: str, source_image, source_face: Optional[Face], partner_i
                  provenance: Optional[dict] = None) -> SwapResult:
     """Build one controlled pseudo-swap (see the module doc); raises :class:`SwapError` for bad input.
 
-    ``mask``: the face-region backend (``"landmarks"``, ``"parsing:PATH"`` or a callable
-    ``(image, lm68)``): the face mask of ``skin``/``outside``, the blend mask of ``full``/``inner``
-    (None = each variant's own). ``result.face`` is the face in the output's coordinates.
+    ``mask``: a face region of :mod:`idbench.regions` (``"face"``, ``"inner"``, ``"parsing:PATH"``) or a
+    callable ``(image, lm68)``: the face mask of ``skin``/``outside``, the blend mask of
+    ``full``/``inner`` (None = each variant's own: ``face``, and ``inner`` for the inner variant).
+    ``result.face`` is the face in the output's coordinates.
     """
     if name not in VARIANTS:
         raise UnknownNameError("variant", name, VARIANTS)
@@ -221,3 +211,24 @@ def make_variant(name: str, source_image, source_face: Optional[Face], partner_i
         prov.setdefault("seed", seed)
     return spec.build(source_image, source_face, partner_image, partner_face, seed=seed, mask=mask,
                       min_face=min_face, provenance=prov)
+
+
+class VariantSwapper(PairSwapper):
+    """One variant as a pipeline swapper (:class:`~idbench.swapper.base.PairSwapper`): planned,
+    cached by content, re-detected and embedded like any swap. Name ``variant:<name>``."""
+
+    def __init__(self, variant: str, partner: str = "nearest-landmark", k: int = 100, seed: int = 0,
+                 region: Optional[str] = None):
+        if variant not in VARIANTS:
+            raise UnknownNameError("variant", variant, VARIANTS)
+        if region is not None and not isinstance(region, str):
+            raise InputError("VariantSwapper: region must be a region name (face, inner, parsing:PATH)")
+        super().__init__(partner, k, seed)
+        self.variant, self.region, self.name = variant, region, f"variant:{variant}"
+
+    def params(self) -> Dict[str, object]:
+        return {**super().params(), "variant": self.variant, "region": self.region or "default"}
+
+    def swap(self, source_image, source_face, target_image, target_face) -> SwapResult:
+        return make_variant(self.variant, source_image, source_face, target_image, target_face, seed=self.seed,
+                            mask=self.region)

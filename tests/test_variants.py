@@ -15,7 +15,8 @@ from test_swapper import synth_face, synth_image
 
 from idbench.errors import UnknownNameError
 from idbench.swapper import blend as B
-from idbench.swapper.variants import VARIANTS, inner_mask, make_variant, partner_jaw
+from idbench.regions import inner_mask
+from idbench.swapper.variants import VARIANTS, VariantSwapper, make_variant, partner_jaw
 
 
 def _pair():
@@ -112,14 +113,14 @@ def test_inner_keeps_partner_outside_the_inner_hull():
     assert r.image.shape == prt.shape
     zero = r.mask == 0
     assert np.array_equal(r.image[zero], prt[zero])
-    assert np.all(inner_mask(prt, fp.landmarks68)[r.mask > 0] > 0)  # blended only inside the inner hull
+    assert np.all(inner_mask(fp.landmarks68, prt.shape[:2])[r.mask > 0] > 0)  # blended only inside the inner hull
     assert (r.mask == 1).sum() > 500
 
 
 def test_full_is_the_blendface_pseudo_swap():
     src, fs, prt, fp = _pair()
     r = make_variant("full", src, fs, prt, fp, seed=3)
-    ref = B.swap_frames(src, fs, prt, fp, seed=3)
+    ref = B.swap_frames(src, fs, prt, fp, seed=3)  # the bias analysis' pseudo-swap
     assert np.array_equal(r.image, ref.image) and np.array_equal(r.mask, ref.mask)
     assert r.provenance["variant"] == "full"
 
@@ -156,3 +157,13 @@ def test_shape_on_photos_dlib_sees_the_new_jaw(faces_manifest, shared_faces):
     target, before = r.face.landmarks68[:17], fs.landmarks68[:17]
     assert np.linalg.norm(target - before, axis=1).mean() > 3  # the outlines differ
     assert np.linalg.norm(found[:17] - target, axis=1).mean() < np.linalg.norm(found[:17] - before, axis=1).mean()
+
+
+def test_variant_swapper_is_a_pipeline_swapper():
+    src, fs, prt, fp = _pair()
+    sw = VariantSwapper("skin", k=7, seed=2)
+    assert sw.name == "variant:skin" and sw.params()["variant"] == "skin" and sw.params()["k"] == 7
+    assert np.array_equal(sw.swap(src, fs, prt, fp).image, make_variant("skin", src, fs, prt, fp).image)
+    assert VariantSwapper("skin").params() != VariantSwapper("shape").params()  # distinct cache keys
+    with pytest.raises(UnknownNameError):
+        VariantSwapper("hair")
