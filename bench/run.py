@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from idbench.cache import Cache, content_key
-from idbench.encoders import create_encoder
+from idbench.encoders import create_encoders
 from idbench.errors import InputError
 from idbench.pipeline import detect_stream, embed_detected, encoder_fingerprint, failure, file_item
 
@@ -182,7 +182,9 @@ def run(cfg: RunConfig) -> dict:
         import torch.distributed as dist
 
         dist.barrier()
-    encoders = {n: create_encoder(n, cfg.weights.get(n), cfg.device) for n in cfg.encoders}
+    encoders = create_encoders(cfg.encoders, cfg.weights, cfg.device)  # keyed by leaderboard name
+    label = dict(zip(cfg.encoders, encoders))  # a contract path -> its name, for --id-encoders
+    cfg.id_encoders = [label.get(n, n) for n in cfg.id_encoders]
     table = _detect_dataset(cfg, ds, encoders, cache, rank, world)
     if table is None:
         return {"rank": rank}
