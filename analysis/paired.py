@@ -32,6 +32,10 @@ __all__ = ["MetricDifference", "PairedBiasDifference", "paired_bias_difference",
 Interval = Tuple[float, float]
 PAIRED_METRICS = ("mean_gap", "relative_gap", "auc")
 _RTOL = 1e-9  # |T*| >= |T| up to float rounding (a permuted statistic equal to T counts)
+# Differences below the resolution of float32 cosine similarities (~6e-8 per score) are ties: two
+# numerically identical encoders (dlib and its torch port) differ by ~1e-7 with a consistent sign,
+# which a sign-flip test would otherwise call significant.
+RESOLUTION = 1e-6
 
 
 @dataclass(frozen=True)
@@ -154,8 +158,8 @@ def _permuted_stats(a, b, units, flips, metrics: Tuple[str, ...]) -> Dict[str, n
     return out
 
 
-def _p_value(t: float, t_star: np.ndarray, exact: bool) -> float:
-    hits = int(np.count_nonzero(np.abs(t_star) >= abs(t) * (1 - _RTOL) - 1e-15))
+def _p_value(t: float, t_star: np.ndarray, exact: bool, atol: float) -> float:
+    hits = int(np.count_nonzero(np.abs(t_star) >= abs(t) * (1 - _RTOL) - atol))
     return hits / len(t_star) if exact else (1 + hits) / (1 + len(t_star))
 
 
@@ -163,7 +167,7 @@ def paired_bias_difference(positive_a: Any, swapped_a: Any, negative_a: Any,
                            positive_b: Any, swapped_b: Any, negative_b: Any, *,
                            positive_groups: Optional[Any] = None, swapped_groups: Optional[Any] = None,
                            negative_groups: Optional[Any] = None, n_boot: int = 1000, n_perm: int = 1000,
-                           seed: int = 0, ci: float = 0.95) -> PairedBiasDifference:
+                           seed: int = 0, ci: float = 0.95, resolution: float = RESOLUTION) -> PairedBiasDifference:
     """Paired difference (A - B) of two encoders' mean gap, relative gap and AUC, with CI and p-value.
 
     ``*_a`` / ``*_b``: the two encoders' positive (P), swapped (S) and negative (N) scores of the
@@ -183,7 +187,9 @@ def paired_bias_difference(positive_a: Any, swapped_a: Any, negative_a: Any,
       identical score sets. For relative_gap and auc each encoder's scores are first mapped by
       ``x -> (x - mean N) / (mean P - mean N)`` (its own full-sample means), which leaves those two
       metrics unchanged and makes the swapped scores comparable; mean_gap uses the raw scores.
-      ``n_perm = 0`` skips the test (p-values None).
+      ``n_perm = 0`` skips the test (p-values None). ``|T*| >= |T| - resolution`` counts as at least
+      as extreme: a difference below ``resolution`` (default 1e-6, float32 cosine precision) gets
+      p = 1, so numerically identical encoders are never "significantly" different.
 
     Raises :class:`MetricInputError` for mismatched lengths, NaN/inf, mean(P) = mean(N), bad groups.
     """
@@ -194,6 +200,9 @@ def paired_bias_difference(positive_a: Any, swapped_a: Any, negative_a: Any,
     n_boot, n_perm = check_int(n_boot, "n_boot", 0), check_int(n_perm, "n_perm", 0)
     seed = check_int(seed, "seed", 0)
     level = check_fraction(ci, "ci", open_low=True, open_high=True)
+    resolution = float(as_scores([resolution], "resolution")[0])
+    if resolution < 0:
+        raise MetricInputError(f"resolution: must be >= 0, got {resolution}")
     lens = [len(x) for x in a]
     labels = [_unit_ids(g, n, f"{name}_groups", off) for g, n, name, off in
               zip((positive_groups, swapped_groups, negative_groups), lens, ("positive", "swapped", "negative"),
@@ -217,7 +226,7 @@ def paired_bias_difference(positive_a: Any, swapped_a: Any, negative_a: Any,
             for m, v in part.items():
                 parts.setdefault(m, []).append(v)
         t_star = {m: np.concatenate(v) for m, v in parts.items()}
-        pvals = {m: _p_value(x - y, t_star[m], exact) for m, x, y in zip(PAIRED_METRICS, va, vb)}
+        pvals = {m: _p_value(x - y, t_star[m], exact, resolution) for m, x, y in zip(PAIRED_METRICS, va, vb)}
     diffs = {m: MetricDifference(x, y, x - y, cis[m], pvals[m]) for m, x, y in zip(PAIRED_METRICS, va, vb)}
     return PairedBiasDifference(**diffs, n_units=len(uniq), n_boot=n_boot, n_perm=len(flips) if n_perm else 0,
                                 exact=exact, ci=level, seed=seed)

@@ -161,7 +161,8 @@ def run_cmd(
 
     cols, rows = leaderboard_rows(results)
     show = [c for c in ("name", "positive_mean", "swapped_mean", "negative_mean", "bias_mean_gap", "bias_auc",
-                        "verification_auc", "verification_accuracy", "retrieval_top1") if c in cols]
+                        "verification_auc", "verification_accuracy", "retrieval_top1")
+            if c in cols and (c == "name" or any(r.get(c) is not None for r in rows[1:]))]
     _table(show, [[_fmt(r.get(c)) for c in show] for r in rows[1:] if r["kind"] == "encoder"])
     for name, sw in results.get("swappers", {}).items():
         summary = ", ".join(f"{k} {_fmt(v)}" for k, v in sw.get("summary", {}).items())

@@ -74,7 +74,7 @@ def _pairwise_table(dec: dict, metric: str) -> str:
                 cells.append("")
                 continue
             ci = r.get("ci")
-            txt = f"{r['difference']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
+            txt = f"{r['difference']:+.4f}" + (f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "")
             txt += f" p={r['p_value']:.3g}" if r.get("p_value") is not None else ""
             txt += f" (Holm {r['p_holm']:.3g})" if r.get("p_holm") is not None else ""
             cells.append(f"<b>{txt} *</b>" if r.get("significant") else txt)

@@ -88,3 +88,76 @@ def test_leaderboard_columns_and_analyses_option():
         ["bias", "decomposition"]
     with pytest.raises(InputError, match="unknown decompositon"):
         D.parse_analyses("bias,decompositon", ("bias", "decomposition"))
+
+
+@pytest.fixture(scope="module")
+def decomposition_run(faces_manifest, shared_faces, tmp_path_factory):
+    """``bench run --analyses bias,decomposition`` with dlib on 5 identities x 3 photos of ../shared."""
+    from typer.testing import CliRunner
+
+    from idbench.bench.cli import app
+
+    root = tmp_path_factory.mktemp("decomp_faces")
+    by_id = {}
+    for r in faces_manifest:
+        by_id.setdefault(r["identity"], []).append(shared_faces / r["path"])
+    for ident in sorted(by_id)[:5]:
+        (root / ident).mkdir()
+        for p in by_id[ident][:3]:
+            (root / ident / p.name).symlink_to(p)
+    out = tmp_path_factory.mktemp("decomp_out")
+    args = ["run", "--encoders", "dlib", "--dataset", "folder", "--root", str(root), "--out", str(out),
+            "--analyses", "bias,decomposition", "--n-boot", "50", "--n-perm", "50", "--saliency-faces", "0",
+            "--detector", "dlib-hog"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    return out, r.output
+
+
+def test_run_writes_decomposition_results_leaderboard_and_report(decomposition_run):
+    import json
+
+    import pandas as pd
+
+    out, printed = decomposition_run
+    res = json.loads((out / "results.json").read_text())
+    dec = res["decomposition"]
+    assert dec["variants"] == list(D.VARIANT_ORDER)
+    enc = res["encoders"]["dlib"]
+    assert "verification" not in enc and "retrieval" not in enc  # not asked for
+    # the full variant is the bias analysis' own pseudo-swap: the same numbers
+    assert dec["encoders"]["dlib"]["full"]["relative_gap"] == pytest.approx(enc["bias"]["relative_gap"], abs=1e-12)
+    assert dec["encoders"]["dlib"]["full"]["auc"] == pytest.approx(enc["bias"]["auc"], abs=1e-12)
+    for v in D.VARIANT_ORDER:
+        d = dec["encoders"]["dlib"][v]
+        assert d["n_swapped"] >= 5 and d["relative_gap_ci"][0] <= d["relative_gap"] <= d["relative_gap_ci"][1], v
+    lb = pd.read_csv(out / "leaderboard.csv")
+    assert lb.loc[0, "decomp_relative_gap[skin]"] == "lower"
+    assert float(lb.loc[1, "mask_relative_gap[inner]"]) == pytest.approx(dec["encoders"]["dlib"]["inner"]["relative_gap"])
+    assert (out / dec["example"]["example_image"]).is_file() and (out / dec["example"]["regions_image"]).is_file()
+    page = (out / "report.html").read_text()
+    assert "decomposition-chart" in page and "Mask sensitivity" in page
+    assert "relative gap [95% CI] per variant" in printed
+
+
+def test_unknown_analysis_is_a_one_line_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from idbench.bench.cli import app
+
+    r = CliRunner().invoke(app, ["run", "--analyses", "bias,decompositon", "--out", str(tmp_path / "o")])
+    assert r.exit_code != 0 and "unknown decompositon" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_report_section_marks_significant_differences(tmp_path):
+    from idbench.bench.report_decomposition import decomposition_section
+
+    emb, plan, sw = _setup()
+    dec = D.summarise(emb, plan, sw, seed=0, n_boot=100, n_perm=400)
+    page = decomposition_section({"decomposition": dec}, tmp_path)
+    assert "decomposition-chart" in page and "relative gap [bootstrap 95% CI] per encoder and variant" in page
+    assert page.count("<b>") == sum(r.get("significant", False) for r in dec["pairwise"]) > 0
+    assert "A - B" in page and "Mask sensitivity" in page
+    assert decomposition_section({}, tmp_path) is None
+    lines = D.summary_lines(dec)
+    assert lines[0].startswith("relative gap") and any("skin" in line and "A - C" in line for line in lines)

@@ -94,6 +94,7 @@ def test_bootstrap_interval_covers_the_truth_at_the_nominal_rate():
         for m, t in truth.items():
             lo, hi = getattr(r, m).ci
             hits[m] += lo <= t <= hi
+    print("coverage of the 95% intervals:", {m: h / n_sim for m, h in hits.items()})  # README numbers (-s)
     lo_ok, hi_ok = binom.ppf(0.0005, n_sim, 0.95), binom.ppf(0.9995, n_sim, 0.95)
     for m, h in hits.items():
         assert lo_ok <= h <= hi_ok, (m, h / n_sim)
@@ -186,3 +187,17 @@ def test_holm_adjust_by_hand():
     assert holm_adjust([]).shape == (0,)
     with pytest.raises(MetricInputError, match="p_values"):
         holm_adjust([0.2, 1.5])
+
+
+def test_float32_level_differences_are_ties():
+    """A numerically identical port (scores equal up to float32 rounding, one consistent sign) is not
+    significantly different; with resolution 0 the sign-flip test would flag it."""
+    d = _dataset(np.random.default_rng(11), n_groups=30)
+    (pa, sa, na), gp = d["a"], d["groups"]
+    d["b"] = (pa.astype(np.float32).astype(np.float64) + 3e-8, sa.astype(np.float32).astype(np.float64),
+              na.astype(np.float32).astype(np.float64))
+    r = _run(d, n_boot=0, n_perm=500, seed=0)
+    for m in ("mean_gap", "relative_gap", "auc"):
+        assert abs(getattr(r, m).difference) < 1e-6 and getattr(r, m).p_value == 1.0
+    strict = _run(d, n_boot=0, n_perm=500, seed=0, resolution=0.0)
+    assert strict.mean_gap.p_value < 0.05
