@@ -28,15 +28,14 @@ from .encoder_analysis import BiasPlan, pair_scores
 VARIANT_ORDER = ("skin", "outside", "shape", "inner", "full")
 MASK_REGIONS = {"inner": "inner", "face": "full"}  # region -> the variant that is the full swap under it
 ALPHA = 0.05
-COLUMN_METRICS = (("decomp_relative_gap", "relative_gap"), ("decomp_auc", "auc"))
+COLUMN_METRICS = (("decomp_relative_gap", "relative_gap"), ("decomp_mean_gap", "mean_gap"), ("decomp_auc", "auc"))
 
 
 def _swapped_scores(emb: np.ndarray, plan: BiasPlan, swap_emb: np.ndarray):
-    """(anchor-vs-swap cosines of the usable swaps, their anchors, the usable mask)."""
+    """(anchor-vs-swap cosines of the usable swaps, the usable mask over ``plan.swaps``)."""
     ok = np.isfinite(swap_emb).all(1)
     anchors = np.array([s[0] for s in plan.swaps], np.int64)
-    scores = np.einsum("ij,ij->i", emb[anchors[ok]], swap_emb[ok]).astype(np.float64)
-    return scores, anchors[ok], ok
+    return np.einsum("ij,ij->i", emb[anchors[ok]], swap_emb[ok]).astype(np.float64), ok
 
 
 def _encoder_variant(pos, neg, swp, seed, n_boot) -> dict:
@@ -95,7 +94,7 @@ def summarise(dataset_emb: Mapping[str, np.ndarray], plan: BiasPlan, swap_emb: M
     per_encoder: Dict[str, dict] = {n: {} for n in names}
     for v in variants:
         for n in names:
-            s, _, ok = _swapped_scores(dataset_emb[n], plan, swap_emb[v][n])
+            s, ok = _swapped_scores(dataset_emb[n], plan, swap_emb[v][n])
             swaps[n][v], ok_by[n][v] = s, ok
             per_encoder[n][v] = _encoder_variant(pos[n], neg[n], s, seed, n_boot) if len(s) else \
                 {"error": "no usable swap"}

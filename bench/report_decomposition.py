@@ -61,10 +61,11 @@ def _image(out_dir: Path, rel: Optional[str], alt: str) -> str:
 
 
 def _pairwise_table(dec: dict, metric: str) -> str:
+    from .decomposition import significance_rows
+
     rows_by_pair = {}
-    for r in dec.get("pairwise", []):
-        if r.get("metric") == metric:
-            rows_by_pair.setdefault((r["encoder_a"], r["encoder_b"]), {})[r["variant"]] = r
+    for r in significance_rows(dec, metric):
+        rows_by_pair.setdefault((r["encoder_a"], r["encoder_b"]), {})[r["variant"]] = r
     rows = []
     for (a, b), by_v in rows_by_pair.items():
         cells = [html.escape(f"{a} - {b}")]

@@ -28,6 +28,7 @@ raises :class:`~idbench.swapper.blend.SwapError` with a one-line reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
@@ -161,11 +162,21 @@ def _shape(src, s_lm, prt, p_lm, s_face, p_face, fn: MaskFn) -> Tuple[np.ndarray
     return out, changed, _face_with(s_face, new_lm)
 
 
+@lru_cache(maxsize=16)
+def _mask_fn(region) -> MaskFn:
+    return region_mask_fn(region)  # cached: a parsing region loads its network once
+
+
+@lru_cache(maxsize=16)
+def _blender(region, seed: int, min_face: float) -> BlendSwapper:
+    return BlendSwapper(mode="frame", seed=seed, region=region, min_face=min_face)
+
+
 def _blend_variant(region: str):
     """The BlendFace pseudo-swap itself (:class:`BlendSwapper`, frame mode) blending ``region``."""
     def build(source_image, source_face, partner_image, partner_face, seed=None, mask=None,
               min_face=MIN_FACE_PX, provenance=None) -> SwapResult:
-        sw = BlendSwapper(mode="frame", seed=seed or 0, region=mask or region, min_face=min_face)
+        sw = _blender(mask or region, seed or 0, float(min_face))
         return sw.swap(source_image, source_face, partner_image, partner_face, provenance=provenance)
     return build
 
@@ -174,7 +185,7 @@ def _own_variant(fn_body):
     def build(source_image, source_face, partner_image, partner_face, seed=None, mask=None,
               min_face=MIN_FACE_PX, provenance=None) -> SwapResult:
         src, s_lm, prt, p_lm = _checked(source_image, source_face, partner_image, partner_face, min_face)
-        fn = region_mask_fn(mask or "face")
+        fn = _mask_fn(mask or "face")
         img, m, face = fn_body(src, s_lm, prt, p_lm, source_face, partner_face, fn)
         return SwapResult(img, m.astype(np.float32), dict(provenance or {}), face)
     return build
