@@ -32,10 +32,11 @@ __all__ = ["MetricDifference", "PairedBiasDifference", "paired_bias_difference",
 Interval = Tuple[float, float]
 PAIRED_METRICS = ("mean_gap", "relative_gap", "auc")
 _RTOL = 1e-9  # |T*| >= |T| up to float rounding (a permuted statistic equal to T counts)
-# Differences below the resolution of float32 cosine similarities (~6e-8 per score) are ties: two
-# numerically identical encoders (dlib and its torch port) differ by ~1e-7 with a consistent sign,
-# which a sign-flip test would otherwise call significant.
-RESOLUTION = 1e-6
+# Differences below this are ties: two numerically identical encoders (dlib and its torch port) give
+# float32 cosines equal to ~1e-7, i.e. metric differences up to ~1e-6 (the relative gap divides by
+# mean(P) - mean(N)) with a consistent sign, which a sign-flip test would otherwise call significant.
+# 1e-5 is far below the 3 decimals reported and any bootstrap interval's width.
+RESOLUTION = 1e-5
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def paired_bias_difference(positive_a: Any, swapped_a: Any, negative_a: Any,
       ``x -> (x - mean N) / (mean P - mean N)`` (its own full-sample means), which leaves those two
       metrics unchanged and makes the swapped scores comparable; mean_gap uses the raw scores.
       ``n_perm = 0`` skips the test (p-values None). ``|T*| >= |T| - resolution`` counts as at least
-      as extreme: a difference below ``resolution`` (default 1e-6, float32 cosine precision) gets
+      as extreme: a difference below ``resolution`` (default 1e-5, float32 rounding of the scores) gets
       p = 1, so numerically identical encoders are never "significantly" different.
 
     Raises :class:`MetricInputError` for mismatched lengths, NaN/inf, mean(P) = mean(N), bad groups.

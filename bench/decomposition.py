@@ -38,6 +38,14 @@ def _swapped_scores(emb: np.ndarray, plan: BiasPlan, swap_emb: np.ndarray):
     return np.einsum("ij,ij->i", emb[anchors[ok]], swap_emb[ok]).astype(np.float64), ok
 
 
+def _all_scores(emb: np.ndarray, plan: BiasPlan, swap_emb: np.ndarray) -> np.ndarray:
+    """Anchor-vs-swap cosine of every planned swap, NaN where the swap failed (per-sample scores)."""
+    out = np.full(len(plan.swaps), np.nan)
+    s, ok = _swapped_scores(emb, plan, swap_emb)
+    out[ok] = s
+    return out
+
+
 def _encoder_variant(pos, neg, swp, seed, n_boot) -> dict:
     from idbench import analysis as M
 
@@ -84,7 +92,8 @@ def _pairwise(names, pos, neg, swaps, groups, ok_by, seed, n_boot, n_perm) -> Li
 def summarise(dataset_emb: Mapping[str, np.ndarray], plan: BiasPlan, swap_emb: Mapping[str, Mapping[str, np.ndarray]],
               seed: int = 0, n_boot: int = 1000, n_perm: int = 2000) -> dict:
     """All decomposition numbers from embeddings: ``swap_emb[variant][encoder][i]`` embeds the
-    variant's swap of ``plan.swaps[i]`` (NaN row = that swap failed; it is left out for that encoder)."""
+    variant's swap of ``plan.swaps[i]`` (NaN row = that swap failed; it is left out for that encoder).
+    ``swapped_scores[encoder][variant]`` keeps every per-swap cosine (None = failed), in plan order."""
     names = list(dataset_emb)
     variants = [v for v in VARIANT_ORDER if v in swap_emb] + [v for v in swap_emb if v not in VARIANT_ORDER]
     pos = {n: pair_scores(dataset_emb[n], plan.positive) for n in names}
@@ -102,7 +111,9 @@ def summarise(dataset_emb: Mapping[str, np.ndarray], plan: BiasPlan, swap_emb: M
               "s": np.array([s[0] for s in plan.swaps])}
     pairwise = _pairwise(names, pos, neg, swaps, groups, ok_by, seed, n_boot, n_perm) if len(names) > 1 else []
     masks = {r: {n: per_encoder[n][v] for n in names} for r, v in MASK_REGIONS.items() if v in variants}
-    return {"variants": variants, "encoders": per_encoder, "mask_sensitivity": masks,
+    scores = {n: {v: [float(x) if np.isfinite(x) else None for x in _all_scores(dataset_emb[n], plan, swap_emb[v][n])]
+                  for v in variants} for n in names}
+    return {"variants": variants, "encoders": per_encoder, "mask_sensitivity": masks, "swapped_scores": scores,
             "mask_regions": {r: v for r, v in MASK_REGIONS.items() if v in variants},
             "pairwise": pairwise, "alpha": ALPHA, "n_anchors": int(len(plan.anchors)),
             "n_planned_swaps": int(len(plan.swaps)), "n_boot": n_boot, "n_perm": n_perm, "seed": seed}

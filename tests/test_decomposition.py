@@ -57,6 +57,8 @@ def test_summarise_matches_bias_gap_and_finds_the_planted_difference():
     ref = bias_gap(pos, swp, neg, n_boot=0)
     got = dec["encoders"]["A"]["outside"]
     assert got["relative_gap"] == pytest.approx(ref.relative_gap) and got["n_swapped"] == ok.sum() == len(a) - 1
+    kept = [x for x in dec["swapped_scores"]["A"]["outside"] if x is not None]
+    assert dec["swapped_scores"]["A"]["outside"][3] is None and np.allclose(kept, swp)
     # more partner content = a larger gap
     rel = [dec["encoders"]["A"][v]["relative_gap"] for v in dec["variants"]]
     assert rel == sorted(rel)
