@@ -389,7 +389,8 @@ def _hash(text: str) -> str:
 def encoder_saliency_summary(encoder, items: Sequence[Tuple[Any, Face]], out_dir: Union[str, Path],
                              method: str = "occlusion", names: Optional[Sequence[str]] = None,
                              references: Optional[Sequence[Optional[np.ndarray]]] = None, region: str = "inner",
-                             cache=None, keys: Optional[Sequence[str]] = None, **kw) -> Dict[str, Any]:
+                             cache=None, keys: Optional[Sequence[str]] = None, progress: bool = True,
+                             **kw) -> Dict[str, Any]:
     """Saliency of ``encoder`` on (image, face) pairs: overlays ``out_dir/<name>.png``, ``ratios.csv``.
 
     ``region`` names the face region of the ratio (:mod:`idbench.regions`; recorded in the result).
@@ -400,7 +401,10 @@ def encoder_saliency_summary(encoder, items: Sequence[Tuple[Any, Face]], out_dir
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths, ratios, rows = [], [], []
-    for i, (image, face) in enumerate(items):
+    from tqdm.auto import tqdm  # occlusion maps take seconds each: show progress
+
+    for i, (image, face) in enumerate(tqdm(items, desc=f"saliency {getattr(encoder.spec, 'name', '')}",
+                                           disable=not progress or len(items) < 2)):
         name = names[i] if names is not None else f"face_{i:03d}"
         ref = references[i] if references is not None else None
         res = face_saliency(encoder, image, face, method, ref, region, cache, keys[i] if keys else None, **kw)

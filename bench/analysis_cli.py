@@ -169,18 +169,19 @@ def register(app) -> None:
                                                                        "(all but occlusion need a torch encoder)"),
         reference: Optional[Path] = typer.Option(None, "--reference", help="reference photo (default: each crop "
                                                                            "against its own embedding)"),
-        weights: Optional[str] = typer.Option(None, "--weights"),
+        weights: List[str] = typer.Option([], "--weights", help="NAME=PATH weight file of the encoder"),
         detector: str = typer.Option("auto", "--detector", "-d"),
         device: str = typer.Option("cpu", "--device"),
         region: str = typer.Option("inner", "--region", help="face region of the ratio: inner | face | "
                                                               "parsing:<BiSeNet .pth> (idbench.regions)"),
     ):
         """Saliency maps of identity similarity: overlay PNGs and a CSV of inner-face ratios."""
-        from idbench.bench.cli import fail
+        from idbench.bench.cli import fail, parse_weights
         from idbench.errors import IdbenchError
 
         try:
-            s = saliency_files(inputs, encoder, out, method=method, weights=weights, device=device,
+            s = saliency_files(inputs, encoder, out, method=method, device=device,
+                               weights=parse_weights(weights, [encoder]).get(encoder),
                                detector=detector, reference=reference, region=region)
         except IdbenchError as e:
             fail(str(e))

@@ -2,7 +2,7 @@
 
 Input: a folder with one sub-folder per identity (images at any depth below it). Each image is
 read and detected once (largest face; detections come from the content cache of
-:func:`idbench.encoders.pipeline.detect_file` when present), then cut for every requested alignment:
+:func:`idbench.pipeline.detect_file` when present), then cut for every requested alignment:
 
 * ``arcface112``: insightface's 5-point similarity warp to 112x112 (:func:`idbench.align.arcface_crop`);
 * ``dlib150``: dlib's 150x150 face chip (padding 0.25, from dlib's 5 points; ``dlib.get_face_chip``).
@@ -224,7 +224,7 @@ def prepare(input_dir: os.PathLike, out: os.PathLike, alignments: Sequence[str] 
     from tqdm.auto import tqdm
 
     from idbench.bench.datasets import load_dataset
-    from idbench.encoders.pipeline import detect_file
+    from idbench.pipeline import detect_file
 
     for a in alignments:
         if a not in ALIGNMENT_SIZES:

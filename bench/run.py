@@ -166,7 +166,10 @@ def run(cfg: RunConfig) -> dict:
 
     from . import encoder_analysis as EA
 
+    from idbench.regions import check_region
+
     swappers = build_swappers(cfg)  # unknown names / missing folders fail before any work
+    check_region(cfg.saliency_region)
     cfg.device = resolve_device(cfg.device)
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -194,10 +197,7 @@ def run(cfg: RunConfig) -> dict:
     failures = list(table.failures) + [failure("dataset", ds.root, n) for n in ds.notes]
     pairs, folds = _protocol_pairs(ds, row_items, failures)
     ctx = SwapContext(table, labels, [ds.items[i].frame for i in row_items], ds.root,
-                      {"video_pairs": getattr(ds, "video_pairs", None)})
-    for sw in swappers.values():  # FF++ swappers read only the split's pairs
-        if getattr(sw, "pairs", "-") is None:
-            sw.pairs = ctx.options["video_pairs"]
+                      {"video_pairs": ds.video_pairs})  # FF++ swappers read only the split's pairs
     plan = swap_emb = None
     results: dict = {"encoders": {}, "swappers": {}}
     wanted = set(cfg.analyses)
@@ -267,7 +267,8 @@ def _saliency(cfg, enc, name, table, out_dir: Path, cache: Cache) -> Optional[di
     items = [(table.item(r), table.faces[r]) for r in picks]
     keys = [content_key("saliency", fp, it.key, np.round(f.box, 1).tolist()) for it, f in items]
     return encoder_saliency_summary(enc, [(_Lazy(it), f) for it, f in items], out_dir / "saliency" /
-                                    name.replace("/", "_"), region=cfg.saliency_region, cache=cache, keys=keys)
+                                    name.replace("/", "_"), region=cfg.saliency_region, cache=cache, keys=keys,
+                                    progress=cfg.progress)
 
 
 class _Lazy:

@@ -205,5 +205,11 @@ def contract_template(info, weights: Path) -> str:
         lines.append(f'output = "{outs[0]}"')
     else:
         lines.append(f'output = "FILL_IN"  # one of: {", ".join(outs)}')
-    lines.append(f"embedding_size = {width}" if width else "embedding_size = FILL_IN  # the output width is symbolic")
+    if width:
+        lines.append(f"embedding_size = {width}")
+    elif len(outs) == 1:
+        lines.append("embedding_size = FILL_IN  # the output width is symbolic")
+    else:
+        widths = ", ".join(f"{n}: {output_width(s) or 'symbolic'}" for n, s in info.outputs)
+        lines.append(f"embedding_size = FILL_IN  # the chosen output's width ({widths})")
     return "\n".join(lines) + "\n"

@@ -128,24 +128,17 @@ def create_encoders(names: Sequence[str], weights: Optional[Mapping[str, str]] =
                     ) -> Dict[str, Encoder]:
     """Build several encoders, keyed by their leaderboard name (a contract's ``name``, not its path).
 
-    ``weights`` maps an encoder (as given in ``names``, or its leaderboard name) to an explicit weight file;
-    a key that names none of them is an error.
+    ``weights`` maps an encoder, as given in ``names`` or by its leaderboard name, to an explicit weight file.
     """
     from .contract import is_contract_path, read_contract
 
     weights = dict(weights or {})
     out: Dict[str, Encoder] = {}
-    used = set()
     for n in names:
         label = read_contract(n).name if is_contract_path(n) else str(n)
-        key = n if n in weights else (label if label in weights else None)
-        enc = create_encoder(n, weights[key] if key else None, device)
+        path = weights.get(n, weights.get(label))
+        enc = create_encoder(n, path, device)
         if enc.spec.name in out:
             raise IdbenchError(f"two encoders are named {enc.spec.name!r} ({n}); give each contract its own name")
-        used.add(key)
         out[enc.spec.name] = enc
-    unknown = sorted(set(weights) - used)
-    if unknown:
-        raise IdbenchError(f"--weights names {', '.join(unknown)}, which is not among the encoders "
-                           f"{', '.join(names)}")
     return out

@@ -250,7 +250,8 @@ class FFppSwapper(Swapper):
 
         known = set(ctx.labels.tolist())
         items, fails = [], []
-        for t, s, path in self.videos():
+        pairs = self.pairs if self.pairs is not None else ctx.options.get("video_pairs")  # the run's split
+        for t, s, path in list_method_videos(self.root, self.method, self.compression, pairs):
             missing = [f"{w} {v}" for w, v in (("target", t), ("source", s)) if v not in known]
             if missing:
                 fails.append(failure("swap-plan", path, f"unmatched pair: {' and '.join(missing)} not among the "
