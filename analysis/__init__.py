@@ -22,6 +22,7 @@ from ._checks import MetricInputError
 from .attributes import (GazeErrorResult, PoseErrorResult, VectorErrorResult, expression_error, gaze_error,
                          gaze_vectors, pose_error, relative_error, shape_error)
 from .bias import BiasGap, auc_two_sample, bias_gap, ks_statistic, wasserstein_1d
+from .paired import MetricDifference, PairedBiasDifference, holm_adjust, paired_bias_difference
 from .retrieval import RetrievalResult, id_retrieval, id_retrieval_ffpp
 from .saliency_metrics import saliency_inner_ratio
 from .similarity import cosine_similarity, l2_normalize, paired_cosine
@@ -33,6 +34,7 @@ __all__ = [
     "roc_auc", "roc_curve", "eer", "tar_at_far", "verification_accuracy", "VerificationAccuracy",
     "id_retrieval", "id_retrieval_ffpp", "RetrievalResult",
     "bias_gap", "BiasGap", "auc_two_sample", "wasserstein_1d", "ks_statistic",
+    "paired_bias_difference", "PairedBiasDifference", "MetricDifference", "holm_adjust",
     "pose_error", "gaze_error", "gaze_vectors", "expression_error", "shape_error", "relative_error",
     "PoseErrorResult", "GazeErrorResult", "VectorErrorResult",
     "saliency_inner_ratio",
@@ -71,6 +73,16 @@ METRICS: List[MetricInfo] = [
                "bias_gap"),
     MetricInfo("bias_ks", "lower", "sup_x |F_P(x) - F_S(x)|", "Kolmogorov-Smirnov; = scipy ks_2samp statistic",
                "bias_gap"),
+    # attribute decomposition (one controlled pseudo-swap per attribute family, column suffix [variant])
+    # and mask sensitivity (the full pseudo-swap under each named face region, suffix [region])
+    MetricInfo("decomp_mean_gap", "lower", "mean(P) - mean(S_variant)", "idbench attribute decomposition of "
+               + _BLENDFACE, "bias_gap"),
+    MetricInfo("decomp_relative_gap", "lower", "(mean(P) - mean(S_variant)) / (mean(P) - mean(N))",
+               "idbench attribute decomposition of " + _BLENDFACE, "bias_gap"),
+    MetricInfo("decomp_auc", "lower", "P(p > s) + 0.5 P(p = s), s in S_variant (0.5 = no bias)",
+               "Mann & Whitney 1947", "bias_gap"),
+    MetricInfo("mask_relative_gap", "lower", "(mean(P) - mean(S_region)) / (mean(P) - mean(N))",
+               "idbench mask sensitivity of " + _BLENDFACE, "bias_gap"),
     # verification
     MetricInfo("verification_auc", "higher", "P(s_genuine > s_impostor) + 0.5 P(tie)", "Hanley & McNeil 1982",
                "roc_auc"),

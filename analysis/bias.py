@@ -128,12 +128,16 @@ def _replicate_stats(pos: np.ndarray, swp: np.ndarray, neg: Optional[np.ndarray]
     """mean_gap, auc and relative_gap of bootstrap replicates given as multiplicity rows.
 
     ``cp[b, i]`` is how often positive ``i`` appears in replicate ``b`` (likewise ``cs``,
-    ``cn``). The AUC of a replicate is computed from the multiplicities without
-    materialising it: sum_i cp_i * (#swapped below pos_i + #swapped tied with it / 2).
+    ``cn``); a replicate's size is its row sum (fixed for the i.i.d. bootstrap, variable for
+    the cluster bootstrap of :mod:`idbench.analysis.paired`; an empty group gives NaN). The AUC
+    of a replicate is computed from the multiplicities without materialising it:
+    sum_i cp_i * (#swapped below pos_i + #swapped tied with it / 2) / (size_P size_S).
     """
-    n_p, n_s = len(pos), len(swp)
-    mp = cp @ pos / n_p
-    ms = cs @ swp / n_s
+    n_s = len(swp)
+    w_p, w_s = cp.sum(axis=1), cs.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mp = cp @ pos / w_p
+        ms = cs @ swp / w_s
     gap = mp - ms
     order = np.argsort(swp, kind="mergesort")
     s_sorted = swp[order]
@@ -142,12 +146,14 @@ def _replicate_stats(pos: np.ndarray, swp: np.ndarray, neg: Optional[np.ndarray]
     cum = np.zeros((cs.shape[0], n_s + 1), np.int64)
     np.cumsum(cs[:, order], axis=1, out=cum[:, 1:])
     twice = (cp * (cum[:, left] + cum[:, right])).sum(axis=1)
-    auc = twice / (2.0 * n_p * n_s)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = twice / (2.0 * w_p * w_s)
     rel = None
     if neg is not None and cn is not None:
-        mn = cn @ neg / len(neg)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mn = cn @ neg / cn.sum(axis=1)
         den = mp - mn
-        ok = np.abs(den) > 1e-12 * np.maximum(1.0, np.maximum(np.abs(mp), np.abs(mn)))
+        ok = np.isfinite(den) & (np.abs(den) > 1e-12 * np.maximum(1.0, np.maximum(np.abs(mp), np.abs(mn))))
         rel = np.full(len(den), np.nan)
         rel[ok] = gap[ok] / den[ok]
     return gap, auc, rel

@@ -154,6 +154,9 @@ def run_cmd(
     k_partners: int = typer.Option(100, "--k-partners", help="candidates for the nearest-landmark partner"),
     n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap resamples for intervals"),
     saliency_faces: int = typer.Option(4, "--saliency-faces", help="faces per encoder for saliency (0: off)"),
+    analyses: str = typer.Option("bias,verification,retrieval", "--analyses",
+                                 help="comma list of bias, verification, retrieval, decomposition"),
+    n_perm: int = typer.Option(2000, "--n-perm", help="permutations of the decomposition's paired tests"),
     saliency_region: str = typer.Option("inner", "--saliency-region", help="face region of the saliency ratio: "
                                         "inner | face | parsing:<PATH>"),
     weights: List[str] = typer.Option([], "--weights", help=WEIGHTS_HELP),
@@ -166,6 +169,13 @@ def run_cmd(
 
     enc_names = [e for e in encoders.split(",") if e]
     w = parse_weights(weights, enc_names + [e for e in id_encoders.split(",") if e])
+    from idbench.bench.decomposition import parse_analyses
+    from idbench.bench.run import ANALYSES
+
+    try:
+        wanted = parse_analyses(analyses, ANALYSES)
+    except IdbenchError as e:
+        fail(str(e))
     cfg = RunConfig(dataset=dataset, root=str(root) if root else None,
                     encoders=[e for e in encoders.split(",") if e],
                     swappers=[s for s in swappers.split(",") if s],
@@ -174,7 +184,7 @@ def run_cmd(
                     splits=str(splits) if splits else None, k_partners=k_partners, n_boot=n_boot,
                     saliency_faces=saliency_faces, saliency_region=saliency_region,
                     cache_dir=str(cache_dir) if cache_dir else None,
-                    no_cache=no_cache, weights=w)
+                    no_cache=no_cache, weights=w, analyses=wanted, n_perm=n_perm)
     try:
         results = run(cfg)
     except IdbenchError as e:
@@ -185,11 +195,17 @@ def run_cmd(
 
     cols, rows = leaderboard_rows(results)
     show = [c for c in ("name", "positive_mean", "swapped_mean", "negative_mean", "bias_mean_gap", "bias_auc",
-                        "verification_auc", "verification_accuracy", "retrieval_top1") if c in cols]
+                        "verification_auc", "verification_accuracy", "retrieval_top1")
+            if c in cols and (c == "name" or any(r.get(c) is not None for r in rows[1:]))]
     _table(show, [[_fmt(r.get(c)) for c in show] for r in rows[1:] if r["kind"] == "encoder"])
     for name, sw in results.get("swappers", {}).items():
         summary = ", ".join(f"{k} {_fmt(v)}" for k, v in sw.get("summary", {}).items())
         typer.echo(f"swapper {name}: {summary}")
+    if results.get("decomposition"):
+        from idbench.bench.decomposition import summary_lines
+
+        for line in summary_lines(results["decomposition"]):
+            typer.echo(line)
     typer.echo(f"{results['dataset']['description']}")
     typer.echo(f"wrote {out / 'leaderboard.csv'}, {out / 'results.json'}, {out / 'report.html'}")
 

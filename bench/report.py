@@ -49,6 +49,13 @@ def leaderboard_rows(results: dict) -> Tuple[List[str], List[dict]]:
     for name, r in results.get("encoders", {}).items():
         row = {"name": name, "kind": "encoder"}
         row.update({c: _get(r, p) for c, _, p, _ in ENCODER_COLUMNS})
+        for col, value in r.get("columns", {}).items():  # column families of optional analyses
+            if col not in cols:
+                from idbench.analysis import metric_direction
+
+                cols.append(col)
+                direction[col] = metric_direction(col)
+            row[col] = value
         rows.append(row)
     for name, r in results.get("swappers", {}).items():
         row = {"name": name, "kind": "swapper"}
@@ -185,6 +192,8 @@ def write_report(results: dict, path: Path, out_dir: Path) -> None:
     for i, (fid, fig) in enumerate(figs):
         parts.append(f'<section id="{fid}">' + pio.to_html(fig, include_plotlyjs=(i == 0), full_html=False,
                                                           div_id=f"plot-{fid}") + "</section>")
+    from .report_decomposition import decomposition_section
+
     ds = results.get("dataset", {})
     montage = _saliency_html(results, out_dir)
     prov = html.escape(json.dumps(results.get("provenance", {}), indent=1, default=str))
@@ -200,6 +209,7 @@ def write_report(results: dict, path: Path, out_dir: Path) -> None:
 <p class="small">{ds.get('n_faces', 0)} faces from {ds.get('n_items', 0)} images; {len(skipped)} skipped.
 Protocol: see the README ("bench run protocol").</p>
 {''.join(parts)}
+{decomposition_section(results, out_dir) or ''}
 {montage}
 <h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul>
 <h2>Failures ({len(fails)})</h2><table class="small"><tr><th>stage</th><th>item</th><th>reason</th></tr>{fail_rows}</table>

@@ -20,6 +20,10 @@ from idbench.errors import InputError
 from idbench.pipeline import detect_paths, embed_detected, encoder_fingerprint, failure
 
 
+ANALYSES = ("bias", "verification", "retrieval", "decomposition")  # --analyses, a comma list
+DEFAULT_ANALYSES = ("bias", "verification", "retrieval")
+
+
 @dataclass
 class RunConfig:
     dataset: str = "sample"
@@ -40,6 +44,8 @@ class RunConfig:
     saliency_faces: int = 4
     saliency_region: str = "inner"
     bias: bool = True
+    analyses: List[str] = field(default_factory=lambda: list(DEFAULT_ANALYSES))
+    n_perm: int = 2000  # permutations of the decomposition's paired tests
     cache_dir: Optional[str] = None
     no_cache: bool = False
     progress: bool = True
@@ -118,26 +124,37 @@ def _protocol_pairs(ds, row_items, failures):
     return pairs, ds.folds[keep]
 
 
-def _bias_swaps(cfg, ctx, encoders, cache, failures):
-    """The bias plan and its pseudo-swaps' embeddings (NaN rows: failed swaps, listed)."""
-    from idbench.swapper import SwapItem, plan_partners
+def plan_swap_embeddings(sw, plan, ctx, encoders, cfg, cache, failures, desc: str) -> Dict[str, np.ndarray]:
+    """Embeddings of ``sw``'s swap of every ``plan.swaps`` (source, partner) pair, per encoder, in plan
+    order (NaN rows: failed swaps, listed in ``failures``). The bias analysis and every decomposition
+    variant use it on the same plan."""
+    from idbench.swapper import SwapItem
 
-    from . import encoder_analysis as EA
     from .swap_eval import embed_swaps, swap_failures
 
-    sw = bias_swapper(cfg)
     t = ctx.table
-    partner, _ = plan_partners(t.faces, ctx.labels, sw.partner, sw.k, sw.seed, sw.usable(ctx))
-    plan = EA.plan_bias(ctx.labels, partner, seed=cfg.seed)
     items = [SwapItem(int(p), str(ctx.labels[s]), f"{t.paths[s]} -> {t.paths[p]}", source=int(s))
              for _, s, p in plan.swaps]
-    S = embed_swaps(sw, items, ctx, encoders, cfg, cache, desc="bias pseudo-swaps", total=len(items))
+    S = embed_swaps(sw, items, ctx, encoders, cfg, cache, desc=desc, total=len(items))
     failures += swap_failures(S.skipped)
     emb = {n: np.full((len(items), e.spec.embedding_size), np.nan, np.float32) for n, e in encoders.items()}
     for r in range(len(S.paths)):
         i = S.item(r).meta["index"]
         for n in encoders:
             emb[n][i] = S.embeddings[n][r]
+    return emb
+
+
+def _bias_swaps(cfg, ctx, encoders, cache, failures):
+    """The bias plan and its pseudo-swaps' embeddings (NaN rows: failed swaps, listed)."""
+    from idbench.swapper import plan_partners
+
+    from . import encoder_analysis as EA
+
+    sw = bias_swapper(cfg)
+    partner, _ = plan_partners(ctx.table.faces, ctx.labels, sw.partner, sw.k, sw.seed, sw.usable(ctx))
+    plan = EA.plan_bias(ctx.labels, partner, seed=cfg.seed)
+    emb = plan_swap_embeddings(sw, plan, ctx, encoders, cfg, cache, failures, "bias pseudo-swaps")
     return plan, emb, sw.params()
 
 
@@ -183,16 +200,26 @@ def run(cfg: RunConfig) -> dict:
                       {"video_pairs": ds.video_pairs})  # FF++ swappers read only the split's pairs
     plan = swap_emb = None
     results: dict = {"encoders": {}, "swappers": {}}
-    if cfg.bias and ds.pairs is None:
+    wanted = set(cfg.analyses)
+    if cfg.bias and ds.pairs is None and wanted & {"bias", "decomposition"}:
         plan, swap_emb, params = _bias_swaps(cfg, ctx, encoders, cache, failures)
         results["bias_swap_params"] = params
     for name, enc in encoders.items():
         res = EA.analyse(table.embeddings[name], labels, plan, None if plan is None else swap_emb[name], pairs,
                          folds, cfg.seed, cfg.n_boot)
+        for k in ("bias", "verification", "retrieval"):  # cheap, computed together; kept when asked for
+            if k not in wanted:
+                res.pop(k, None)
         if "bias" in res:
             res["bias"]["swap_params"] = results["bias_swap_params"]
         res["saliency"] = _saliency(cfg, enc, name, table, out_dir, cache)
         results["encoders"][name] = res
+    if "decomposition" in wanted:
+        from .decomposition import leaderboard_columns, run_decomposition
+
+        results["decomposition"] = run_decomposition(cfg, ctx, plan, swap_emb, encoders, cache, failures, out_dir)
+        for n, cols in leaderboard_columns(results["decomposition"] or {}).items():
+            results["encoders"][n].setdefault("columns", {}).update(cols)
     if swappers:
         from .swap_eval import evaluate_swappers
 
