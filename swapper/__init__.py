@@ -7,6 +7,7 @@ from .registry import SWAPPERS, SwapperSpec, create_swapper, get_spec, list_swap
 from .blend import (BlendSwapper, SwapError, SwapFailure, SwapResult, blend_pair, choose_partners,  # noqa: F401
                     swap_crops, swap_frames)
 from . import ffpp  # noqa: F401  (registers ffpp:<Method>)
+from . import learned  # noqa: F401  (registers inswapper, blendswap, simswap)
 
 __all__ = ["SWAPPERS", "SwapperSpec", "create_swapper", "get_spec", "list_swappers", "register_swapper",
            "BlendSwapper", "SwapError", "SwapFailure", "SwapResult", "blend_pair", "choose_partners", "swap_crops",
