@@ -52,11 +52,11 @@ def crop_mask(size: int, erode: float = ERODE, blur: float = BLUR) -> np.ndarray
     """float32 size x size: 1 inside the eroded square, a Gaussian ramp to 0 at the crop border."""
     import cv2
 
+    radius = max(1, int(round(size * blur)))
+    band = max(radius + 1, int(round(size * erode / 2)))  # wider than the blur: exactly 0 on the crop's edge
     mask = np.zeros((size, size), np.float32)
-    band = max(1, int(round(size * erode / 2)))
     mask[band:size - band, band:size - band] = 1.0
-    k = 2 * max(1, int(round(size * blur))) + 1
-    return cv2.GaussianBlur(mask, (k, k), 0)
+    return cv2.GaussianBlur(mask, (2 * radius + 1, 2 * radius + 1), 0)
 
 
 def _roi(inv: np.ndarray, size: int, shape: Tuple[int, int]) -> Tuple[int, int, int, int]:
