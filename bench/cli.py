@@ -35,6 +35,12 @@ def list_cmd(what: str = typer.Argument(..., help="encoders | detectors | swappe
         from idbench.detectors import DETECTORS
 
         _table(("name", "description"), [(n, DETECTORS.spec(n).description) for n in DETECTORS.names(pattern)])
+    elif what == "swappers":  # learned swappers say whether their weight files are present
+        from idbench.swapper import SWAPPERS
+        from idbench.swapper.learned import weight_status
+
+        _table(("name", "kind", "weights", "description"),
+               [(n, SWAPPERS.spec(n).kind, weight_status(n), SWAPPERS.spec(n).description) for n in SWAPPERS.names(pattern)])
     else:
         registry = _other_registry(what)
         _table(("name", "description"), [(n, getattr(registry.spec(n), "description", "")) for n in

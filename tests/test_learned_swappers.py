@@ -201,8 +201,13 @@ def blendswap_file(tmp_path_factory):
     return path
 
 
-def test_blendswap_loads_official_keys_runs_and_pastes_back(blendswap_file):
-    sw = create_swapper("blendswap", weights=blendswap_file)
+@pytest.fixture(scope="module")
+def blendswap(blendswap_file):
+    return create_swapper("blendswap", weights=blendswap_file)
+
+
+def test_blendswap_loads_official_keys_runs_and_pastes_back(blendswap, blendswap_file):
+    sw = blendswap
     src_img, src, tgt_img, tgt = _pair(0)
     res = sw.swap(src_img, src, tgt_img, tgt)
     assert isinstance(res, SwapResult) and res.face is tgt
@@ -215,9 +220,9 @@ def test_blendswap_loads_official_keys_runs_and_pastes_back(blendswap_file):
     assert again.image.tobytes() == res.image.tobytes()  # deterministic, also across instances
 
 
-def test_blendswap_generate_is_the_official_forward(blendswap_file):
+def test_blendswap_generate_is_the_official_forward(blendswap):
     """``generate`` (identity once per source) equals BlendSwap.forward(target, source) on the same crops."""
-    sw = create_swapper("blendswap", weights=blendswap_file)
+    sw = blendswap
     src_img, src, tgt_img, tgt = _pair(1)
     s_crop, _ = crop_face(src_img, src, sw.spec.source)
     t_crop, _ = crop_face(tgt_img, tgt, sw.spec.target)
@@ -245,8 +250,8 @@ def test_blendswap_mask_head_decides_what_changes(tmp_path):
     assert np.abs(gen.image.astype(int) - tgt_img)[m].mean() > 10.0
 
 
-def test_blendswap_bad_faces_are_swap_errors(blendswap_file):
-    sw = create_swapper("blendswap", weights=blendswap_file)
+def test_blendswap_bad_faces_are_swap_errors(blendswap):
+    sw = blendswap
     src_img, src, tgt_img, tgt = _pair(0)
     tiny = synth_face(cx=50, cy=50, scale=10.0)
     with pytest.raises(SwapError, match="too small"):

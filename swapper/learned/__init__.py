@@ -17,11 +17,25 @@ from idbench.swapper.registry import SwapperSpec, register_swapper
 from .spec import BLENDSWAP_SPEC, INSWAPPER_SPEC, LEARNED_SPECS, SIMSWAP_SPEC, Crop, LearnedSwapperSpec
 
 __all__ = ["LEARNED_SPECS", "LearnedSwapperSpec", "Crop", "INSWAPPER_SPEC", "BLENDSWAP_SPEC", "SIMSWAP_SPEC",
-           "learned_spec"]
+           "learned_spec", "weight_status"]
 
 
 def learned_spec(name: str) -> LearnedSwapperSpec:
     return LEARNED_SPECS[name]
+
+
+def weight_status(name: str) -> str:
+    """For listings: a learned swapper's weight status ('present', 'missing (FILE)', ...), else 'none needed'."""
+    spec = LEARNED_SPECS.get(name)
+    if spec is None:
+        return "none needed"
+    status = spec.weight_status()
+    if status == "present" and spec.identity_from_registry:  # inswapper also needs arcface.onnx's w600k_r50
+        from idbench.encoders import get_spec, weights_status
+
+        if weights_status(spec.identity_encoder) != "present":
+            return f"{weights_status(spec.identity_encoder)} ({get_spec(spec.identity_encoder).weights[0].filename})"
+    return status
 
 
 @register_swapper(SwapperSpec("inswapper", INSWAPPER_SPEC.description, kind="learned"))

@@ -42,6 +42,7 @@ class LearnedSwapperSpec:
     licence: str
     paper: str
     repository: str
+    identity_from_registry: bool = False  # True: the identity encoder is built from idbench's encoder registry
 
     def weight_status(self) -> str:
         """'present' when every file resolves, else the first file that is 'missing' or 'corrupt'."""
@@ -111,6 +112,7 @@ INSWAPPER_SPEC = LearnedSwapperSpec(
     licence="insightface pretrained models: non-commercial research purposes only",
     paper="no paper (insightface's inswapper, 2023); compared as a baseline in later face-swap papers",
     repository=INSIGHTFACE_REPO,
+    identity_from_registry=True,
 )
 
 BLENDSWAP_SPEC = LearnedSwapperSpec(
