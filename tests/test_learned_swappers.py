@@ -123,6 +123,23 @@ def test_registered_with_typed_specs_and_import_is_light():
     assert "torch" not in out and "onnxruntime" not in out
 
 
+def test_bench_list_swappers_shows_weight_status(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from idbench.bench.cli import app
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "checkpoints").mkdir()
+    torch.save({"x": torch.zeros(512)}, tmp_path / "checkpoints" / "blendswap.pth")  # present (not loaded here)
+    r = CliRunner().invoke(app, ["list", "swappers"])
+    assert r.exit_code == 0, r.output
+    lines = {ln.split()[0]: ln for ln in r.output.splitlines() if ln.strip()}
+    assert "missing (inswapper_128.onnx)" in lines["inswapper"] and "learned" in lines["inswapper"]
+    assert "missing (latest_net_G.pth)" in lines["simswap"]
+    assert " present " in lines["blendswap"] and "none needed" in lines["blend"]
+
+
 @pytest.mark.parametrize("name, where", [("inswapper", ".insightface/models/inswapper_128.onnx"),
                                          ("blendswap", "checkpoints/blendswap.pth"),
                                          ("simswap", "checkpoints/people/latest_net_G.pth")])
@@ -439,6 +456,11 @@ def test_inswapper_is_deterministic_and_checks_its_graph(inswapper_files, tmp_pa
     a = create_swapper("inswapper", weights=model, identity_weights=ident).swap(src_img, src, tgt_img, tgt)
     b = create_swapper("inswapper", weights=model, identity_weights=ident).swap(src_img, src, tgt_img, tgt)
     assert a.image.tobytes() == b.image.tobytes() and a.provenance["identity_encoder"] == "arcface.onnx"
+    sw = create_swapper("inswapper", weights=model, identity_weights=ident)
+    from idbench.weights import sha256_file
+
+    assert sw.params()["weights_sha256"] == {"inswapper_128.onnx": sha256_file(model),
+                                             "w600k_r50.onnx": sha256_file(ident)}  # both files key the cache
     import onnx
     from onnx import numpy_helper
 

@@ -93,6 +93,10 @@ class LearnedSwapper:
         prov.update(self.provenance())
         return SwapResult(image=image, mask=mask, provenance=prov, face=target_face)
 
+    def params(self) -> Dict[str, object]:
+        """What changes the swaps besides the inputs (part of the swap cache key): the weight files' contents."""
+        return {"weights_sha256": {name: cached_sha256(p) for name, p in self.paths.items()}}
+
     def provenance(self) -> Dict[str, object]:
         s = self.spec
         return {"swapper": s.name, "identity_encoder": s.identity_encoder,

@@ -70,6 +70,21 @@ class InSwapper(LearnedSwapper):
             identity_encoder = create_encoder(spec.identity_encoder, weights=identity_weights, device=device)
         self.encoder = identity_encoder
 
+    def params(self) -> dict:
+        own = super().params()
+        enc_path = getattr(self.encoder, "weights_path", None)
+        if enc_path is not None:  # the identity encoder's file changes the swaps too
+            from idbench.weights import cached_sha256
+
+            own["weights_sha256"][Path(enc_path).name] = cached_sha256(enc_path)
+        return own
+
+    def provenance(self) -> dict:
+        prov = super().provenance()
+        enc_path = getattr(self.encoder, "weights_path", None)
+        prov["identity_weights"] = str(enc_path) if enc_path is not None else repr(self.encoder)
+        return prov
+
     def _check_io(self, path: Path) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         size = self.spec.target.size
