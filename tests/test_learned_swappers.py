@@ -504,3 +504,21 @@ def test_official_code_parity():
             torch.testing.assert_close(a, b)
         torch.testing.assert_close(pairs[0][0](z, maps_o), pairs[0][1](z, maps_u))
         torch.testing.assert_close(pairs[2][0](x224, z), pairs[2][1](x224, z))
+
+
+def test_simswap_on_a_real_photo_changes_only_the_target_face(simswap_files, t1_image):
+    """insightface's t1.jpg (dlib HOG faces): face 0's identity onto face 1; the rest of the frame is untouched."""
+    from idbench.detectors import create_detector
+
+    faces = create_detector("dlib-hog").detect(t1_image)
+    assert len(faces) >= 2
+    weights = {"latest_net_G.pth": simswap_files / "latest_net_G.pth",
+               "arcface_checkpoint.tar": simswap_files / "arcface_state_dict.pth"}
+    res = create_swapper("simswap", weights=weights).swap(t1_image, faces[0], t1_image, faces[1])
+    changed = np.any(res.image != t1_image, axis=2)
+    assert changed.sum() > 0.5 * faces[1].area and not (changed & (res.mask == 0)).any()
+    x1, y1, x2, y2 = faces[1].box
+    assert res.mask[int((y1 + y2) / 2), int((x1 + x2) / 2)] > 0.99  # the target face is inside the mask
+    for f in faces[:1] + faces[2:]:  # every other face is untouched
+        bx1, by1, bx2, by2 = np.round(f.box).astype(int)
+        assert not changed[max(by1, 0):by2, max(bx1, 0):bx2].any()
