@@ -300,17 +300,19 @@ def _small_arcface(seed: int = 0):
     return a.eval()
 
 
-def _save_pickled_like_simswap(module, path: Path) -> None:
-    """``torch.save(model)`` with the classes under SimSwap's own path ``models.arcface_models``."""
+def _save_pickled_like_simswap(module, path: Path, where: str = "models.arcface_models") -> None:
+    """``torch.save(model)`` with the classes under one of SimSwap's own paths (``models.arcface_models`` or
+    ``models``, which re-exports them)."""
     from idbench.swapper.learned import simswap_net as N
 
     fake = types.ModuleType("models.arcface_models")
     pkg = types.ModuleType("models")
     pkg.arcface_models = fake
+    home = fake if where == "models.arcface_models" else pkg
     renamed = {}
     for base in (N.ResNet, N.IRBlock, N.SEBlock):
-        cls = type(base.__name__, (base,), {"__module__": "models.arcface_models", "__qualname__": base.__name__})
-        setattr(fake, base.__name__, cls)
+        cls = type(base.__name__, (base,), {"__module__": where, "__qualname__": base.__name__})
+        setattr(home, base.__name__, cls)
         renamed[base] = cls
     for m in module.modules():
         if type(m) in renamed:
@@ -327,6 +329,7 @@ def simswap_files(tmp_path_factory):
     d = tmp_path_factory.mktemp("simswap")
     torch.save(_small_simswap_generator().state_dict(), d / "latest_net_G.pth")
     _save_pickled_like_simswap(_small_arcface(), d / "arcface_checkpoint.tar")
+    _save_pickled_like_simswap(_small_arcface(), d / "arcface_models_pkg.tar", where="models")
     torch.save(_small_arcface().state_dict(), d / "arcface_state_dict.pth")
     return d
 
@@ -340,6 +343,10 @@ def test_simswap_pickled_arcface_needs_the_trust_switch(simswap_files, monkeypat
     monkeypatch.setenv("IDBENCH_ALLOW_PICKLE", "1")
     pickled = create_swapper("simswap", weights=weights)
     assert "models" not in sys.modules  # the class-path alias is gone after loading
+    pkg_path = create_swapper("simswap", weights={**weights, "arcface_checkpoint.tar": simswap_files /
+                                                  "arcface_models_pkg.tar"})
+    for a, b in zip(pickled.arcface.state_dict().values(), pkg_path.arcface.state_dict().values()):
+        assert torch.equal(a, b)
     weights["arcface_checkpoint.tar"] = simswap_files / "arcface_state_dict.pth"
     monkeypatch.delenv("IDBENCH_ALLOW_PICKLE")
     resaved = create_swapper("simswap", weights=weights)

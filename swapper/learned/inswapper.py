@@ -92,9 +92,10 @@ class InSwapper(LearnedSwapper):
             raise WeightsFormatError(f"{path}: has {len(inputs)} inputs and {len(outputs)} outputs; inswapper "
                                      f"has 2 (target, source) and 1")
         t, s = list(inputs[0].shape), list(inputs[1].shape)
-        if len(t) != 4 or [d for d in t[1:]] != [3, size, size]:
+        fits = lambda dim, want: not isinstance(dim, int) or dim <= 0 or dim == want  # symbolic dims pass
+        if len(t) != 4 or not all(fits(d, w) for d, w in zip(t[1:], (3, size, size))):
             raise WeightsFormatError(f"{path}: first input is {t}, inswapper's target is N x 3 x {size} x {size}")
-        if len(s) != 2 or s[1] != EMAP_SHAPE[1]:
+        if len(s) != 2 or not fits(s[1], EMAP_SHAPE[1]):
             raise WeightsFormatError(f"{path}: second input is {s}, inswapper's source latent is N x 512")
         self.target_name, self.source_name, self.output_name = inputs[0].name, inputs[1].name, outputs[0].name
 

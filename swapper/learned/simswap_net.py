@@ -11,7 +11,8 @@ Written from the paper and checked against the state-dict layouts of the officia
   BN, ReLU), ``last_layer`` (7x7 conv, tanh); output ``(x + 1) / 2`` in [0, 1].
 * :class:`SimSwapArcFace`: ``models/arcface_models.py`` ``ResNet(IRBlock, layers, use_se=True)`` (foamliu's
   InsightFace-v2 SE-ResNet: unpadded 3x3 stem, max-pool, IR blocks with a shared PReLU and squeeze-excitation,
-  ``fc`` from 512 x 7 x 7, ``bn3``). ``arcface_checkpoint.tar`` pickles the whole module under that class path;
+  ``fc`` from 512 x 7 x 7, ``bn3``). ``arcface_checkpoint.tar`` pickles the whole module (classes found as
+  ``models.ResNet`` or ``models.arcface_models.ResNet``, both of which SimSwap's ``models`` package provides);
   :func:`read_simswap_arcface` unpickles it onto these classes (only behind the checkpoint reader's
   ``allow_pickle`` switch) and also accepts a re-saved ``state_dict()``.
 
@@ -184,7 +185,7 @@ OFFICIAL_MODULE = "models.arcface_models"  # where arcface_checkpoint.tar's pick
 
 @contextlib.contextmanager
 def official_class_path() -> Iterator[None]:
-    """Make ``models.arcface_models.{ResNet, IRBlock, SEBlock}`` resolve to these classes while unpickling.
+    """Make ``models[.arcface_models].{ResNet, IRBlock, SEBlock}`` resolve to these classes while unpickling.
 
     Installed only where no module of that name exists, and removed afterwards.
     """
@@ -192,6 +193,9 @@ def official_class_path() -> Iterator[None]:
     if "models" not in sys.modules:
         pkg = types.ModuleType("models")
         pkg.__path__ = []  # a package, so the submodule import resolves
+        # SimSwap's models/__init__.py re-exports the classes: a pickle from foamliu's top-level models.py
+        # names them models.ResNet, ...
+        pkg.ResNet, pkg.IRBlock, pkg.SEBlock = ResNet, IRBlock, SEBlock
         sys.modules["models"] = pkg
         added.append("models")
     if OFFICIAL_MODULE not in sys.modules:
