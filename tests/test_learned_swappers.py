@@ -529,3 +529,24 @@ def test_simswap_on_a_real_photo_changes_only_the_target_face(simswap_files, t1_
     for f in faces[:1] + faces[2:]:  # every other face is untouched
         bx1, by1, bx2, by2 = np.round(f.box).astype(int)
         assert not changed[max(by1, 0):by2, max(bx1, 0):bx2].any()
+
+
+# --- bench run / bench swap on the miniature FF++ tree and a folder ---------------------------------
+
+def _place_weights(home: Path, tmp: Path) -> None:
+    """Random official-format files where the resolver looks ($IDBENCH_HOME/weights)."""
+    w = home / "weights"
+    w.mkdir(parents=True, exist_ok=True)
+    torch.save(_small_simswap_generator().state_dict(), w / "latest_net_G.pth")
+    torch.save(_small_arcface().state_dict(), w / "arcface_checkpoint.tar")
+    torch.save(_small_blendswap().state_dict(), w / "blendswap.pth")
+    for p in (_inswapper_onnx(tmp), _identity_onnx(tmp)):
+        (w / p.name).write_bytes(p.read_bytes())
+
+
+@pytest.fixture
+def weights_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    _place_weights(home, tmp_path)
+    monkeypatch.setenv("IDBENCH_HOME", str(home))
+    return home
