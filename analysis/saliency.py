@@ -54,20 +54,7 @@ def alignment_matrix(image: np.ndarray, face: Face, alignment: str, size: Option
     if alignment == "arcface112":
         return A.arcface_matrix(face.landmarks5, size or 112).astype(np.float64)
     if alignment == "dlib150":
-        import cv2
-        import dlib
-
-        from idbench.landmarks import dlib5, dlib_shape
-
-        pts = face.dlib5 if face.dlib5 is not None else dlib5(image, face.box)
-        d = dlib.get_face_chip_details(dlib_shape(pts, face.box), size or 150, 0.25)
-        r = d.rect
-        c = np.array([(r.left() + r.right()) / 2, (r.top() + r.bottom()) / 2])
-        a = d.angle
-        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-        src = (np.array([[r.left(), r.top()], [r.right(), r.top()], [r.right(), r.bottom()]]) - c) @ rot.T + c
-        dst = np.array([[0, 0], [d.cols - 1, 0], [d.cols - 1, d.rows - 1]], np.float64)
-        return cv2.getAffineTransform(src.astype(np.float32), dst.astype(np.float32)).astype(np.float64)
+        return A.dlib_chip_matrix(image, face, size or 150)
     if alignment == "mtcnn160":
         s = size or 160
         x1, y1, x2, y2 = [float(v) for v in face.box]
@@ -108,37 +95,11 @@ def crop_face(image: np.ndarray, face: Face, encoder) -> Tuple[np.ndarray, Optio
 
 def inner_face_mask(crop_size: Union[int, Tuple[int, int]], landmarks_in_crop: np.ndarray,
                     margin: float = 0.0) -> np.ndarray:
-    """Binary (0/1 float32) H x W mask of the inner face: the convex hull of brows, eyes, nose and mouth.
+    """The ``inner`` region (:func:`idbench.regions.inner_mask`) of a crop: hull of points 17-67."""
+    from idbench.regions import inner_mask
 
-    ``landmarks_in_crop``: 68 x 2 iBUG points (the hull of points 17-67: brows down to the lower
-    lip; jaw outline, chin, cheeks' edge, forehead, hair and background stay outside) or 5 x 2
-    ArcFace points (their hull grown by 0.4 x the eye distance, a rough stand-in). ``margin`` grows
-    the hull by that fraction of the inter-ocular distance (0: none).
-    """
-    import cv2
-
-    h, w = (crop_size, crop_size) if isinstance(crop_size, (int, np.integer)) else tuple(crop_size)
-    p = np.asarray(landmarks_in_crop, np.float64)
-    if p.shape == (68, 2):
-        pts = p[17:68]
-        iod = float(np.linalg.norm(p[45] - p[36]))
-    elif p.shape == (5, 2):
-        pts = p
-        iod = float(np.linalg.norm(p[1] - p[0]))
-        margin = margin + 0.4
-    else:
-        raise InputError(f"landmarks_in_crop must be 68 x 2 or 5 x 2, got {p.shape}")
-    if not np.all(np.isfinite(pts)):
-        raise InputError("landmarks_in_crop contain NaN or inf")
-    hull = cv2.convexHull(pts.astype(np.float32)).reshape(-1, 2).astype(np.float64)
-    if margin > 0:
-        c = hull.mean(0)
-        d = hull - c
-        n = np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-6)
-        hull = hull + d / n * margin * iod
-    mask = np.zeros((h, w), np.uint8)
-    cv2.fillConvexPoly(mask, np.round(hull * 16).astype(np.int32), 1, lineType=cv2.LINE_8, shift=4)
-    return mask.astype(np.float32)
+    shape = (crop_size, crop_size) if isinstance(crop_size, (int, np.integer)) else tuple(crop_size)
+    return inner_mask(landmarks_in_crop, shape, margin)
 
 
 def inner_ratio(saliency_map: np.ndarray, mask: np.ndarray) -> float:
@@ -386,38 +347,67 @@ def save_png(path: Union[str, Path], rgb: np.ndarray) -> Path:
 # batch helper for bench run / bench saliency
 # ---------------------------------------------------------------------------------------------
 
-def face_saliency(encoder, image: np.ndarray, face: Face, method: str = "occlusion",
-                  reference: Optional[np.ndarray] = None, **kw) -> Dict[str, Any]:
-    """One face: crop, map, mask, inner-face ratio and the overlay (with the mask outlined)."""
-    crop, lm = crop_face(image, face, encoder)
-    own = _unit(encoder.embed(crop[None])[0])
-    ref = own if reference is None else _reference(encoder, crop, reference)
-    sal = saliency(encoder, crop, ref, method, **kw)
-    mask = inner_face_mask(crop.shape[:2], lm) if lm is not None else None
+def face_saliency(encoder, image, face: Face, method: str = "occlusion",
+                  reference: Optional[np.ndarray] = None, region: str = "inner", cache=None,
+                  key: Optional[str] = None, **kw) -> Dict[str, Any]:
+    """One face: crop, map, mask of ``region`` (:mod:`idbench.regions`), ratio inside it, overlay.
+
+    ``image`` may be a callable returning it. With a ``cache`` and ``key`` (content of the image, the
+    face and the encoder) the map and similarity are read back: no encoder call on a rerun.
+    """
+    from idbench.regions import region_mask
+
+    img = image() if callable(image) else image
+    crop, lm = crop_face(img, face, encoder)
+    ckey = None if cache is None or key is None else f"{key}-{method}-{kw}" if kw else f"{key}-{method}"
+    hit = cache.get_array("saliency", _hash(ckey)) if ckey else None
+    meta = cache.get_json("saliency", _hash(ckey)) if hit is not None else None
+    if hit is not None and meta is not None and reference is None:
+        sal, similarity = hit, float(meta["similarity"])
+    else:
+        own = _unit(encoder.embed(crop[None])[0])
+        ref = own if reference is None else _reference(encoder, crop, reference)
+        sal = saliency(encoder, crop, ref, method, **kw)
+        similarity = float(own @ ref)
+        if ckey and reference is None:
+            cache.put_array("saliency", _hash(ckey), sal)
+            cache.put_json("saliency", _hash(ckey), {"similarity": similarity})
+    mask = region_mask(region, lm, crop.shape[:2], crop) if lm is not None else None
     ratio = None
     if mask is not None and np.abs(sal).sum() > 0:
         ratio = inner_ratio(sal, mask)
-    similarity = float(own @ ref)
     return {"crop": crop, "saliency": sal, "mask": mask, "inner_ratio": ratio, "similarity": similarity,
-            "overlay": overlay(crop, sal, mask=mask)}
+            "overlay": overlay(crop, sal, mask=mask), "region": region}
 
 
-def encoder_saliency_summary(encoder, items: Sequence[Tuple[np.ndarray, Face]], out_dir: Union[str, Path],
+def _hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def encoder_saliency_summary(encoder, items: Sequence[Tuple[Any, Face]], out_dir: Union[str, Path],
                              method: str = "occlusion", names: Optional[Sequence[str]] = None,
-                             references: Optional[Sequence[Optional[np.ndarray]]] = None, **kw) -> Dict[str, Any]:
+                             references: Optional[Sequence[Optional[np.ndarray]]] = None, region: str = "inner",
+                             cache=None, keys: Optional[Sequence[str]] = None, progress: bool = True,
+                             **kw) -> Dict[str, Any]:
     """Saliency of ``encoder`` on (image, face) pairs: overlays ``out_dir/<name>.png``, ``ratios.csv``.
 
-    Returns ``{"method", "n", "overlays" (absolute paths), "inner_ratios", "inner_ratio_mean",
+    ``region`` names the face region of the ratio (:mod:`idbench.regions`; recorded in the result).
+    Returns ``{"method", "region", "n", "overlays" (absolute paths), "inner_ratios", "inner_ratio_mean",
     "inner_ratio_std", "csv"}``; a face whose map is all zero (the encoder ignored every patch)
     has ratio ``None`` and is left out of the mean.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths, ratios, rows = [], [], []
-    for i, (image, face) in enumerate(items):
+    from tqdm.auto import tqdm  # occlusion maps take seconds each: show progress
+
+    for i, (image, face) in enumerate(tqdm(items, desc=f"saliency {getattr(encoder.spec, 'name', '')}",
+                                           disable=not progress or len(items) < 2)):
         name = names[i] if names is not None else f"face_{i:03d}"
         ref = references[i] if references is not None else None
-        res = face_saliency(encoder, image, face, method, ref, **kw)
+        res = face_saliency(encoder, image, face, method, ref, region, cache, keys[i] if keys else None, **kw)
         p = save_png(out / f"{name}_{method}.png", res["overlay"])
         paths.append(str(p.resolve()))
         ratios.append(res["inner_ratio"])
@@ -429,6 +419,6 @@ def encoder_saliency_summary(encoder, items: Sequence[Tuple[np.ndarray, Face]], 
         wr.writeheader()
         wr.writerows(rows)
     valid = [r for r in ratios if r is not None]
-    return {"method": method, "n": len(paths), "overlays": paths, "inner_ratios": ratios,
+    return {"method": method, "region": region, "n": len(paths), "overlays": paths, "inner_ratios": ratios,
             "inner_ratio_mean": float(np.mean(valid)) if valid else None,
             "inner_ratio_std": float(np.std(valid)) if valid else None, "csv": str(csv_path.resolve())}

@@ -29,12 +29,9 @@ def estimate_files(inputs, estimator: str, out: Path, weights: Optional[str] = N
                    detector: str = "auto", largest: bool = False) -> dict:
     """Run one estimator on every face of every input image and write the CSV; returns counts."""
     from idbench.analysis.estimators import create_estimator
-    from idbench.detectors import create_detector
     from idbench.errors import IdbenchError
-    from idbench.imageio import list_image_files, read_image
 
     est = create_estimator(estimator, weights=weights, device=device)
-    det = create_detector(detector, device)
     cols = list(ESTIMATE_HEAD) + list(est.columns) + ["status"]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -42,17 +39,14 @@ def estimate_files(inputs, estimator: str, out: Path, weights: Optional[str] = N
     with open(out, "w", newline="") as f:
         wr = csv.writer(f)
         wr.writerow(cols)
-        for path in list_image_files(inputs):
+        for d in _detected(inputs, detector, device, all_faces=not largest):
             n_img += 1
-            try:
-                img = read_image(path)
-                faces = det.detect(img)
-            except IdbenchError as e:
-                wr.writerow([str(path), -1, "", "", "", ""] + [""] * len(est.columns) + [f"error: {e}"])
+            path, img = d.path, None
+            if d.error:
+                status = "no face" if d.error == "no face detected" else f"error: {d.error}"
+                wr.writerow([str(path), -1, "", "", "", ""] + [""] * len(est.columns) + [status])
                 continue
-            if not faces:
-                wr.writerow([str(path), -1, "", "", "", ""] + [""] * len(est.columns) + ["no face"])
-                continue
+            img, faces = d.image, d.faces
             for i, face in enumerate(faces[:1] if largest else faces):
                 n_face += 1
                 box = [f"{float(v):.1f}" for v in face.box]
@@ -66,44 +60,52 @@ def estimate_files(inputs, estimator: str, out: Path, weights: Optional[str] = N
     return {"estimator": est.spec.name, "images": n_img, "faces": n_face, "estimated": n_ok, "csv": str(out)}
 
 
+def _detected(inputs, detector: str, device: str, all_faces: bool = False):
+    """The pipeline's detect stage over every image under ``inputs`` (cached in the default cache)."""
+    from idbench.cache import Cache
+    from idbench.imageio import list_image_files
+    from idbench.pipeline import detect_stream, file_item
+
+    return detect_stream((file_item(p) for p in list_image_files(inputs)), detector, Cache(), device, all_faces)
+
+
 def saliency_files(inputs, encoder: str, out_dir: Path, method: str = "occlusion", weights: Optional[str] = None,
-                   device: str = "cpu", detector: str = "auto", reference: Optional[Path] = None) -> dict:
-    """Saliency overlays and inner-face ratios of the largest face of each input image."""
+                   device: str = "cpu", detector: str = "auto", reference: Optional[Path] = None,
+                   region: str = "inner") -> dict:
+    """Saliency overlays and the share of saliency inside ``region`` for the largest face of each image."""
     from idbench.analysis import saliency as S
-    from idbench.detectors import create_detector
     from idbench.encoders import create_encoder
     from idbench.errors import IdbenchError, NoFaceError
-    from idbench.imageio import list_image_files, read_image
+    from idbench.pipeline import detect_file
+    from idbench.regions import check_region
 
     if method not in S.METHODS:
         from idbench.errors import InputError
 
         raise InputError(f"--method must be one of {', '.join(S.METHODS)}, got {method!r}")
+    check_region(region)
     enc = create_encoder(encoder, weights, device)
-    det = create_detector(detector, device)
     ref = None
     if reference is not None:
-        rimg = read_image(reference)
-        rfaces = det.detect(rimg)
-        if not rfaces:
-            raise NoFaceError(f"{reference}: no face in the reference image")
-        rcrop, _ = S.crop_face(rimg, rfaces[0], enc)
+        rd = detect_file(reference, detector, device=device)
+        if rd.error:
+            raise NoFaceError(f"{reference}: {rd.error} in the reference image")
+        rcrop, _ = S.crop_face(rd.image, rd.faces[0], enc)
         ref = enc.embed(rcrop[None])[0]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, ratios, used = [], [], set()
-    for path in list_image_files(inputs):
+    for d in _detected(inputs, detector, device):
+        path = d.path
         row = dict.fromkeys(SALIENCY_COLUMNS, "")
         row.update(path=str(path), method=method)
+        if d.error:
+            row["status"] = "no face" if d.error == "no face detected" else f"error: {d.error}"
+            rows.append(row)
+            continue
+        face = d.faces[0]
         try:
-            img = read_image(path)
-            faces = det.detect(img)
-            if not faces:
-                row["status"] = "no face"
-                rows.append(row)
-                continue
-            face = faces[0]
-            res = S.face_saliency(enc, img, face, method, ref)
+            res = S.face_saliency(enc, d.image, face, method, ref, region)
         except IdbenchError as e:
             row["status"] = f"error: {e}"
             rows.append(row)
@@ -127,7 +129,7 @@ def saliency_files(inputs, encoder: str, out_dir: Path, method: str = "occlusion
         wr = csv.DictWriter(f, fieldnames=list(SALIENCY_COLUMNS))
         wr.writeheader()
         wr.writerows(rows)
-    return {"encoder": enc.spec.name, "method": method, "images": len(rows), "maps": len(ratios),
+    return {"encoder": enc.spec.name, "method": method, "region": region, "images": len(rows), "maps": len(ratios),
             "inner_ratio_mean": float(np.mean(ratios)) if ratios else None, "csv": str(csv_path)}
 
 
@@ -167,17 +169,20 @@ def register(app) -> None:
                                                                        "(all but occlusion need a torch encoder)"),
         reference: Optional[Path] = typer.Option(None, "--reference", help="reference photo (default: each crop "
                                                                            "against its own embedding)"),
-        weights: Optional[str] = typer.Option(None, "--weights"),
+        weights: List[str] = typer.Option([], "--weights", help="NAME=PATH weight file of the encoder"),
         detector: str = typer.Option("auto", "--detector", "-d"),
         device: str = typer.Option("cpu", "--device"),
+        region: str = typer.Option("inner", "--region", help="face region of the ratio: inner | face | "
+                                                              "parsing:<BiSeNet .pth> (idbench.regions)"),
     ):
         """Saliency maps of identity similarity: overlay PNGs and a CSV of inner-face ratios."""
-        from idbench.bench.cli import fail
+        from idbench.bench.cli import fail, parse_weights
         from idbench.errors import IdbenchError
 
         try:
-            s = saliency_files(inputs, encoder, out, method=method, weights=weights, device=device,
-                               detector=detector, reference=reference)
+            s = saliency_files(inputs, encoder, out, method=method, device=device,
+                               weights=parse_weights(weights, [encoder]).get(encoder),
+                               detector=detector, reference=reference, region=region)
         except IdbenchError as e:
             fail(str(e))
         mean = "n/a" if s["inner_ratio_mean"] is None else f"{s['inner_ratio_mean']:.3f}"

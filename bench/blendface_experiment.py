@@ -133,6 +133,7 @@ def pseudo_swaps(ps, plan):
 def evaluate(args: argparse.Namespace, data: Path) -> Dict[str, dict]:
     from idbench import analysis as M
     from idbench.bench.encoder_analysis import analyse, gallery_split, plan_bias
+    from idbench.swapper.blend import choose_partners
     from idbench.bench.prepare import load_prepared, read_names
     from idbench.encoders import create_encoder
     from idbench.encoders import dlib_finetuned  # noqa: F401  (registers dlib.finetuned)
@@ -140,7 +141,8 @@ def evaluate(args: argparse.Namespace, data: Path) -> Dict[str, dict]:
     held = read_names(data / "heldout_identities.txt")
     ps = load_prepared(data, "dlib150", held)
     labels = np.asarray(ps.identities)
-    plan = plan_bias(labels, ps.landmarks, k=args.k_partners, seed=args.seed)
+    partner, _ = choose_partners(ps.landmarks, labels, k=args.k_partners, seed=args.seed)  # the pseudo-swap's rule
+    plan = plan_bias(labels, partner, seed=args.seed)
     faces = ps.images()
     swaps, ok = pseudo_swaps(ps, plan)
     results = {}

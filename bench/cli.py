@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import typer
 
@@ -15,6 +15,33 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 def fail(msg: str, code: int = 2) -> None:
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(code)
+
+
+WEIGHTS_HELP = "NAME=PATH: explicit weight file of encoder NAME (repeatable; NAME as given or a contract's name)"
+
+
+def parse_weights(items: List[str], encoders: List[str]) -> Dict[str, str]:
+    """``--weights NAME=PATH`` (every command): NAME must be one of the command's encoders (as given, or the
+    ``name`` of a contract file among them); anything else is an error, never silently unused."""
+    from idbench.encoders.contract import is_contract_path, read_contract
+    from idbench.errors import IdbenchError
+
+    known = {}
+    for e in encoders:
+        try:
+            known[e] = read_contract(e).name if is_contract_path(e) else e
+        except IdbenchError as err:
+            fail(str(err))
+    out: Dict[str, str] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            fail(f"--weights takes NAME=PATH, got {item!r}")
+        match = next((e for e, label in known.items() if name in (e, label)), None)
+        if match is None:
+            fail(f"--weights names {name!r}, which is not among this command's encoders ({', '.join(known)})")
+        out[match] = path
+    return out
 
 
 @app.command("list")
@@ -35,12 +62,15 @@ def list_cmd(what: str = typer.Argument(..., help="encoders | detectors | swappe
         from idbench.detectors import DETECTORS
 
         _table(("name", "description"), [(n, DETECTORS.spec(n).description) for n in DETECTORS.names(pattern)])
-    elif what == "swappers":  # learned swappers say whether their weight files are present
+    elif what == "swappers":  # learned swappers also say whether their weight files are present
         from idbench.swapper import SWAPPERS
         from idbench.swapper.learned import weight_status
 
-        _table(("name", "kind", "weights", "description"),
-               [(n, SWAPPERS.spec(n).kind, weight_status(n), SWAPPERS.spec(n).description) for n in SWAPPERS.names(pattern)])
+        rows = [(n, SWAPPERS.spec(n).kind, weight_status(n),
+                 "; ".join(f"{p}: {d}" for p, d in SWAPPERS.spec(n).params) or "-",
+                 SWAPPERS.spec(n).description) for n in SWAPPERS.names(pattern)]
+        _table(("name", "kind", "weights", "parameters", "description"),
+               [(n + (":DIR" if SWAPPERS.spec(n).arg else ""), *rest) for n, *rest in rows])
     else:
         registry = _other_registry(what)
         _table(("name", "description"), [(n, getattr(registry.spec(n), "description", "")) for n in
@@ -77,11 +107,11 @@ def _cache(no_cache: bool, cache_dir: Optional[Path]):
 
 @app.command()
 def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders (searched recursively)"),
-          encoder: str = typer.Option("dlib", "--encoder", "-e", help="registered encoder name"),
+          encoder: str = typer.Option("dlib", "--encoder", "-e", help="registered encoder name or contract .toml"),
           out: Path = typer.Option(..., "--out", "-o", help="output .npz"),
           detector: str = typer.Option("auto", "--detector", "-d", help="auto (dlib-hog, then mtcnn), dlib-hog, dlib-mmod, mtcnn, scrfd"),
           all_faces: bool = typer.Option(False, "--all-faces", help="embed every face, not only the largest"),
-          weights: Optional[Path] = typer.Option(None, "--weights", help="explicit weight file for the encoder"),
+          weights: List[str] = typer.Option([], "--weights", help=WEIGHTS_HELP),
           device: str = typer.Option("cpu", "--device"),
           no_cache: bool = typer.Option(False, "--no-cache"),
           cache_dir: Optional[Path] = typer.Option(None, "--cache-dir")):
@@ -89,11 +119,12 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
     import numpy as np
 
     from idbench.encoders import create_encoder
-    from idbench.encoders.pipeline import embed_files
+    from idbench.pipeline import embed_files
     from idbench.errors import IdbenchError
 
     try:
-        enc = create_encoder(encoder, weights=weights, device=device)
+        enc = create_encoder(encoder, weights=parse_weights(weights, [encoder]).get(encoder), device=device)
+        encoder = enc.spec.name  # a contract file's leaderboard name
         table = embed_files(inputs, {encoder: enc}, detector=detector, all_faces=all_faces,
                             cache=_cache(no_cache, cache_dir), device=device)
     except IdbenchError as e:
@@ -109,7 +140,7 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
 
 @app.command("run")
 def run_cmd(
-    encoders: str = typer.Option("dlib", "--encoders", help="comma-separated encoder names"),
+    encoders: str = typer.Option("dlib", "--encoders", help="comma-separated encoder names or contract .toml files"),
     dataset: str = typer.Option("sample", "--dataset", help="sample | folder | lfw | ffpp"),
     root: Optional[Path] = typer.Option(None, "--root", help="dataset root"),
     out: Path = typer.Option(Path("runs/latest"), "--out", "-o"),
@@ -121,11 +152,13 @@ def run_cmd(
     splits: Optional[Path] = typer.Option(None, "--splits", help="folder with FF++ train/val/test.json"),
     detector: str = typer.Option("auto", "--detector"),
     seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda[:N] (an error without CUDA) | auto"),
     k_partners: int = typer.Option(100, "--k-partners", help="candidates for the nearest-landmark partner"),
     n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap resamples for intervals"),
     saliency_faces: int = typer.Option(4, "--saliency-faces", help="faces per encoder for saliency (0: off)"),
-    weights: List[str] = typer.Option([], "--weights", help="NAME=PATH explicit weight file (repeatable)"),
+    saliency_region: str = typer.Option("inner", "--saliency-region", help="face region of the saliency ratio: "
+                                        "inner | face | parsing:<PATH>"),
+    weights: List[str] = typer.Option([], "--weights", help=WEIGHTS_HELP),
     no_cache: bool = typer.Option(False, "--no-cache"),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
 ):
@@ -133,19 +166,16 @@ def run_cmd(
     from idbench.bench.run import RunConfig, run
     from idbench.errors import IdbenchError
 
-    w = {}
-    for item in weights:
-        if "=" not in item:
-            fail(f"--weights takes NAME=PATH, got {item!r}")
-        k, v = item.split("=", 1)
-        w[k] = v
+    enc_names = [e for e in encoders.split(",") if e]
+    w = parse_weights(weights, enc_names + [e for e in id_encoders.split(",") if e])
     cfg = RunConfig(dataset=dataset, root=str(root) if root else None,
                     encoders=[e for e in encoders.split(",") if e],
                     swappers=[s for s in swappers.split(",") if s],
                     id_encoders=[e for e in id_encoders.split(",") if e], out=str(out), seed=seed, device=device,
                     detector=detector, split=split, compression=compression, frames=frames,
                     splits=str(splits) if splits else None, k_partners=k_partners, n_boot=n_boot,
-                    saliency_faces=saliency_faces, cache_dir=str(cache_dir) if cache_dir else None,
+                    saliency_faces=saliency_faces, saliency_region=saliency_region,
+                    cache_dir=str(cache_dir) if cache_dir else None,
                     no_cache=no_cache, weights=w)
     try:
         results = run(cfg)
@@ -168,6 +198,53 @@ def run_cmd(
 
 def _fmt(v):
     return f"{v:.4f}" if isinstance(v, float) else ("" if v is None else str(v))
+
+
+encoder_app = typer.Typer(no_args_is_help=True, help="Bring your own encoder: read a graph, check a contract.")
+app.add_typer(encoder_app, name="encoder")
+
+
+@encoder_app.command("inspect")
+def encoder_inspect(path: Path = typer.Argument(..., help="an ONNX graph, or a contract .toml to check"),
+                    device: str = typer.Option("cpu", "--device")):
+    """Print what an ONNX graph says about its input and outputs, and a contract template to fill in
+    (or, for a contract file, check it against its model and print the resolved contract)."""
+    from idbench.errors import IdbenchError
+
+    try:
+        if str(path).lower().endswith(".toml"):
+            _print_contract(path, device)
+        else:
+            _print_graph(path, device)
+    except IdbenchError as e:
+        fail(str(e))
+
+
+def _print_graph(path: Path, device: str) -> None:
+    from idbench.encoders.contract import contract_template
+    from idbench.encoders.onnx_backend import output_width, read_graph
+
+    info = read_graph(path, device)
+    typer.echo(f"# {path}")
+    typer.echo(f"# input  {info.input_name}  {list(info.input_shape)}  {info.input_dtype}  layout "
+               f"{info.layout or 'unknown (declare it)'}  size {list(info.input_size)}")
+    for name, shape in info.outputs:
+        width = output_width(shape)
+        typer.echo(f"# output {name}  {list(shape)}  width {width if width else 'symbolic (declare embedding_size)'}")
+    typer.echo("# contract template (colour, mean, std and alignment cannot be read from a graph):")
+    typer.echo(contract_template(info, path.resolve()), nl=False)
+
+
+def _print_contract(path: Path, device: str) -> None:
+    from idbench.encoders import create_encoder
+
+    enc = create_encoder(path, device=device)
+    s = enc.spec
+    typer.echo(f"{path}: contract OK ({type(enc).__name__})")
+    for key in ("name", "backend", "input_size", "layout", "colour", "mean", "std", "alignment", "output",
+                "embedding_size"):
+        typer.echo(f"  {key} = {getattr(s, key)!r}")
+    typer.echo(f"  weights = {str(enc.weights_path)!r}")
 
 
 @app.command("report")

@@ -46,6 +46,7 @@ class Dataset:
     pairs: Optional[np.ndarray] = None  # P x 3 (item i, item j, same=1/0), protocol pairs
     folds: Optional[np.ndarray] = None  # P fold ids for the pairs
     notes: List[str] = field(default_factory=list)
+    video_pairs: Optional[List] = None  # FF++: the split's [target, source] video pairs
 
     @property
     def identities(self) -> List[str]:
@@ -198,8 +199,7 @@ def ffpp_dataset(root=None, split: str = "test", compression: str = "c23", frame
     if not items:
         raise InputError(f"no frames could be read from {vdir} for split {split}")
     d = Dataset("ffpp", str(root), items, f"FF++ {split} split ({compression}): {len(ids)} videos, "
-                f"{frames} frames each, {len(items)} frames", split=split, notes=notes)
-    d.video_pairs = pairs  # type: ignore[attr-defined]
+                f"{frames} frames each, {len(items)} frames", split=split, notes=notes, video_pairs=pairs)
     return d
 
 

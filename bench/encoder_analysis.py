@@ -14,7 +14,7 @@ first image of each identity as the gallery and the remaining images as probes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -29,12 +29,12 @@ class BiasPlan:
     swaps: List[Tuple[int, int, int]]  # (anchor row, source row, partner/target row)
 
 
-def plan_bias(labels: Sequence[str], landmarks68: np.ndarray, k: int = 100, seed: int = 0) -> BiasPlan:
-    from idbench.swapper.blend import choose_partners
-
+def plan_bias(labels: Sequence[str], partner: np.ndarray, seed: int = 0) -> BiasPlan:
+    """Anchors, positives, negatives and swaps; ``partner[r]`` is row r's pseudo-swap partner (-1: none),
+    from :func:`idbench.swapper.plan_partners` (the pseudo-swap's own partner rule)."""
     labels = np.asarray(labels)
+    partner = np.asarray(partner)
     rng = np.random.default_rng(seed)
-    partner, _ = choose_partners(landmarks68, labels, k=k, seed=seed)
     anchors, pos, neg, swaps = [], [], [], []
     for ident in sorted(set(labels.tolist())):
         rows = np.flatnonzero(labels == ident)
@@ -42,11 +42,13 @@ def plan_bias(labels: Sequence[str], landmarks68: np.ndarray, k: int = 100, seed
             continue
         a = int(rng.choice(rows))
         anchors.append(a)
-        neg.append((a, int(partner[a])))
+        if partner[a] >= 0:
+            neg.append((a, int(partner[a])))
         for r in rows:
             if r != a:
                 pos.append((a, int(r)))
-                swaps.append((a, int(r), int(partner[r])))
+                if partner[r] >= 0:
+                    swaps.append((a, int(r), int(partner[r])))
     return BiasPlan(np.array(anchors, np.int64), pos, neg, swaps)
 
 

@@ -2,7 +2,7 @@
 
 Input: a folder with one sub-folder per identity (images at any depth below it). Each image is
 read and detected once (largest face; detections come from the content cache of
-:func:`idbench.encoders.pipeline.detect_file` when present), then cut for every requested alignment:
+:func:`idbench.pipeline.detect_file` when present), then cut for every requested alignment:
 
 * ``arcface112``: insightface's 5-point similarity warp to 112x112 (:func:`idbench.align.arcface_crop`);
 * ``dlib150``: dlib's 150x150 face chip (padding 0.25, from dlib's 5 points; ``dlib.get_face_chip``).
@@ -50,29 +50,6 @@ def apply_affine(m: np.ndarray, points: np.ndarray) -> np.ndarray:
     return (p @ np.asarray(m, np.float64)[:, :2].T + np.asarray(m, np.float64)[:, 2]).astype(np.float32)
 
 
-def dlib_chip_matrix(face, size: int = 150, padding: float = 0.25) -> np.ndarray:
-    """The 2 x 3 image -> chip transform of ``dlib.get_face_chip`` (dlib's ``get_mapping_to_chip``).
-
-    dlib's chip is the rectangle ``rect`` of ``get_face_chip_details`` rotated by ``angle`` about its
-    centre, its corners mapped to the chip's corner pixels.
-    """
-    import cv2
-    import dlib
-
-    from idbench.landmarks import dlib_shape
-
-    d = dlib.get_face_chip_details(dlib_shape(face.dlib5, face.box), size, padding)
-    r, a = d.rect, d.angle
-    c = np.array([(r.left() + r.right()) / 2.0, (r.top() + r.bottom()) / 2.0])
-    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-    corners = np.array([[r.left(), r.top()], [r.right(), r.top()], [r.right(), r.bottom()]], np.float64)
-    src = (corners - c) @ rot.T + c
-    dst = np.array([[0, 0], [d.cols - 1, 0], [d.cols - 1, d.rows - 1]], np.float64)
-    return cv2.getAffineTransform(src.astype(np.float32), dst.astype(np.float32))
-
-
-# dlib's HOG box in ArcFace-112 template coordinates (mean over 49 HOG detections of ../shared/data/faces)
-TEMPLATE_BOX = np.array([11.2, 24.5, 97.3, 112.8], np.float32)
 MAX_LANDMARK_DISAGREEMENT = 0.25  # of the inter-ocular distance
 
 
@@ -91,21 +68,17 @@ def consistent_landmarks(image: np.ndarray, face) -> None:
 
     dlib's shape predictors follow the box they are given; a box from another detector (MTCNN boxes
     may run far outside a tight crop) can give landmarks unrelated to the face. Then both are
-    re-fitted in the box where dlib's HOG detector would have put it (:data:`TEMPLATE_BOX` mapped
-    back from the ArcFace template through the 5 points).
+    re-fitted in the box where dlib's HOG detector would have put it
+    (:func:`idbench.detectors.dlib_box_from_landmarks5`, the box detection itself uses).
     """
-    from idbench.align import arcface_matrix
+    from idbench.detectors import dlib_box_from_landmarks5
     from idbench.landmarks import dlib5, landmarks68
 
     if face.landmarks68 is None:
         face.landmarks68 = landmarks68(image, face.box)
     if landmark_disagreement(face.landmarks68, face.landmarks5) <= MAX_LANDMARK_DISAGREEMENT:
         return
-    m = np.vstack([arcface_matrix(face.landmarks5, 112), [0, 0, 1]])
-    x1, y1, x2, y2 = TEMPLATE_BOX
-    corners = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float64)
-    back = apply_affine(np.linalg.inv(m)[:2], corners)
-    box = np.concatenate([back.min(0), back.max(0)]).astype(np.float32)
+    box = dlib_box_from_landmarks5(face.landmarks5)
     lm68 = landmarks68(image, box)
     err = landmark_disagreement(lm68, face.landmarks5)
     if err > MAX_LANDMARK_DISAGREEMENT:
@@ -121,7 +94,7 @@ def crop_with_landmarks(image: np.ndarray, face, alignment: str) -> Tuple[np.nda
     """
     import cv2
 
-    from idbench.align import arcface_crop, arcface_matrix, dlib_chip
+    from idbench.align import arcface_crop, arcface_matrix, dlib_chip, dlib_chip_matrix
     from idbench.landmarks import dlib5
 
     consistent_landmarks(image, face)
@@ -132,7 +105,7 @@ def crop_with_landmarks(image: np.ndarray, face, alignment: str) -> Tuple[np.nda
     elif alignment == "dlib150":
         if face.dlib5 is None:
             face.dlib5 = dlib5(image, face.box)
-        m = dlib_chip_matrix(face, size)
+        m = dlib_chip_matrix(image, face, size)
         crop = dlib_chip(image, face, size)
     else:
         raise ValueError(f"bench prepare supports alignments {sorted(ALIGNMENT_SIZES)}, got {alignment!r}")
@@ -251,7 +224,7 @@ def prepare(input_dir: os.PathLike, out: os.PathLike, alignments: Sequence[str] 
     from tqdm.auto import tqdm
 
     from idbench.bench.datasets import load_dataset
-    from idbench.encoders.pipeline import detect_file
+    from idbench.pipeline import detect_file
 
     for a in alignments:
         if a not in ALIGNMENT_SIZES:

@@ -190,6 +190,9 @@ def write_report(results: dict, path: Path, out_dir: Path) -> None:
     prov = html.escape(json.dumps(results.get("provenance", {}), indent=1, default=str))
     notes = "".join(f"<li>{html.escape(str(n))}</li>" for n in ds.get("notes", [])[:50])
     skipped = ds.get("skipped", [])
+    fails = results.get("failures", [])
+    fail_rows = "".join(f"<tr><td>{html.escape(str(f.get('stage')))}</td><td>{html.escape(str(f.get('item')))}</td>"
+                        f"<td>{html.escape(str(f.get('reason')))}</td></tr>" for f in fails[:200])
     doc = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>idbench report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1400px}} .small{{color:#555}} img{{margin:4px}}</style>
 </head><body><h1>idbench report</h1>
@@ -199,6 +202,7 @@ Protocol: see the README ("bench run protocol").</p>
 {''.join(parts)}
 {montage}
 <h2>Notes</h2><ul>{notes or '<li>none</li>'}</ul>
+<h2>Failures ({len(fails)})</h2><table class="small"><tr><th>stage</th><th>item</th><th>reason</th></tr>{fail_rows}</table>
 <h2>Provenance</h2><pre class="small">{prov}</pre>
 </body></html>"""
     Path(path).write_text(doc)

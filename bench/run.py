@@ -8,7 +8,6 @@ analysis once, runs the per-encoder analysis and the swap evaluation, and writes
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -16,8 +15,9 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from idbench.cache import Cache, content_key
-from idbench.encoders import create_encoder
-from idbench.encoders.pipeline import DetectedImage, detect_file, embed_detected, encoder_fingerprint
+from idbench.encoders import create_encoders
+from idbench.errors import InputError
+from idbench.pipeline import detect_stream, embed_detected, encoder_fingerprint, failure, file_item
 
 
 @dataclass
@@ -38,6 +38,7 @@ class RunConfig:
     k_partners: int = 100
     n_boot: int = 1000
     saliency_faces: int = 4
+    saliency_region: str = "inner"
     bias: bool = True
     cache_dir: Optional[str] = None
     no_cache: bool = False
@@ -45,32 +46,114 @@ class RunConfig:
     weights: Dict[str, str] = field(default_factory=dict)
 
 
-def _pseudo_swaps(cfg, table, plan, cache) -> List[Optional[tuple]]:
-    """Build each planned pseudo-swap once: (swapped full image, face record to align with) or None."""
-    from tqdm.auto import tqdm
+def resolve_device(device: str) -> str:
+    """``cpu``, ``cuda[:N]`` (an error when CUDA is unavailable: never a silent CPU fallback) or ``auto``."""
+    if device == "cpu":
+        return device
+    import torch
 
-    from idbench.swapper.blend import swap_frames
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {device} asked for, but CUDA is not available here (use --device cpu or auto)")
+    return device
 
-    out = []
-    imgs = table.images_by_row
-    for a, src, tgt in tqdm(plan.swaps, desc="pseudo-swaps", disable=not cfg.progress):
-        s_item, t_item = imgs[src], imgs[tgt]
-        try:
-            res = swap_frames(s_item.image, table.faces[src], t_item.image, table.faces[tgt], seed=cfg.seed)
-        except Exception as e:  # a per-pair failure is reported, not fatal
-            out.append(("error", f"{s_item.path} -> {t_item.path}: {e}"))
-            continue
-        out.append((res, table.faces[tgt]))
+
+def build_swappers(cfg: "RunConfig") -> Dict[str, object]:
+    """Every ``--swappers`` entry built from the registry, before any work (unknown names fail here)."""
+    from idbench.swapper import create_swapper, parse_swapper
+
+    out = {}
+    for text in cfg.swappers:
+        name, _ = parse_swapper(text)
+        kw = {"seed": cfg.seed, "k": cfg.k_partners} if name == "blend" else {}
+        if name.startswith("ffpp:"):
+            kw = {"root": cfg.root, "compression": cfg.compression, "frames": cfg.frames}
+        if name == "results":
+            kw = {"frames": cfg.frames}
+        out[text] = create_swapper(text, **kw)
     return out
+
+
+def bias_swapper(cfg: "RunConfig"):
+    """The pseudo-swap of the bias analysis: ``blend`` with the run's seed and ``--k-partners``."""
+    from idbench.swapper import create_swapper
+
+    return create_swapper("blend", seed=cfg.seed, k=cfg.k_partners)
+
+
+def _detect_dataset(cfg, ds, encoders, cache, rank, world):
+    """Stage 1 for the dataset: detect once, embed with every encoder (streamed; sharded under torchrun)."""
+    shard = ds.items[rank::world]
+    stream = detect_stream((file_item(it.path, it.center) for it in shard), cfg.detector, cache, cfg.device)
+    table = embed_detected(stream, encoders, cfg.detector, cache, cfg.progress and rank == 0, total=len(shard))
+    if world > 1:  # gather the shards on rank 0, which does the analysis and writes the outputs
+        import torch.distributed as dist
+
+        from idbench.pipeline import merge_payloads, table_to_payload
+
+        parts = [None] * world
+        dist.all_gather_object(parts, table_to_payload(table))
+        if rank != 0:
+            return None
+        table = merge_payloads(parts, [str(it.path) for it in ds.items])
+    return table
+
+
+def _protocol_pairs(ds, row_items, failures):
+    """Protocol pairs (LFW) mapped to rows; a pair with a missing face is a listed failure."""
+    if ds.pairs is None:
+        return None, None
+    row_of_item = {it: r for r, it in enumerate(row_items)}
+    keep = []
+    for k, (i, j, _) in enumerate(ds.pairs):
+        if i in row_of_item and j in row_of_item:
+            keep.append(k)
+        else:
+            failures.append(failure("pairs", f"{ds.items[i].path} | {ds.items[j].path}", "protocol pair dropped: "
+                                    "no face in " + ("both images" if i not in row_of_item and j not in row_of_item
+                                                     else "one image")))
+    pairs = np.array([[row_of_item[ds.pairs[k][0]], row_of_item[ds.pairs[k][1]], ds.pairs[k][2]] for k in keep],
+                     np.int64).reshape(-1, 3)
+    return pairs, ds.folds[keep]
+
+
+def _bias_swaps(cfg, ctx, encoders, cache, failures):
+    """The bias plan and its pseudo-swaps' embeddings (NaN rows: failed swaps, listed)."""
+    from idbench.swapper import SwapItem, plan_partners
+
+    from . import encoder_analysis as EA
+    from .swap_eval import embed_swaps, swap_failures
+
+    sw = bias_swapper(cfg)
+    t = ctx.table
+    partner, _ = plan_partners(t.faces, ctx.labels, sw.partner, sw.k, sw.seed, sw.usable(ctx))
+    plan = EA.plan_bias(ctx.labels, partner, seed=cfg.seed)
+    items = [SwapItem(int(p), str(ctx.labels[s]), f"{t.paths[s]} -> {t.paths[p]}", source=int(s))
+             for _, s, p in plan.swaps]
+    S = embed_swaps(sw, items, ctx, encoders, cfg, cache, desc="bias pseudo-swaps", total=len(items))
+    failures += swap_failures(S.skipped)
+    emb = {n: np.full((len(items), e.spec.embedding_size), np.nan, np.float32) for n, e in encoders.items()}
+    for r in range(len(S.paths)):
+        i = S.item(r).meta["index"]
+        for n in encoders:
+            emb[n][i] = S.embeddings[n][r]
+    return plan, emb, sw.params()
 
 
 def run(cfg: RunConfig) -> dict:
     from idbench.bench.datasets import load_dataset
     from idbench.bench.provenance import provenance
     from idbench.bench.report import write_outputs
+    from idbench.swapper import SwapContext
 
     from . import encoder_analysis as EA
 
+    from idbench.regions import check_region
+
+    swappers = build_swappers(cfg)  # unknown names / missing folders fail before any work
+    check_region(cfg.saliency_region)
+    cfg.device = resolve_device(cfg.device)
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = Cache(cfg.cache_dir, enabled=not cfg.no_cache)
@@ -85,60 +168,42 @@ def run(cfg: RunConfig) -> dict:
         import torch.distributed as dist
 
         dist.barrier()
-    encoders = {n: create_encoder(n, cfg.weights.get(n), cfg.device) for n in cfg.encoders}
-    # 1. detect once, embed with every encoder (streamed: each image decoded once)
-    shard = ds.items[rank::world]
-    stream = (detect_file(it.path, cfg.detector, False, cache, cfg.device, it.center) for it in shard)
-    table = embed_detected(stream, encoders, cfg.detector, cache, cfg.progress and rank == 0, total=len(shard))
-    if world > 1:  # gather the shards on rank 0, which does the analysis and writes the outputs
-        import torch.distributed as dist
-
-        from idbench.encoders.pipeline import merge_payloads, table_to_payload
-
-        parts = [None] * world
-        dist.all_gather_object(parts, table_to_payload(table))
-        if rank != 0:
-            return {"rank": rank, "n_faces": len(table.paths)}
-        table = merge_payloads(parts, [str(it.path) for it in ds.items])
+    encoders = create_encoders(cfg.encoders, cfg.weights, cfg.device)  # keyed by leaderboard name
+    label = dict(zip(cfg.encoders, encoders))  # a contract path -> its name, for --id-encoders
+    cfg.id_encoders = [label.get(n, n) for n in cfg.id_encoders]
+    table = _detect_dataset(cfg, ds, encoders, cache, rank, world)
+    if table is None:
+        return {"rank": rank}
     item_of_path = {str(it.path): i for i, it in enumerate(ds.items)}
     row_items = [item_of_path[p] for p in table.paths]
     labels = np.array([ds.items[i].identity for i in row_items])
-    by_path = {str(d.path): d for d in table.images}
-    table.images_by_row = [by_path[p] for p in table.paths]
-    # protocol pairs (LFW) mapped to rows; pairs with a missing face count as failures of the pipeline
-    pairs = folds = None
-    notes = list(ds.notes)
-    if ds.pairs is not None:
-        row_of_item = {it: r for r, it in enumerate(row_items)}
-        keep = [k for k, (i, j, _) in enumerate(ds.pairs) if i in row_of_item and j in row_of_item]
-        if len(keep) < len(ds.pairs):
-            notes.append(f"{len(ds.pairs) - len(keep)} of {len(ds.pairs)} protocol pairs dropped: no face found")
-        pairs = np.array([[row_of_item[ds.pairs[k][0]], row_of_item[ds.pairs[k][1]], ds.pairs[k][2]] for k in keep],
-                         np.int64).reshape(-1, 3)
-        folds = ds.folds[keep]
-    # 2. pseudo-swaps for the bias analysis (built once, embedded by every encoder)
-    plan = swaps = None
-    if cfg.bias and ds.pairs is None:
-        lm68 = np.array([f.landmarks68 for f in table.faces], np.float32)
-        plan = EA.plan_bias(labels, lm68, k=cfg.k_partners, seed=cfg.seed)
-        swaps = _pseudo_swaps(cfg, table, plan, cache)
-        notes += [s[1] for s in swaps if s[0] == "error"]
+    failures = list(table.failures) + [failure("dataset", ds.root, n) for n in ds.notes]
+    pairs, folds = _protocol_pairs(ds, row_items, failures)
+    ctx = SwapContext(table, labels, [ds.items[i].frame for i in row_items], ds.root,
+                      {"video_pairs": ds.video_pairs})  # FF++ swappers read only the split's pairs
+    plan = swap_emb = None
     results: dict = {"encoders": {}, "swappers": {}}
+    if cfg.bias and ds.pairs is None:
+        plan, swap_emb, params = _bias_swaps(cfg, ctx, encoders, cache, failures)
+        results["bias_swap_params"] = params
     for name, enc in encoders.items():
-        swap_emb = None
-        if plan is not None:
-            swap_emb = _embed_swaps(enc, swaps)
-        res = EA.analyse(table.embeddings[name], labels, plan, swap_emb, pairs, folds, cfg.seed, cfg.n_boot)
-        res["saliency"] = _saliency(cfg, enc, name, table, out_dir)
+        res = EA.analyse(table.embeddings[name], labels, plan, None if plan is None else swap_emb[name], pairs,
+                         folds, cfg.seed, cfg.n_boot)
+        if "bias" in res:
+            res["bias"]["swap_params"] = results["bias_swap_params"]
+        res["saliency"] = _saliency(cfg, enc, name, table, out_dir, cache)
         results["encoders"][name] = res
-    if cfg.swappers:
+    if swappers:
         from .swap_eval import evaluate_swappers
 
-        results["swappers"] = evaluate_swappers(cfg, ds, table, labels, encoders, cache, out_dir)
+        results["swappers"], est_fails = evaluate_swappers(cfg, ctx, encoders, swappers, cache)
+        failures += est_fails + [f for sw in results["swappers"].values() for f in sw["failures"]]
     weights = {n: encoder_fingerprint(e)["weights_sha256"] for n, e in encoders.items()}
     results["dataset"] = {"name": ds.name, "root": ds.root, "split": ds.split, "description": ds.description,
                           "n_items": len(ds.items), "n_faces": len(table.paths),
-                          "skipped": [list(s) for s in table.skipped], "notes": notes}
+                          "skipped": [list(s) for s in table.skipped], "notes": list(ds.notes)}
+    results["failures"] = failures
+    results["device"] = cfg.device
     results["provenance"] = provenance(_cfg_dict(cfg), weights, results["dataset"], cfg.seed)
     results["cache"] = {"hits": cache.hits, "misses": cache.misses}
     write_outputs(results, out_dir)
@@ -154,31 +219,15 @@ def _distributed(cfg: RunConfig):
         return 0, 1
     import torch.distributed as dist
 
-    if cfg.device == "cuda":
+    if cfg.device == "cuda":  # resolve_device has checked CUDA is there
         cfg.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     if not dist.is_initialized():
         dist.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
     return dist.get_rank(), world
 
 
-def _embed_swaps(enc, swaps) -> np.ndarray:
-    from idbench.align import align_face
-
-    emb = np.full((len(swaps), enc.spec.embedding_size), np.nan, np.float32)
-    crops, idx = [], []
-    for i, s in enumerate(swaps):
-        if s[0] == "error":
-            continue
-        res, face = s
-        crops.append(align_face(res.image, face, enc.spec.alignment, enc.spec.input_size[0]))
-        idx.append(i)
-    if crops:
-        emb[idx] = enc.embed(np.stack(crops))
-    return emb
-
-
-def _saliency(cfg, enc, name, table, out_dir: Path) -> Optional[dict]:
-    """Occlusion saliency on a few faces; inner-face ratio from the metric library."""
+def _saliency(cfg, enc, name, table, out_dir: Path, cache: Cache) -> Optional[dict]:
+    """Occlusion saliency on a few seeded faces (maps cached by content); ratio inside ``--saliency-region``."""
     if cfg.saliency_faces <= 0:
         return None
     try:
@@ -187,11 +236,22 @@ def _saliency(cfg, enc, name, table, out_dir: Path) -> Optional[dict]:
         return None
     n = min(cfg.saliency_faces, len(table.paths))
     picks = np.random.default_rng(cfg.seed).choice(len(table.paths), n, replace=False) if n else []
-    items = [(table.images_by_row[r].image, table.faces[r]) for r in picks]
-    summary = encoder_saliency_summary(enc, items, out_dir / "saliency" / name.replace("/", "_"))
-    for r in picks:
-        table.images_by_row[r]._image = None
-    return summary
+    fp = content_key(encoder_fingerprint(enc))
+    items = [(table.item(r), table.faces[r]) for r in picks]
+    keys = [content_key("saliency", fp, it.key, np.round(f.box, 1).tolist()) for it, f in items]
+    return encoder_saliency_summary(enc, [(_Lazy(it), f) for it, f in items], out_dir / "saliency" /
+                                    name.replace("/", "_"), region=cfg.saliency_region, cache=cache, keys=keys,
+                                    progress=cfg.progress)
+
+
+class _Lazy:
+    """An item's image, decoded only if asked for (a cached saliency map needs only the crop)."""
+
+    def __init__(self, item):
+        self.item = item
+
+    def __call__(self) -> np.ndarray:
+        return self.item.image
 
 
 def _cfg_dict(cfg: RunConfig) -> dict:

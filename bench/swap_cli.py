@@ -98,17 +98,22 @@ def _safe(s: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in s)
 
 
-def swap_blend(inputs: Sequence[Path], out: Path, seed: int = 0, k: int = 100, mode: str = "crop",
-               limit: Optional[int] = None, mask: str = "landmarks", detector: str = "auto", cache=None,
-               device: str = "cpu", sheet_rows: int = 40, progress: bool = False) -> Dict[str, object]:
-    """The ``blend`` branch of ``bench swap`` (also usable from Python). Returns a summary dict."""
+def swap_blend(inputs: Sequence[Path], out: Path, seed: int = 0, k: int = 100, mode: str = "frame",
+               limit: Optional[int] = None, region: str = "face", detector: str = "auto", cache=None,
+               device: str = "cpu", sheet_rows: int = 40, progress: bool = False,
+               partner: str = "nearest-landmark", mask: Optional[str] = None) -> Dict[str, object]:
+    """The ``blend`` branch of ``bench swap`` (also usable from Python). Returns a summary dict.
+
+    The swaps are the pipeline's pseudo-swaps (:class:`idbench.swapper.BlendSwapper`, the same
+    parameters give the same images as the bias analysis and ``bench run --swappers blend``).
+    """
     from tqdm.auto import tqdm
 
     from idbench.align import arcface_crop
     from idbench.cache import Cache
-    from idbench.encoders.pipeline import detect_file
     from idbench.errors import InputError
     from idbench.imageio import list_image_files, read_image
+    from idbench.pipeline import detect_stream, file_item
     from idbench.swapper import create_swapper
 
     files = list_image_files(inputs)
@@ -118,8 +123,8 @@ def swap_blend(inputs: Sequence[Path], out: Path, seed: int = 0, k: int = 100, m
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     faces, detect_err = [], {}
-    for i, p in enumerate(tqdm(files, desc="detect", unit="img", disable=not progress)):
-        d = detect_file(p, detector, cache=cache, device=device)
+    stream = detect_stream((file_item(p) for p in files), detector, cache, device)
+    for i, d in enumerate(tqdm(stream, desc="detect", unit="img", disable=not progress, total=len(files))):
         faces.append(d.faces[0] if d.faces else None)
         if d.error:
             detect_err[i] = d.error
@@ -128,7 +133,8 @@ def swap_blend(inputs: Sequence[Path], out: Path, seed: int = 0, k: int = 100, m
     anchors = list(range(len(files)))
     if limit is not None and 0 <= limit < len(files):
         anchors = sorted(np.random.default_rng(seed).choice(len(files), limit, replace=False).tolist())
-    sw = create_swapper("blend", mode=mode, seed=seed, k=k, mask=mask, device=device)
+    region = mask if mask is not None else region
+    sw = create_swapper("blend", mode=mode, seed=seed, k=k, region=region, partner=partner, device=device)
     rows: List[dict] = []
     sheet: List[List[np.ndarray]] = []
     n_ok = 0
@@ -170,7 +176,8 @@ def swap_blend(inputs: Sequence[Path], out: Path, seed: int = 0, k: int = 100, m
         w.writeheader()
         w.writerows(rows)
     _save_png(out / "contact_sheet.png", contact_sheet(sheet, cell=112))
-    summary = {"swapper": "blend", "mode": mode, "seed": seed, "k": k, "mask": mask, "detector": detector,
+    summary = {"swapper": "blend", "params": sw.params(), "mode": mode, "seed": seed, "k": k, "region": region,
+               "detector": detector,
                "n_inputs": len(files), "n_anchors": len(anchors), "n_ok": n_ok, "n_failed": len(anchors) - n_ok,
                "manifest": str(out / "manifest.csv"), "contact_sheet": str(out / "contact_sheet.png")}
     (out / "swap.json").write_text(json.dumps(summary, indent=2))
@@ -227,10 +234,13 @@ def register(app) -> None:
         out: Path = typer.Option(..., "--out", "-o", help="output folder"),
         seed: int = typer.Option(0, "--seed", help="seed of the partner choice (and of --limit's sample)"),
         k: int = typer.Option(100, "--k", help="random other-identity candidates per anchor"),
-        mode: str = typer.Option("crop", "--mode", help="crop (112 ArcFace crops, the paper's) | frame (full images)"),
+        mode: str = typer.Option("frame", "--mode", help="frame (full images, the default of every blend) | crop "
+                                                         "(112 ArcFace crops, the paper's geometry)"),
+        partner: str = typer.Option("nearest-landmark", "--partner", help="nearest-landmark | random"),
         limit: Optional[int] = typer.Option(None, "--limit", help="at most this many swaps (a seeded sample of "
                                                                  "anchors; FF++: frames)"),
-        mask: str = typer.Option("landmarks", "--mask", help="landmarks | parsing:<BiSeNet .pth>"),
+        region: str = typer.Option("face", "--region", "--mask", help="blended face region: face | inner | "
+                                                                      "parsing:<BiSeNet .pth> (idbench.regions)"),
         detector: str = typer.Option("auto", "--detector", "-d"),
         compression: str = typer.Option("c23", "--compression", help="FF++ compression (c0, c23, c40)"),
         frames: int = typer.Option(10, "--frames", help="FF++ frames per video"),
@@ -247,20 +257,21 @@ def register(app) -> None:
         if mode not in ("crop", "frame"):
             fail(f"--mode must be crop or frame, got {mode!r}")
         try:
-            if swapper == "blend":
-                s = swap_blend(inputs, out, seed=seed, k=k, mode=mode, limit=limit, mask=mask, detector=detector,
-                               cache=Cache(cache_dir, enabled=not no_cache), device=device, sheet_rows=sheet_rows,
-                               progress=True)
-            elif swapper.startswith("ffpp:"):
+            from idbench.swapper import SWAPPERS, parse_swapper
+
+            name, _ = parse_swapper(swapper)  # unknown names raise with suggestions
+            kind = SWAPPERS.spec(name).kind
+            if kind == "pseudo":
+                s = swap_blend(inputs, out, seed=seed, k=k, mode=mode, limit=limit, region=region, detector=detector,
+                               partner=partner, cache=Cache(cache_dir, enabled=not no_cache), device=device,
+                               sheet_rows=sheet_rows, progress=True)
+            elif kind == "dataset" and name.startswith("ffpp:"):
                 if len(inputs) != 1:
                     fail("ffpp:<Method> takes exactly one INPUT: the FaceForensics++ root")
-                s = swap_ffpp(swapper, inputs[0], out, compression=compression, frames=frames, limit=limit,
+                s = swap_ffpp(name, inputs[0], out, compression=compression, frames=frames, limit=limit,
                               sheet_rows=sheet_rows)
             else:
-                from idbench.swapper import SWAPPERS
-
-                SWAPPERS.spec(swapper)  # unknown names raise with suggestions
-                fail(f"swapper {swapper!r} cannot be run by bench swap")
+                fail(f"swapper {swapper!r} cannot be run by bench swap (it reads results; use bench run --swappers)")
         except IdbenchError as e:
             fail(str(e))
         typer.echo(f"{s['n_ok']} swaps written, {s['n_failed']} failed -> {s['manifest']}, {s['contact_sheet']}")

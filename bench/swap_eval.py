@@ -9,266 +9,222 @@ For each (target, source) pair and its swapped image:
   distances target vs swap, and their relative forms (:func:`idbench.analysis.relative_error`:
   the share of swaps closer to the right reference than to the wrong one).
 
-Swappers: ``blend`` (pseudo-swaps), ``ffpp:<Method>`` (FaceForensics++'s own manipulated videos),
-``results:DIR`` (any method's outputs: ``<target>_<source>`` images, frame folders or videos, or a
-``manifest.csv`` with ``source,target,result`` columns).
+Every swapper is a :class:`idbench.swapper.Swapper` from the registry (``blend``, ``ffpp:<Method>``,
+``results:DIR``, ...). Its outputs go through the one pipeline (:mod:`idbench.pipeline`): re-detected
+once (a swap with no face is a listed failure, never scored at the target's face), aligned per encoder,
+embedded in batches, all cached by content; attribute estimates are cached by content too.
 """
 
 from __future__ import annotations
 
-import csv
-import re
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Tuple
 
 import numpy as np
 
+from idbench.cache import Cache, content_key
 from idbench.errors import IdbenchError
+from idbench.pipeline import DetectedImage, detect_stream, embed_detected, failure, lazy_item
 
 ESTIMATOR_DEFAULTS = {"pose": "pose.pnp", "expression": "expression.landmarks", "gaze": "gaze.iris"}
+ESTIMATE_VERSION = 1
 
 
-@dataclass
-class SwapSample:
-    target_row: int  # row (face) of the target in the run's embedding table
-    source_label: str  # identity (FF++: video id) of the source
-    image: np.ndarray  # swapped image, RGB uint8
-    name: str
-    source_row: Optional[int] = None  # the source face's row when known (else the source's first face)
+class SwapBuildError(IdbenchError):
+    """A swapper could not produce one item (the message starts with "swap failed")."""
 
 
-def _rows_by_label(labels: np.ndarray) -> Dict[str, np.ndarray]:
-    return {l: np.flatnonzero(labels == l) for l in sorted(set(labels.tolist()))}
-
-
-def _frame_row(rows: np.ndarray, table, frame: Optional[int], frames_of_row) -> int:
-    if frame is None or not len(rows):
-        return int(rows[0])
-    return int(min(rows, key=lambda r: abs((frames_of_row[r] or 0) - frame)))
-
-
-def iter_blend(cfg, table, labels) -> Iterator[SwapSample]:
-    """Pseudo-swaps: each face's inner face onto a seeded random face of another identity."""
-    from idbench.swapper.blend import swap_frames
-
-    rng = np.random.default_rng(cfg.seed + 1)
-    n = len(labels)
-    for t in range(n):
-        others = np.flatnonzero(labels != labels[t])
-        if not len(others):
-            continue
-        s = int(rng.choice(others))
-        src, tgt = table.images_by_row[s], table.images_by_row[t]
+def _guarded(load, name: str):
+    def build() -> np.ndarray:
         try:
-            res = swap_frames(src.image, table.faces[s], tgt.image, table.faces[t], seed=cfg.seed)
-        except Exception as e:
-            yield SwapSample(t, str(labels[s]), None, f"error: {e}")
-            continue
-        yield SwapSample(t, str(labels[s]), res.image, f"{labels[t]}<-{labels[s]}", s)
+            img = load()
+        except Exception as e:  # noqa: BLE001 - any failure of one swap is that item's failure, listed
+            raise SwapBuildError(f"swap failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        if not isinstance(img, np.ndarray) or img.ndim != 3 or img.dtype != np.uint8:
+            raise SwapBuildError(f"swap failed: {name} is not an RGB uint8 image")
+        return img
+
+    return build
 
 
-def iter_ffpp(cfg, method: str, ds, table, labels, frames_of_row) -> Iterator[SwapSample]:
-    from idbench.swapper.ffpp import iter_ffpp_method
-
-    rows = _rows_by_label(labels)
-    for target, source, frame, image in iter_ffpp_method(ds.root, method, compression=cfg.compression,
-                                                         frames=cfg.frames, pairs=getattr(ds, "video_pairs", None)):
-        if target not in rows or source not in rows:
-            continue
-        yield SwapSample(_frame_row(rows[target], table, frame, frames_of_row), source, image,
-                         f"{target}_{source}#{frame}", _frame_row(rows[source], table, frame, frames_of_row))
+def swap_items(swapper, items, ctx) -> Iterator[DetectedImage]:
+    """A swapper's outputs as pipeline items (built only when a stage misses its cache)."""
+    for i, out in enumerate(swapper.outputs(items, ctx)):
+        key = out.key or content_key("uncached", swapper.name, out.item.name, i)
+        yield lazy_item(out.item.name, key, _guarded(out.load, out.item.name),
+                        {"swap": out.item, "provenance": out.provenance, "index": i, "cacheable": bool(out.key)})
 
 
-_PAIR = re.compile(r"^(?P<t>[^_/]+)_(?P<s>[^_/]+)$")
+def swap_failures(skipped: Iterable[Tuple[str, str]]) -> List[dict]:
+    return [failure("swap" if r.startswith("swap failed") else "swap-detect", p,
+                    r if r.startswith("swap failed") else f"no face in the swap ({r})") for p, r in skipped]
 
 
-def iter_results(cfg, directory: Path, table, labels, frames_of_row) -> Iterator[SwapSample]:
-    """Read a method's own outputs (see module docstring)."""
-    from idbench.errors import IdbenchError
-    from idbench.imageio import IMAGE_EXTS, read_image
-
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise IdbenchError(f"results folder {directory} does not exist")
-    rows = _rows_by_label(labels)
-    manifest = directory / "manifest.csv"
-    if manifest.is_file():
-        path_row = {p: r for r, p in enumerate(table.paths)}
-        with open(manifest) as f:
-            for rec in csv.DictReader(f):
-                t = path_row.get(str(Path(rec["target"]))) if rec.get("target") else None
-                s_row = path_row.get(str(Path(rec["source"]))) if rec.get("source") else None
-                if t is None or s_row is None:
-                    continue
-                res = Path(rec["result"])
-                res = res if res.is_absolute() else directory / res
-                yield SwapSample(t, str(labels[s_row]), read_image(res), res.name, s_row)
-        return
-    for entry in sorted(directory.iterdir()):
-        m = _PAIR.match(entry.stem if entry.is_file() else entry.name)
-        if not m or m["t"] not in rows or m["s"] not in rows:
-            continue
-        if entry.is_dir():
-            for f in sorted(entry.iterdir()):
-                if f.suffix.lower() in IMAGE_EXTS:
-                    fr = int(f.stem) if f.stem.isdigit() else None
-                    yield SwapSample(_frame_row(rows[m["t"]], table, fr, frames_of_row), m["s"], read_image(f),
-                                     f"{entry.name}/{f.name}")
-        elif entry.suffix.lower() in IMAGE_EXTS:
-            yield SwapSample(int(rows[m["t"]][0]), m["s"], read_image(entry), entry.name)
-        elif entry.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv"):
-            from idbench.swapper.ffpp import iter_video_frames
-
-            for fr, img in iter_video_frames(entry, cfg.frames):
-                yield SwapSample(_frame_row(rows[m["t"]], table, fr, frames_of_row), m["s"], img,
-                                 f"{entry.name}#{fr}")
-
-
-def _estimators(device: str):
+def make_estimators(device: str = "cpu") -> Tuple[Dict[str, tuple], List[dict]]:
+    """The default pose/expression/gaze estimators; one that cannot be built is a listed failure."""
+    fails: List[dict] = []
     try:
         from idbench.analysis.estimators import create_estimator
-    except ImportError:
-        return {}
+    except ImportError as e:
+        return {}, [failure("estimator", "all", f"estimators unavailable: {e}")]
     out = {}
     for kind, name in ESTIMATOR_DEFAULTS.items():
         try:
-            out[kind] = (name, create_estimator(name))
-        except Exception:  # an estimator whose model is unavailable is reported as absent
-            continue
-    return out
+            out[kind] = (name, create_estimator(name, device=device))
+        except Exception as e:  # noqa: BLE001 - reported, the other columns go on
+            fails.append(failure("estimator", name, f"{type(e).__name__}: {e}"))
+    return out, fails
 
 
-def evaluate_swappers(cfg, ds, table, labels, encoders, cache, out_dir) -> dict:
-    from tqdm.auto import tqdm
+def estimate_cached(name: str, est, item: DetectedImage, face, cache: Cache) -> np.ndarray:
+    """``est.estimate(image, face)``, cached by content (raises IdbenchError, also when cached)."""
+    key = content_key("est", ESTIMATE_VERSION, name, item.key, np.round(face.box, 1).tolist())
+    hit = cache.get_json("est", key)
+    if hit is not None:
+        if isinstance(hit, dict):
+            raise IdbenchError(hit["error"])
+        return np.asarray(hit, np.float64)
+    try:
+        value = np.asarray(est.estimate(item.image, face), np.float64)
+    except IdbenchError as e:
+        cache.put_json("est", key, {"error": str(e)})
+        raise
+    cache.put_json("est", key, value.tolist())
+    return value
 
-    from idbench import analysis as M
-    from idbench.align import align_face
-    from idbench.detectors import create_detector
 
-    frames_of_row = []
-    frame_of_path = {str(it.path): it.frame for it in ds.items}
-    frames_of_row = [frame_of_path.get(p) for p in table.paths]
-    id_encs = cfg.id_encoders or list(encoders)[:1]
-    for n in id_encs:
-        if n not in encoders:
-            from idbench.encoders import create_encoder
+def _estimate_stage(items, estimators, cache) -> Iterator[DetectedImage]:
+    for item in items:
+        if not item.error and item.faces:
+            est = {}
+            for kind, (name, e) in estimators.items():
+                try:
+                    est[kind] = estimate_cached(name, e, item, item.faces[0], cache)
+                except IdbenchError as err:
+                    est[kind] = err
+            item.meta["est"] = est
+        yield item
 
-            encoders = dict(encoders)
-            encoders[n] = create_encoder(n, cfg.weights.get(n), cfg.device)
-    missing = [n for n in id_encs if n not in table.embeddings]
-    if missing:
-        from idbench.encoders.pipeline import embed_detected
 
-        extra = embed_detected(table.images, {n: encoders[n] for n in missing}, cfg.detector, cache, cfg.progress)
-        for n in missing:
-            table.embeddings[n] = extra.embeddings[n]
-    estimators = _estimators(cfg.device)
-    det = create_detector(cfg.detector, cfg.device)
-    results = {}
-    for spec in cfg.swappers:
-        if spec == "blend":
-            it = iter_blend(cfg, table, labels)
-        elif spec.startswith("ffpp:"):
-            it = iter_ffpp(cfg, spec.split(":", 1)[1], ds, table, labels, frames_of_row)
-        elif spec.startswith("results:"):
-            it = iter_results(cfg, Path(spec.split(":", 1)[1]), table, labels, frames_of_row)
-        else:
-            from idbench.errors import UnknownNameError
-
-            raise UnknownNameError("swapper", spec, ["blend", "ffpp:<Method>", "results:<DIR>"])
-        emb: Dict[str, list] = {n: [] for n in encoders}
-        tgt_rows, src_labels, names, errors = [], [], [], []
-        est_t: Dict[str, list] = {k: [] for k in estimators}
-        est_s: Dict[str, list] = {k: [] for k in estimators}
-        est_src: Dict[str, list] = {k: [] for k in estimators}
-        est_fail: Dict[str, List[str]] = {}
-        row_memo: Dict[Tuple[str, int], np.ndarray] = {}
-
-        def row_estimate(kind, est, row):
-            """Attributes of a dataset face, estimated once per run (targets and sources recur)."""
-            if (kind, row) not in row_memo:
-                row_memo[(kind, row)] = est.estimate(table.images_by_row[row].image, table.faces[row])
-            return row_memo[(kind, row)]
-        rows = _rows_by_label(labels)
-        for sample in tqdm(it, desc=f"swaps {spec}", disable=not cfg.progress):
-            if sample.image is None:
-                errors.append(sample.name)
-                continue
-            faces = det.detect(sample.image)
-            face = faces[0] if faces else table.faces[sample.target_row]
-            for n, enc in encoders.items():
-                crop = align_face(sample.image, face, enc.spec.alignment, enc.spec.input_size[0])
-                emb[n].append(enc.embed(crop[None])[0])
-            sr = sample.source_row if sample.source_row is not None else int(rows[sample.source_label][0])
-            for k, (ename, est) in estimators.items():
-                try:  # an estimator that cannot read one face loses that sample only, for that column
-                    trio = (est.estimate(sample.image, face),
-                            row_estimate(k, est, sample.target_row), row_estimate(k, est, sr))
-                except IdbenchError as e:
-                    est_fail.setdefault(k, []).append(f"{sample.name}: {e}")
-                    trio = (None, None, None)
-                est_s[k].append(trio[0])
-                est_t[k].append(trio[1])
-                est_src[k].append(trio[2])
-            tgt_rows.append(sample.target_row)
-            src_labels.append(sample.source_label)
-            names.append(sample.name)
-        if not tgt_rows:
-            results[spec] = {"summary": {}, "errors": errors, "n": 0}
-            continue
-        tgt_rows_a = np.array(tgt_rows)
-        src_labels_a = np.array(src_labels)
-        summary, directions, per_sample = {}, {}, {"name": names, "target_row": tgt_rows, "source": src_labels}
-        for n in encoders:
-            e = np.array(emb[n], np.float32)
-            E = table.embeddings[n]
-            src_mean = np.stack([M_norm(E[rows[s]].mean(0)) for s in src_labels_a])
-            d_src = 1 - np.einsum("ij,ij->i", e, src_mean)
-            d_tgt = 1 - np.einsum("ij,ij->i", e, E[tgt_rows_a])
-            summary[f"id_distance[{n}]"], directions[f"id_distance[{n}]"] = float(d_src.mean()), "lower"
-            summary[f"id_relative[{n}]"], directions[f"id_relative[{n}]"] = float(
-                M.relative_error(d_src, d_tgt)), "higher"
-            per_sample[f"id_distance[{n}]"] = d_src.tolist()
-            if n in id_encs:
-                r = M.id_retrieval(e, src_labels_a, E, labels, k=1)
-                summary[f"id_retrieval_top1[{n}]"], directions[f"id_retrieval_top1[{n}]"] = float(r.accuracy), "higher"
-        for k, (ename, _) in estimators.items():
-            ok = [i for i in range(len(est_t[k])) if est_t[k][i] is not None]
-            if not ok:
-                continue
-            t = np.array([est_t[k][i] for i in ok], np.float64)
-            s = np.array([est_s[k][i] for i in ok], np.float64)
-            src_attr = np.array([est_src[k][i] for i in ok], np.float64)
-            if k == "pose":
-                r = M.pose_error(t, s)
-                summary[f"pose_l2[{ename}]"], directions[f"pose_l2[{ename}]"] = float(r.mean_l2), "lower"
-                summary[f"pose_l1[{ename}]"], directions[f"pose_l1[{ename}]"] = float(r.mean_l1), "lower"
-            elif k == "expression":
-                r = M.expression_error(t, s)
-                summary[f"expression_l2[{ename}]"], directions[f"expression_l2[{ename}]"] = float(r.mean_l2), "lower"
-                summary[f"expression_l1[{ename}]"], directions[f"expression_l1[{ename}]"] = float(r.mean_l1), "lower"
-            elif k == "gaze":
-                r = M.gaze_error(t, s)
-                summary[f"gaze_l1[{ename}]"], directions[f"gaze_l1[{ename}]"] = float(r.mean_l1), "lower"
-                summary[f"gaze_angular[{ename}]"], directions[f"gaze_angular[{ename}]"] = float(r.mean_angle), "lower"
-            # relative form: is the swap closer to the target's attribute than to the source's?
-            if len(src_attr) == len(s):
-                d_right = np.abs(s - t).sum(1)
-                d_wrong = np.abs(s - src_attr).sum(1)
-                summary[f"{k}_relative[{ename}]"], directions[f"{k}_relative[{ename}]"] = float(
-                    M.relative_error(d_right, d_wrong)), "higher"
-            per_sample[f"{k}_target"] = [None if v is None else np.asarray(v).tolist() for v in est_t[k]]
-            per_sample[f"{k}_swapped"] = [None if v is None else np.asarray(v).tolist() for v in est_s[k]]
-            summary[f"{k}_n[{ename}]"], directions[f"{k}_n[{ename}]"] = len(ok), ""
-        summary["n_swaps"], directions["n_swaps"] = len(tgt_rows), ""
-        results[spec] = {"summary": summary, "directions": directions, "per_sample": per_sample, "errors": errors,
-                         "estimator_failures": est_fail,
-                         "estimators": {k: v[0] for k, v in estimators.items()}, "id_encoders": id_encs}
-    return results
+def embed_swaps(swapper, items, ctx, encoders, cfg, cache, estimators=None, desc="swaps", total=None):
+    """Swapper outputs -> detect once -> (estimates) -> embed with every encoder: an EmbeddingTable."""
+    stream = detect_stream(swap_items(swapper, items, ctx), cfg.detector, cache, cfg.device)
+    if estimators:
+        stream = _estimate_stage(stream, estimators, cache)
+    return embed_detected(stream, encoders, cfg.detector, cache, cfg.progress, total=total, desc=desc)
 
 
 def M_norm(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
+def _dataset_estimate(kind, name, est, ctx, row, cache, memo):
+    """Attributes of a dataset face, estimated once per run (targets and sources recur; cached)."""
+    if (kind, row) not in memo:
+        t = ctx.table
+        try:
+            memo[(kind, row)] = estimate_cached(name, est, t.item(row), t.faces[row], cache)
+        except IdbenchError as e:
+            memo[(kind, row)] = e
+    return memo[(kind, row)]
+
+
+def _identity_metrics(S, swaps, ctx, encoders, id_encs, M) -> Tuple[dict, dict, dict]:
+    E_src_rows = {l: ctx.rows_of(l) for l in sorted(set(s.source_label for s in swaps))}
+    tgt = np.array([s.target for s in swaps])
+    src_labels = np.array([s.source_label for s in swaps])
+    summary, directions, per = {}, {}, {}
+    for n in encoders:
+        e = S.embeddings[n]
+        E = ctx.table.embeddings[n]
+        src_mean = np.stack([M_norm(E[E_src_rows[s]].mean(0)) for s in src_labels])
+        d_src = 1 - np.einsum("ij,ij->i", e, src_mean)
+        d_tgt = 1 - np.einsum("ij,ij->i", e, E[tgt])
+        summary[f"id_distance[{n}]"], directions[f"id_distance[{n}]"] = float(d_src.mean()), "lower"
+        summary[f"id_relative[{n}]"], directions[f"id_relative[{n}]"] = float(M.relative_error(d_src, d_tgt)), "higher"
+        per[f"id_distance[{n}]"] = d_src.tolist()
+        if n in id_encs:
+            r = M.id_retrieval(e, src_labels, E, ctx.labels, k=1)
+            summary[f"id_retrieval_top1[{n}]"], directions[f"id_retrieval_top1[{n}]"] = float(r.accuracy), "higher"
+    return summary, directions, per
+
+
+def _attribute_metrics(S, swaps, ctx, estimators, cache, fails, M) -> Tuple[dict, dict, dict]:
+    summary, directions, per, memo = {}, {}, {}, {}
+    for kind, (ename, est) in estimators.items():
+        trios = []
+        for r, sw in enumerate(swaps):
+            src_row = sw.source if sw.source is not None else int(ctx.rows_of(sw.source_label)[0])
+            trio = (S.item(r).meta.get("est", {}).get(kind),
+                    _dataset_estimate(kind, ename, est, ctx, sw.target, cache, memo),
+                    _dataset_estimate(kind, ename, est, ctx, src_row, cache, memo))
+            bad = next((x for x in trio if not isinstance(x, np.ndarray)), False)
+            if bad is not False:  # an estimator that cannot read one face loses that sample, for that column
+                fails.append(failure("estimate", f"{sw.name} [{ename}]", bad if bad is not None else "no estimate"))
+                trio = None
+            trios.append(trio)
+        ok = [x for x in trios if x is not None]
+        if not ok:
+            continue
+        s, t, src_attr = (np.array([x[i] for x in ok], np.float64) for i in range(3))
+        cols = {"pose": ("pose_error", ("l2", "mean_l2"), ("l1", "mean_l1")),
+                "expression": ("expression_error", ("l2", "mean_l2"), ("l1", "mean_l1")),
+                "gaze": ("gaze_error", ("l1", "mean_l1"), ("angular", "mean_angle"))}.get(kind)
+        if cols:
+            res = getattr(M, cols[0])(t, s)
+            for suffix, attr in cols[1:]:
+                summary[f"{kind}_{suffix}[{ename}]"], directions[f"{kind}_{suffix}[{ename}]"] = float(
+                    getattr(res, attr)), "lower"
+        # relative form: is the swap closer to the target's attribute than to the source's?
+        summary[f"{kind}_relative[{ename}]"], directions[f"{kind}_relative[{ename}]"] = float(
+            M.relative_error(np.abs(s - t).sum(1), np.abs(s - src_attr).sum(1))), "higher"
+        per[f"{kind}_target"] = [None if x is None else x[1].tolist() for x in trios]
+        per[f"{kind}_swapped"] = [None if x is None else x[0].tolist() for x in trios]
+        summary[f"{kind}_n[{ename}]"], directions[f"{kind}_n[{ename}]"] = len(ok), ""
+    return summary, directions, per
+
+
+def evaluate_swapper(swapper, ctx, encoders, id_encs, estimators, cfg, cache) -> dict:
+    """One swapper's numbers (``summary``, ``directions``, ``per_sample``, ``params``, ``failures``)."""
+    from idbench import analysis as M
+
+    items, fails = swapper.plan(ctx)
+    total = len(items) if hasattr(swapper, "swap") else None
+    S = embed_swaps(swapper, items, ctx, encoders, cfg, cache, estimators, f"swaps {swapper.name}", total)
+    fails += swap_failures(S.skipped)
+    swaps = [S.item(r).meta["swap"] for r in range(len(S.paths))]
+    out = {"params": swapper.params(), "n_planned": len(items), "failures": fails, "id_encoders": id_encs,
+           "estimators": {k: v[0] for k, v in estimators.items()}}
+    if not swaps:
+        out.update({"summary": {"n_swaps": 0}, "directions": {"n_swaps": ""}, "per_sample": {}, "n": 0})
+        return out
+    summary, directions, per = _identity_metrics(S, swaps, ctx, encoders, id_encs, M)
+    a_sum, a_dir, a_per = _attribute_metrics(S, swaps, ctx, estimators, cache, fails, M)
+    summary.update(a_sum)
+    directions.update(a_dir)
+    per.update(a_per)
+    per.update({"name": [s.name for s in swaps], "target_row": [s.target for s in swaps],
+                "source": [s.source_label for s in swaps]})
+    summary["n_swaps"], directions["n_swaps"] = len(swaps), ""
+    out.update({"summary": summary, "directions": directions, "per_sample": per, "n": len(swaps)})
+    return out
+
+
+def evaluate_swappers(cfg, ctx, encoders, swappers: Dict[str, object], cache) -> Tuple[dict, List[dict]]:
+    """Every ``--swappers`` entry; returns (``results["swappers"]``, failures)."""
+    from idbench.encoders import create_encoder
+
+    id_encs = cfg.id_encoders or list(encoders)[:1]
+    encoders = dict(encoders)
+    missing = [n for n in id_encs if n not in encoders]
+    for n in missing:
+        encoders[n] = create_encoder(n, cfg.weights.get(n), cfg.device)
+    if missing:  # the dataset's faces with the extra evaluators (same items, same rows)
+        extra = embed_detected(ctx.table.images, {n: encoders[n] for n in missing}, cfg.detector, cache,
+                               cfg.progress, desc="embed (id encoders)")
+        for n in missing:
+            ctx.table.embeddings[n] = extra.embeddings[n]
+    estimators, fails = make_estimators(cfg.device)
+    results = {}
+    for spec, sw in swappers.items():
+        results[spec] = evaluate_swapper(sw, ctx, encoders, id_encs, estimators, cfg, cache)
+    return results, fails

@@ -72,13 +72,42 @@ def arcface_matrix(landmarks5: np.ndarray, size: int = 112) -> np.ndarray:
     return similarity_transform(landmarks5, arcface_template(size))
 
 
-def dlib_chip(image: np.ndarray, face: Face, size: int = 150, padding: float = 0.25) -> np.ndarray:
+DLIB_CHIP_PADDING = 0.25  # dlib's own default for its face-recognition chips
+
+
+def _dlib_points(image: np.ndarray, face: Face) -> np.ndarray:
+    from .landmarks import dlib5
+
+    return face.dlib5 if face.dlib5 is not None else dlib5(image, face.box)
+
+
+def dlib_chip(image: np.ndarray, face: Face, size: int = 150, padding: float = DLIB_CHIP_PADDING) -> np.ndarray:
     import dlib
 
-    from .landmarks import dlib5, dlib_shape
+    from .landmarks import dlib_shape
 
-    pts = face.dlib5 if face.dlib5 is not None else dlib5(image, face.box)
-    return dlib.get_face_chip(image, dlib_shape(pts, face.box), size=size, padding=padding)
+    return dlib.get_face_chip(image, dlib_shape(_dlib_points(image, face), face.box), size=size, padding=padding)
+
+
+def dlib_chip_matrix(image: np.ndarray, face: Face, size: int = 150, padding: float = DLIB_CHIP_PADDING) -> np.ndarray:
+    """The 2 x 3 image -> chip map of :func:`dlib_chip` (dlib's ``get_mapping_to_chip``).
+
+    dlib's chip is the rectangle ``rect`` of ``get_face_chip_details`` rotated by ``angle`` about its
+    centre, its corners mapped to the chip's corner pixels.
+    """
+    import cv2
+    import dlib
+
+    from .landmarks import dlib_shape
+
+    d = dlib.get_face_chip_details(dlib_shape(_dlib_points(image, face), face.box), size, padding)
+    r, a = d.rect, d.angle
+    c = np.array([(r.left() + r.right()) / 2.0, (r.top() + r.bottom()) / 2.0])
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    corners = np.array([[r.left(), r.top()], [r.right(), r.top()], [r.right(), r.bottom()]], np.float64)
+    src = (corners - c) @ rot.T + c
+    dst = np.array([[0, 0], [d.cols - 1, 0], [d.cols - 1, d.rows - 1]], np.float64)
+    return cv2.getAffineTransform(src.astype(np.float32), dst.astype(np.float32)).astype(np.float64)
 
 
 def mtcnn_crop(image: np.ndarray, box: np.ndarray, size: int = 160, margin: float = 14.0) -> np.ndarray:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -37,6 +37,16 @@ def _allow_pickle(allow_pickle: Optional[bool]) -> bool:
 # 'state_dict_backbone': arcface_torch's training checkpoint (checkpoint_gpu_0.pt)
 _CONTAINER_KEYS = ("state_dict_backbone", "state_dict", "model", "backbone", "model_state_dict", "net", "ema")
 _STRIP_PREFIXES = ("module.", "_orig_mod.", "backbone.", "model.")
+
+
+def _select(obj, key: str, path: Path):
+    """The ``key`` entry of a checkpoint holding several nets (Deep3DFaceRecon's ``net_recon``)."""
+    if isinstance(obj, Mapping) and key in obj:
+        return obj[key]
+    if isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return obj  # already the bare state dict
+    entries = ", ".join(map(str, obj))[:200] if isinstance(obj, Mapping) else type(obj).__name__
+    raise WeightsFormatError(f"{path}: checkpoint has no '{key}' entry (entries: {entries})")
 
 
 def _unwrap(obj, path: Path) -> Dict[str, torch.Tensor]:
@@ -70,12 +80,13 @@ def _unwrap(obj, path: Path) -> Dict[str, torch.Tensor]:
     return tensors
 
 
-def read_state_dict(path: Union[str, os.PathLike], origin: str = "", allow_pickle: Optional[bool] = None
-                    ) -> Dict[str, torch.Tensor]:
+def read_state_dict(path: Union[str, os.PathLike], origin: str = "", allow_pickle: Optional[bool] = None,
+                    key: Optional[str] = None) -> Dict[str, torch.Tensor]:
     """Read a PyTorch checkpoint as a flat ``{name: tensor}`` dict on the CPU.
 
     Uses ``torch.load(weights_only=True)``; a checkpoint that pickles whole objects (``torch.save(model)``)
-    is refused unless ``allow_pickle`` (or ``IDBENCH_ALLOW_PICKLE=1``) says the file is trusted.
+    is refused unless ``allow_pickle`` (or ``IDBENCH_ALLOW_PICKLE=1``; the argument wins when given) says
+    the file is trusted. ``key`` picks one entry of a file holding several nets (``"net_recon"``).
     Raises :class:`WeightsNotFoundError` for a missing file and :class:`WeightsFormatError` (one line)
     for anything that cannot be read.
     """
@@ -98,7 +109,8 @@ def read_state_dict(path: Union[str, os.PathLike], origin: str = "", allow_pickl
             if not _allow_pickle(allow_pickle):
                 raise WeightsFormatError(
                     f"{path}: pickles Python objects, not just tensors (torch.load(weights_only=True) refused it); "
-                    f"if you trust the file, set IDBENCH_ALLOW_PICKLE=1 or re-save its state_dict()") from None
+                    f"if you trust the file, pass allow_pickle=True (or set IDBENCH_ALLOW_PICKLE=1) "
+                    f"or re-save its state_dict()") from None
             try:
                 obj = torch.load(path, map_location="cpu", weights_only=False)
             except Exception as e2:  # noqa: BLE001
@@ -108,7 +120,7 @@ def read_state_dict(path: Union[str, os.PathLike], origin: str = "", allow_pickl
                                               "failed reading", "EOF"))
             reason = "truncated or corrupt" if truncated else "not a PyTorch checkpoint"
             raise WeightsFormatError(f"{path}: {reason} ({type(e).__name__}: {_first_line(e)}){hint}") from None
-    return _unwrap(obj, path)
+    return _unwrap(_select(obj, key, path) if key else obj, path)
 
 
 def _ignorable_missing(key: str) -> bool:
@@ -116,14 +128,18 @@ def _ignorable_missing(key: str) -> bool:
 
 
 def load_state_dict_checked(module: nn.Module, state: Mapping[str, torch.Tensor], what: str,
-                            path: Union[str, os.PathLike] = "checkpoint", hint: str = "") -> nn.Module:
+                            path: Union[str, os.PathLike] = "checkpoint", hint: str = "",
+                            optional: Tuple[str, ...] = ()) -> nn.Module:
     """``module.load_state_dict(state, strict=True)`` with one-line :class:`WeightsFormatError` reasons.
 
     ``what`` names the expected model in messages ("an IResNet-50 (r50)"); ``hint`` is appended to the
-    key-mismatch message (e.g. what the file looks like instead).
+    key-mismatch message (e.g. what the file looks like instead). Keys starting with one of
+    ``optional`` may be absent from the file (they keep the module's values), e.g. a vestigial head.
     """
     expected = module.state_dict()
-    missing = [k for k in expected if k not in state and not _ignorable_missing(k)]
+    optional = tuple(optional)
+    missing = [k for k in expected if k not in state and not _ignorable_missing(k)
+               and not (optional and k.startswith(optional))]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
         example = f"missing '{missing[0]}'" if missing else f"unexpected '{unexpected[0]}'"
@@ -143,6 +159,8 @@ def load_state_dict_checked(module: nn.Module, state: Mapping[str, torch.Tensor]
         for k, v in expected.items():
             if k not in state:  # only ignorable keys can be absent here
                 state[k] = torch.zeros(v.shape, dtype=v.dtype)
+    else:  # keys the file may lack (ignorable, optional) keep the module's own values
+        state = {**{k: v for k, v in expected.items() if k not in state}, **state}
     try:
         module.load_state_dict(state, strict=True, assign=on_meta)
     except RuntimeError as e:

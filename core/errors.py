@@ -32,6 +32,10 @@ class WeightsFormatError(IdbenchError, ValueError):
     """A weight file exists but is truncated, corrupt or for another architecture."""
 
 
+class ContractError(IdbenchError, ValueError):
+    """An encoder contract (TOML file or spec) is incomplete, or contradicts the model it describes."""
+
+
 class ImageReadError(IdbenchError, ValueError):
     """A file could not be decoded as an image."""
 

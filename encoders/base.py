@@ -1,7 +1,8 @@
 """Encoder base classes: one contract for every backend.
 
 ``Encoder.embed(faces)`` takes a batch of aligned uint8 RGB faces (N x H x W x 3, H x W =
-``spec.input_size``) and returns float32, L2-normalised embeddings (N x D).
+``spec.input_size``; for a narrower-than-tall input also the H x H alignment crop, whose centre W columns
+are used) and returns float32, L2-normalised embeddings (N x D).
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ class Encoder:
         h, w = self.spec.input_size
         if faces.ndim == 3:
             faces = faces[None]
+        if faces.ndim == 4 and w < h and faces.shape[1:3] == (h, h):
+            # an h x w contract (SphereFace's 112 x 96) takes the centre columns of the square alignment crop:
+            # its template is the square one shifted by (h - w) / 2 in x
+            left = (h - w) // 2
+            faces = faces[:, :, left:left + w]
         if faces.ndim != 4 or faces.shape[1:] != (h, w, 3):
             raise InputError(
                 f"{self.spec.name} expects aligned RGB faces of shape N x {h} x {w} x 3, got {faces.shape}"

@@ -37,29 +37,19 @@ SPEC = dataclasses.replace(
 )
 
 
-def load_finetuned_module(path: Path):
-    """:class:`~idbench.encoders.dlib_resnet.DlibResNet` with the weights of a torch state dict (eval mode)."""
-    import torch
+def load_finetuned_module(path: Path, allow_pickle: Optional[bool] = None):
+    """:class:`~idbench.encoders.dlib_resnet.DlibResNet` with the weights of a torch state dict (eval mode).
+
+    Read by the one checkpoint reader (:mod:`idbench.checkpoints`): containers and ``module.`` prefixes
+    unwrapped, strict keys and shapes with one-line errors; pickled objects only behind ``allow_pickle``.
+    """
+    from idbench.checkpoints import load_state_dict_checked, read_state_dict
 
     from .dlib_resnet import DlibResNet
 
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - pickle / zip errors of all kinds
-        raise WeightsFormatError(f"{path}: not a torch state dict ({type(e).__name__}: {e})") from None
-    if isinstance(sd, dict):
-        for key in ("backbone", "state_dict", "model"):
-            if isinstance(sd.get(key), dict):
-                sd = sd[key]
-                break
-    if not isinstance(sd, dict):
-        raise WeightsFormatError(f"{path}: expected a state dict, got {type(sd).__name__}")
-    sd = {(k[7:] if k.startswith("module.") else k): v for k, v in sd.items()}
+    state = read_state_dict(path, FINETUNED_WEIGHTS.origin, allow_pickle)
     module = DlibResNet()
-    missing, unexpected = module.load_state_dict(sd, strict=False)
-    if missing or unexpected:
-        raise WeightsFormatError(f"{path}: not a dlib ResNet state dict (missing {list(missing)[:4]}, "
-                                 f"unexpected {list(unexpected)[:4]})")
+    load_state_dict_checked(module, state, "a dlib ResNet (dlib.resnet_v1_torch)", path)
     return module.eval()
 
 

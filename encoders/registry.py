@@ -2,15 +2,21 @@
 
 A factory has the signature ``factory(spec, weights_path, device) -> Encoder`` where
 ``weights_path`` is the resolved path of ``spec.weights[0]`` (or ``None`` if the spec needs no
-file). Adding an encoder is one file: define the spec, decorate the factory, import the module in
-``idbench/encoders/__init__.py``.
+file). Adding an encoder to idbench is one file in ``encoders/`` (every module of the package is
+imported); a third-party package registers its own through the ``idbench.encoders`` entry-point group
+(see :func:`load_plugins`). ``create_encoder`` also takes the path of a contract file (``*.toml``,
+:mod:`idbench.encoders.contract`).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import warnings
 from pathlib import Path
-from typing import Callable, List, Optional, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
+from idbench.errors import IdbenchError, UnknownNameError
 from idbench.registry import Registry
 from idbench.weights import resolve_weights, weights_presence
 
@@ -18,6 +24,13 @@ from .base import Encoder
 from .spec import EncoderSpec
 
 ENCODERS: Registry[EncoderSpec] = Registry("encoder")
+
+ENTRY_POINT_GROUP = "idbench.encoders"
+
+#: modules (``idbench.encoders.X`` or ``plugin:NAME``) that failed to load, with the one-line reason
+IMPORT_ERRORS: Dict[str, str] = {}
+
+_LOADED_PLUGINS: set = set()
 
 
 def register_encoder(spec: EncoderSpec) -> Callable:
@@ -38,11 +51,94 @@ def weights_status(name: str) -> str:
     return weights_presence(get_spec(name).weights)
 
 
-def create_encoder(name: str, weights: Optional[Union[str, Path]] = None, device: str = "cpu") -> Encoder:
-    """Build a registered encoder, resolving its weight file (explicit path first)."""
-    spec = get_spec(name)
+def _report(where: str, e: BaseException) -> None:
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    IMPORT_ERRORS[where] = f"{type(e).__name__}: {first}"
+    warnings.warn(f"idbench: encoder module {where} failed to load ({IMPORT_ERRORS[where]}); its encoders are "
+                  f"not registered", RuntimeWarning, stacklevel=3)
+
+
+def discover_modules(package: str = __package__, skip: Sequence[str] = ("registry", "spec", "base", "pipeline")
+                     ) -> None:
+    """Import every module of the encoders package (so a new encoder is one new file).
+
+    Private modules (``_x.py``) are skipped; a module that fails to import is reported (a warning and
+    :data:`IMPORT_ERRORS`, named again when an unknown encoder is asked for), never silently dropped.
+    """
+    pkg = importlib.import_module(package)
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if info.name.startswith("_") or info.name in skip:
+            continue
+        try:
+            importlib.import_module(f"{package}.{info.name}")
+        except Exception as e:  # noqa: BLE001 - one broken module must not hide the others
+            _report(f"{package}.{info.name}", e)
+
+
+def load_plugins(group: str = ENTRY_POINT_GROUP) -> List[str]:
+    """Load the ``idbench.encoders`` entry points of installed distributions; returns the names loaded.
+
+    An entry point names a module (importing it registers its encoders) or a callable (called with no
+    arguments; it registers them). Calling again loads only entry points not seen before.
+    """
+    from importlib.metadata import entry_points
+
+    loaded = []
+    for ep in entry_points(group=group):
+        key = f"{ep.name}={ep.value}"
+        if key in _LOADED_PLUGINS:
+            continue
+        _LOADED_PLUGINS.add(key)
+        try:
+            obj = ep.load()
+            if callable(obj):
+                obj()
+        except Exception as e:  # noqa: BLE001 - a broken plugin is reported, the rest still load
+            _report(f"plugin:{ep.name} ({ep.value})", e)
+            continue
+        loaded.append(ep.name)
+    return loaded
+
+
+def create_encoder(name: Union[str, Path], weights: Optional[Union[str, Path]] = None, device: str = "cpu"
+                   ) -> Encoder:
+    """Build a registered encoder (or the one a ``.toml`` contract file describes), resolving its weights."""
+    from .contract import create_contract_encoder, is_contract_path
+
+    if is_contract_path(name):
+        return create_contract_encoder(name, weights, device)
+    name = str(name)
+    if name not in ENCODERS:
+        load_plugins()
+    try:
+        spec = get_spec(name)
+    except UnknownNameError as e:
+        if IMPORT_ERRORS:  # the encoder may live in a module that failed to load: say so
+            broken = "; ".join(f"{m}: {r}" for m, r in IMPORT_ERRORS.items())
+            e.args = (f"{e.args[0]} (modules that failed to load: {broken})",)
+        raise e from None
     path = resolve_weights(spec.weights[0], weights) if spec.weights else None
     enc = ENCODERS.factory(name)(spec, path, device)
     if enc.spec.name != spec.name:
         raise RuntimeError(f"factory for {name} returned an encoder for {enc.spec.name}")
     return enc
+
+
+def create_encoders(names: Sequence[str], weights: Optional[Mapping[str, str]] = None, device: str = "cpu"
+                    ) -> Dict[str, Encoder]:
+    """Build several encoders, keyed by their leaderboard name (a contract's ``name``, not its path).
+
+    ``weights`` maps an encoder, as given in ``names`` or by its leaderboard name, to an explicit weight file.
+    """
+    from .contract import is_contract_path, read_contract
+
+    weights = dict(weights or {})
+    out: Dict[str, Encoder] = {}
+    for n in names:
+        label = read_contract(n).name if is_contract_path(n) else str(n)
+        path = weights.get(n, weights.get(label))
+        enc = create_encoder(n, path, device)
+        if enc.spec.name in out:
+            raise IdbenchError(f"two encoders are named {enc.spec.name!r} ({n}); give each contract its own name")
+        out[enc.spec.name] = enc
+    return out

@@ -8,6 +8,8 @@ from typing import Optional, Tuple
 from idbench.weights import WeightSource
 
 ALIGNMENTS = ("arcface112", "dlib150", "mtcnn160", "ffhq256", "none")
+LAYOUTS = ("NCHW", "NHWC")
+COLOURS = ("RGB", "BGR")
 
 
 @dataclass(frozen=True)
@@ -24,9 +26,11 @@ class EncoderSpec:
             ``x = (pixel - mean) / std``.
         embedding_size: length of the embedding.
         l2_normalised: whether the *network* already outputs unit vectors (idbench normalises anyway).
-        backend: "torch", "onnx", "dlib" or "keras".
+        backend: "torch", "onnx", "torchscript", "dlib" or "keras".
         weights: the weight file(s); empty when the factory needs none.
         licence, paper: provenance shown by ``bench list encoders`` and in the README.
+        layout: the network's input layout ("NCHW" or "NHWC"; graph backends only).
+        output: the graph output read as the embedding ("" when the graph has one output).
     """
 
     name: str
@@ -42,9 +46,13 @@ class EncoderSpec:
     licence: str = ""
     paper: str = ""
     description: str = ""
+    layout: str = "NCHW"
+    output: str = ""
 
     def __post_init__(self) -> None:
         if self.alignment not in ALIGNMENTS:
             raise ValueError(f"{self.name}: alignment must be one of {ALIGNMENTS}, got {self.alignment!r}")
-        if self.colour not in ("RGB", "BGR"):
+        if self.colour not in COLOURS:
             raise ValueError(f"{self.name}: colour must be RGB or BGR, got {self.colour!r}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"{self.name}: layout must be NCHW or NHWC, got {self.layout!r}")

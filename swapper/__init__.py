@@ -1,14 +1,18 @@
-"""Face swappers: the ``blend`` pseudo-swapper and FaceForensics++'s manipulated videos.
+"""Face swappers behind one interface (:mod:`idbench.swapper.base`): the ``blend`` pseudo-swapper,
+FaceForensics++'s manipulated videos (``ffpp:<Method>``) and any method's outputs (``results:DIR``).
 
 >>> from idbench.swapper import SWAPPERS, create_swapper, list_swappers
 """
 
-from .registry import SWAPPERS, SwapperSpec, create_swapper, get_spec, list_swappers, register_swapper
+from .registry import SWAPPERS, SwapperSpec, create_swapper, get_spec, list_swappers, parse_swapper, register_swapper
+from .base import PairSwapper, SwapContext, SwapItem, SwapOutput, Swapper, plan_partners
 from .blend import (BlendSwapper, SwapError, SwapFailure, SwapResult, blend_pair, choose_partners,  # noqa: F401
                     swap_crops, swap_frames)
 from . import ffpp  # noqa: F401  (registers ffpp:<Method>)
+from . import results  # noqa: F401  (registers results, used as results:DIR)
 from . import learned  # noqa: F401  (registers inswapper, blendswap, simswap)
 
-__all__ = ["SWAPPERS", "SwapperSpec", "create_swapper", "get_spec", "list_swappers", "register_swapper",
+__all__ = ["SWAPPERS", "SwapperSpec", "create_swapper", "get_spec", "list_swappers", "parse_swapper",
+           "register_swapper", "PairSwapper", "SwapContext", "SwapItem", "SwapOutput", "Swapper", "plan_partners",
            "BlendSwapper", "SwapError", "SwapFailure", "SwapResult", "blend_pair", "choose_partners", "swap_crops",
            "swap_frames"]

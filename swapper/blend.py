@@ -31,20 +31,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from idbench.align import arcface_matrix, similarity_transform
-from idbench.errors import IdbenchError, InputError, WeightsFormatError, WeightsNotFoundError
+from idbench.errors import IdbenchError, InputError
 from idbench.faces import Face
+from idbench.regions import BROW_RAISE, MaskFn, face_mask, region_mask_fn
+
+from .base import PairSwapper, plan_partners
+from .parsing import PARSING_INNER, ParsingMask, _bisenet  # noqa: F401  (the former home of the network)
 
 CROP_SIZE = 112
 PAPER_KERNEL = 11  # Gaussian kernel of the paper's recipe at 112 px (OpenCV default sigma 2.0)
 MIN_FACE_PX = 32
 JAW_SLACK = 0.1  # how far (share of the face size) jaw points may lie outside the image
-MaskFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (RGB uint8 image, 68 x 2 landmarks) -> H x W in [0, 1]
 
 
 class SwapError(IdbenchError, ValueError):
@@ -157,187 +160,16 @@ def choose_partners(landmarks68: np.ndarray, identities: Sequence, k: int = 100,
 
 # --- masks ----------------------------------------------------------------------------------------
 
-def landmark_mask(landmarks68: np.ndarray, shape: Tuple[int, int], brow_raise: float = 0.12) -> np.ndarray:
-    """Inner-face mask (float32 0/1): convex hull of the jaw line (0-16) and the brows (17-26).
-
-    The brows are lifted by ``brow_raise`` times the brow-to-chin distance along the face's own
-    up direction, to take in the lower forehead (what a parsing map calls skin) but not the hair.
-    Ears, neck, hair and background stay outside.
-    """
-    import cv2
-
-    p = np.asarray(landmarks68, np.float64)
-    jaw, brows = p[0:17], p[17:27].copy()
-    up = brows.mean(0) - p[8]
-    h = float(np.hypot(*up))
-    if h > 0:
-        brows += up / h * (brow_raise * h)
-    hull = cv2.convexHull(np.concatenate([jaw, brows]).astype(np.float32))[:, 0]
-    mask = np.zeros(shape[:2], np.uint8)
-    cv2.fillConvexPoly(mask, np.round(hull * 16).astype(np.int32), 1, lineType=cv2.LINE_8, shift=4)
-    return mask.astype(np.float32)
+def landmark_mask(landmarks68: np.ndarray, shape: Tuple[int, int], brow_raise: float = BROW_RAISE) -> np.ndarray:
+    """The ``face`` region's mask (:func:`idbench.regions.face_mask`): jaw hull plus raised brows."""
+    return face_mask(landmarks68, shape, brow_raise)
 
 
-# BiSeNet / CelebAMask-HQ labels kept as inner face (paper section 1.2 step 3): skin, brows, eyes,
-# eyeglasses, nose, mouth, upper lip, lower lip.
-PARSING_INNER = (1, 2, 3, 4, 5, 6, 10, 11, 12, 13)
-
-
-def _bisenet(n_classes: int = 19):
-    """face-parsing.PyTorch's BiSeNet (ResNet-18 context path, no spatial path), same parameter names."""
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-    import torchvision
-
-    class CBR(nn.Module):
-        def __init__(self, cin, cout, ks=3, stride=1, padding=1):
-            super().__init__()
-            self.conv = nn.Conv2d(cin, cout, ks, stride, padding, bias=False)
-            self.bn = nn.BatchNorm2d(cout)
-
-        def forward(self, x):
-            return F.relu(self.bn(self.conv(x)))
-
-    class Head(nn.Module):
-        def __init__(self, cin, mid, n):
-            super().__init__()
-            self.conv = CBR(cin, mid)
-            self.conv_out = nn.Conv2d(mid, n, 1, bias=False)
-
-        def forward(self, x):
-            return self.conv_out(self.conv(x))
-
-    class ARM(nn.Module):
-        def __init__(self, cin, cout):
-            super().__init__()
-            self.conv = CBR(cin, cout)
-            self.conv_atten = nn.Conv2d(cout, cout, 1, bias=False)
-            self.bn_atten = nn.BatchNorm2d(cout)
-
-        def forward(self, x):
-            f = self.conv(x)
-            return f * torch.sigmoid(self.bn_atten(self.conv_atten(F.adaptive_avg_pool2d(f, 1))))
-
-    class Backbone(nn.Module):
-        def __init__(self):
-            super().__init__()
-            r = torchvision.models.resnet18(weights=None)
-            self.conv1, self.bn1, self.maxpool = r.conv1, r.bn1, r.maxpool
-            self.layer1, self.layer2, self.layer3, self.layer4 = r.layer1, r.layer2, r.layer3, r.layer4
-
-        def forward(self, x):
-            x = self.layer1(self.maxpool(F.relu(self.bn1(self.conv1(x)))))
-            f8 = self.layer2(x)
-            f16 = self.layer3(f8)
-            return f8, f16, self.layer4(f16)
-
-    class ContextPath(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.resnet = Backbone()
-            self.arm16, self.arm32 = ARM(256, 128), ARM(512, 128)
-            self.conv_head32, self.conv_head16 = CBR(128, 128), CBR(128, 128)
-            self.conv_avg = CBR(512, 128, ks=1, padding=0)
-
-        def forward(self, x):
-            f8, f16, f32 = self.resnet(x)
-            avg = self.conv_avg(F.adaptive_avg_pool2d(f32, 1))
-            s32 = self.arm32(f32) + F.interpolate(avg, f32.shape[2:], mode="nearest")
-            up32 = self.conv_head32(F.interpolate(s32, f16.shape[2:], mode="nearest"))
-            s16 = self.arm16(f16) + up32
-            up16 = self.conv_head16(F.interpolate(s16, f8.shape[2:], mode="nearest"))
-            return f8, up16
-
-    class FFM(nn.Module):
-        def __init__(self, cin, cout):
-            super().__init__()
-            self.convblk = CBR(cin, cout, ks=1, padding=0)
-            self.conv1 = nn.Conv2d(cout, cout // 4, 1, bias=False)
-            self.conv2 = nn.Conv2d(cout // 4, cout, 1, bias=False)
-
-        def forward(self, a, b):
-            f = self.convblk(torch.cat([a, b], 1))
-            att = torch.sigmoid(self.conv2(F.relu(self.conv1(F.adaptive_avg_pool2d(f, 1)))))
-            return f * att + f
-
-    class BiSeNet(nn.Module):
-        def __init__(self, n):
-            super().__init__()
-            self.cp = ContextPath()
-            self.ffm = FFM(256, 256)
-            self.conv_out = Head(256, 256, n)
-            self.conv_out16 = Head(128, 64, n)  # auxiliary heads: kept so the checkpoint loads strictly
-            self.conv_out32 = Head(128, 64, n)
-
-        def forward(self, x):
-            f8, c8 = self.cp(x)
-            out = self.conv_out(self.ffm(f8, c8))
-            return F.interpolate(out, x.shape[2:], mode="bilinear", align_corners=True)
-
-    return BiSeNet(n_classes)
-
-
-class ParsingMask:
-    """Inner-face mask from a BiSeNet face-parsing checkpoint (face-parsing.PyTorch ``79999_iter.pth``).
-
-    The image is resized to 512x512, normalised with ImageNet mean/std, and the classes in
-    :data:`PARSING_INNER` are kept. Raises :class:`WeightsNotFoundError` at construction when the
-    file is missing, :class:`WeightsFormatError` when it is not that network's state dict.
-    """
-
-    def __init__(self, path: os.PathLike, device: str = "cpu", classes: Sequence[int] = PARSING_INNER):
-        self.path = Path(path).expanduser()
-        if not self.path.is_file():
-            raise WeightsNotFoundError(
-                f"face-parsing weights not found: {self.path} (BiSeNet '79999_iter.pth' from "
-                f"face-parsing.PyTorch; pass mask='parsing:/path/to/79999_iter.pth' or use the default "
-                f"landmark mask)")
-        self.device = device
-        self.classes = tuple(classes)
-        self._net = None
-
-    def _load(self):
-        if self._net is None:
-            import torch
-
-            net = _bisenet(19)
-            try:
-                state = torch.load(str(self.path), map_location="cpu", weights_only=True)
-                if isinstance(state, dict) and "state_dict" in state:
-                    state = state["state_dict"]
-                state = {k.replace("module.", "", 1): v for k, v in state.items()}
-                net.load_state_dict(state, strict=True)
-            except Exception as e:  # noqa: BLE001 - any load failure means a wrong or corrupt file
-                raise WeightsFormatError(f"{self.path}: not a face-parsing BiSeNet checkpoint "
-                                         f"({str(e).splitlines()[0][:200]})") from None
-            self._net = net.to(self.device).eval()
-        return self._net
-
-    def __call__(self, image: np.ndarray, landmarks68: np.ndarray = None) -> np.ndarray:
-        import cv2
-        import torch
-
-        h, w = image.shape[:2]
-        x = cv2.resize(image, (512, 512), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
-        x = (x - np.array([0.485, 0.456, 0.406], np.float32)) / np.array([0.229, 0.224, 0.225], np.float32)
-        t = torch.from_numpy(x.transpose(2, 0, 1)[None].copy()).to(self.device)
-        with torch.inference_mode():
-            lab = self._load()(t)[0].argmax(0).cpu().numpy().astype(np.uint8)
-        keep = np.isin(lab, self.classes).astype(np.uint8)
-        return cv2.resize(keep, (w, h), interpolation=cv2.INTER_NEAREST).astype(np.float32)
-
-
-def resolve_mask_fn(mask: Union[str, MaskFn, None] = "landmarks", device: str = "cpu",
-                    brow_raise: float = 0.12) -> MaskFn:
-    """``"landmarks"`` (default), ``"parsing:<path to BiSeNet .pth>"``, or any callable ``(image, lm68)``."""
-    if mask is None or mask == "landmarks":
-        return lambda image, lm: landmark_mask(lm, image.shape[:2], brow_raise)
-    if callable(mask):
-        return mask
-    if isinstance(mask, str) and mask.startswith("parsing:"):
-        return ParsingMask(mask.split(":", 1)[1], device=device)
-    raise InputError(f"unknown mask backend {mask!r}: use 'landmarks', 'parsing:<path>' or a callable")
+def resolve_mask_fn(mask: Union[str, MaskFn, None] = "face", device: str = "cpu",
+                    brow_raise: float = BROW_RAISE) -> MaskFn:
+    """A region name (:mod:`idbench.regions`: ``face``, the default, ``inner``, ``parsing:<path>``;
+    ``landmarks`` is the former name of ``face``) or any callable ``(image, lm68)``."""
+    return region_mask_fn(mask, device, brow_raise)
 
 
 def blend_mask(intersection: np.ndarray, ksize: int = PAPER_KERNEL) -> np.ndarray:
@@ -480,7 +312,7 @@ def blend_aligned(source: np.ndarray, source_lm: np.ndarray, target: np.ndarray,
     """
     if source.shape != target.shape:
         raise SwapError("shape mismatch", f"source {source.shape} vs target {target.shape}")
-    mask_fn = mask_fn or resolve_mask_fn("landmarks")
+    mask_fn = mask_fn or resolve_mask_fn("face")
     ms = np.clip(np.asarray(mask_fn(source, source_lm), np.float32), 0, 1)
     mt = np.clip(np.asarray(mask_fn(target, target_lm), np.float32), 0, 1)
     if source_valid is not None:
@@ -523,7 +355,7 @@ def _kernel_for(scale: float) -> int:
 
 
 def blend_pair(source_image, source_face: Optional[Face], target_image, target_face: Optional[Face],
-               mode: str = "crop", mask: Union[str, MaskFn, None] = "landmarks", size: int = CROP_SIZE,
+               mode: str = "crop", mask: Union[str, MaskFn, None] = "face", size: int = CROP_SIZE,
                min_overlap: float = 0.5, min_face: float = MIN_FACE_PX, seed: Optional[int] = None,
                provenance: Optional[dict] = None, mask_fn: Optional[MaskFn] = None) -> SwapResult:
     """Put the source's inner face on the target (``mode`` "crop" or "frame"); raises :class:`SwapError`."""
@@ -599,24 +431,47 @@ def swap_crops(source_image, source_face: Face, target_image, target_face: Face,
 
 # --- the batched swapper --------------------------------------------------------------------------
 
-class BlendSwapper:
-    """BlendFace pseudo-swaps over a set of images with identities (deterministic for a seed).
+class BlendSwapper(PairSwapper):
+    """The one pseudo-swap (BlendFace's recipe), used by the bias analysis, ``bench swap`` and
+    ``--swappers blend`` with the same parameters:
 
-    ``swap_batch`` treats every image as an anchor: its nearest-landmark partner among ``k`` random
-    images of other identities becomes the target, and the result keeps the anchor's identity label.
+    * ``partner``: ``nearest-landmark`` (nearest normalised 68 landmarks among ``k`` seeded random
+      images of other identities, the paper's) or ``random`` (one seeded random image of another identity);
+    * ``mode``: ``frame`` (the source warped onto the full target frame by a 68-point similarity) or
+      ``crop`` (both faces as 112x112 ArcFace crops, the paper's geometry; the output is the crop);
+    * ``region``: the blended face region (:mod:`idbench.regions`: ``face`` = jaw hull + raised brows,
+      ``inner``, ``parsing:<BiSeNet .pth>``); ``mask`` is its former name;
+    * ``k``, ``seed``; ``min_overlap`` (share of the larger mask the intersection must exceed) and
+      ``min_face`` (px of landmark extent) reject a pair with a reason.
+
+    Every source row is swapped onto its partner (the target) and keeps its own identity label.
     """
 
     name = "blend"
 
-    def __init__(self, mode: str = "crop", k: int = 100, seed: int = 0, mask: Union[str, MaskFn, None] = "landmarks",
-                 size: int = CROP_SIZE, align_partners: bool = False, min_overlap: float = 0.5,
-                 min_face: float = MIN_FACE_PX, device: str = "cpu", brow_raise: float = 0.12):
+    def __init__(self, mode: str = "frame", k: int = 100, seed: int = 0, region: Union[str, MaskFn, None] = "face",
+                 partner: str = "nearest-landmark", size: int = CROP_SIZE, align_partners: bool = False,
+                 min_overlap: float = 0.5, min_face: float = MIN_FACE_PX, device: str = "cpu",
+                 brow_raise: float = BROW_RAISE, mask: Union[str, MaskFn, None] = None):
+        super().__init__(partner, k, seed)
         if mode not in ("crop", "frame"):
             raise InputError(f"unknown blend mode {mode!r}: use 'crop' or 'frame'")
-        self.mode, self.k, self.seed, self.size = mode, int(k), int(seed), int(size)
+        region = mask if mask is not None else region
+        self.mode, self.size = mode, int(size)
         self.align_partners, self.min_overlap, self.min_face = align_partners, min_overlap, min_face
-        self.mask_name = mask if isinstance(mask, str) or mask is None else getattr(mask, "__name__", "callable")
-        self.mask_fn = resolve_mask_fn(mask, device, brow_raise)
+        self.region = region if isinstance(region, str) or region is None else getattr(region, "__name__", "callable")
+        self.mask_name = self.region
+        self.mask_fn = resolve_mask_fn(region, device, brow_raise)
+        plan_partners([], [], partner)  # an unknown partner rule fails here, before any work
+
+    def params(self) -> Dict[str, object]:
+        p = {"partner": self.partner, "mode": self.mode, "region": self.region or "face", "k": self.k,
+             "seed": self.seed, "min_overlap": self.min_overlap, "min_face": self.min_face}
+        if self.mode == "crop":
+            p["size"] = self.size
+        if self.align_partners:
+            p["align_partners"] = True
+        return p
 
     def swap(self, source_image, source_face: Face, target_image, target_face: Face,
              provenance: Optional[dict] = None) -> SwapResult:
@@ -632,17 +487,13 @@ class BlendSwapper:
         except SwapError as e:
             return SwapFailure(str(e), dict(kw.get("provenance") or {}))
 
+    def usable(self, ctx) -> List[bool]:
+        """In a run: faces whose landmark extent reaches ``min_face`` (the image-free part of the checks)."""
+        return [f.landmarks68 is not None and float(np.ptp(np.asarray(f.landmarks68), axis=0).max()) >= self.min_face
+                for f in ctx.table.faces]
+
     def partners(self, faces: Sequence[Optional[Face]], identities: Sequence) -> Tuple[np.ndarray, np.ndarray]:
-        ok = [i for i, f in enumerate(faces) if f is not None and f.landmarks68 is not None]
-        partner = np.full(len(faces), -1, np.int64)
-        dist = np.full(len(faces), np.inf)
-        if ok:
-            lm = np.stack([np.asarray(faces[i].landmarks68, np.float64) for i in ok])
-            p, d = choose_partners(lm, [identities[i] for i in ok], self.k, self.seed, self.align_partners)
-            okarr = np.asarray(ok)
-            partner[okarr] = np.where(p >= 0, okarr[np.maximum(p, 0)], -1)
-            dist[okarr] = d
-        return partner, dist
+        return plan_partners(faces, identities, self.partner, self.k, self.seed, align=self.align_partners)
 
     def swap_batch(self, images: Sequence, faces: Sequence[Optional[Face]], identities: Sequence,
                    paths: Optional[Sequence] = None, anchors: Optional[Sequence[int]] = None
@@ -670,24 +521,23 @@ class BlendSwapper:
         partner, dist = self.partners(usable, identities)
         out: List[Union[SwapResult, SwapFailure]] = []
         for i in (range(n) if anchors is None else anchors):
-            i = int(i)
-            prov = {"swapper": "blend", "mode": self.mode, "seed": self.seed, "k": self.k, "mask": self.mask_name,
-                    "source_index": i, "source_id": str(identities[i]), "source_path": paths[i],
-                    "identity": str(identities[i])}
-            if i in problems:
-                out.append(SwapFailure(f"source: {problems[i]}", prov))
-                continue
-            j = int(partner[i])
-            if j < 0:
-                out.append(SwapFailure("no partner: no usable image of another identity", prov))
-                continue
-            prov.update({"target_index": j, "target_id": str(identities[j]), "target_path": paths[j],
-                         "landmark_distance": float(dist[i])})
-            # anchor = source, partner = target (the paper's "anchor"/"partner" names kept as aliases)
-            prov.update({"anchor_id": prov["source_id"], "anchor_path": paths[i],
-                         "partner_id": prov["target_id"], "partner_path": paths[j]})
-            out.append(self.swap_pair(images[i], usable[i], images[j], usable[j], provenance=prov))
+            out.append(self._anchor_swap(int(i), images, usable, identities, paths, partner, dist, problems))
         return out
+
+    def _anchor_swap(self, i, images, usable, identities, paths, partner, dist, problems):
+        prov = {"swapper": "blend", **self.params(), "mask": self.region, "source_index": i,
+                "source_id": str(identities[i]), "source_path": paths[i], "identity": str(identities[i])}
+        if i in problems:
+            return SwapFailure(f"source: {problems[i]}", prov)
+        j = int(partner[i])
+        if j < 0:
+            return SwapFailure("no partner: no usable image of another identity", prov)
+        prov.update({"target_index": j, "target_id": str(identities[j]), "target_path": paths[j],
+                     "landmark_distance": float(dist[i])})
+        # anchor = source, partner = target (the paper's "anchor"/"partner" names kept as aliases)
+        prov.update({"anchor_id": prov["source_id"], "anchor_path": paths[i],
+                     "partner_id": prov["target_id"], "partner_path": paths[j]})
+        return self.swap_pair(images[i], usable[i], images[j], usable[j], provenance=prov)
 
 
 # --- registry entry -------------------------------------------------------------------------------
@@ -696,7 +546,10 @@ from .registry import SwapperSpec, register_swapper  # noqa: E402
 
 
 @register_swapper(SwapperSpec("blend", "BlendFace pseudo-swap: inner face of an anchor blended onto its "
-                              "nearest-landmark partner of another identity (Lab colour transfer, soft mask)",
-                              "pseudo"))
+                              "partner of another identity (Lab colour transfer, soft mask)", "pseudo",
+                              params=(("partner", "nearest-landmark | random (default nearest-landmark)"),
+                                      ("mode", "frame | crop (default frame)"),
+                                      ("region", "face | inner | parsing:<PATH> (default face)"),
+                                      ("k", "partner candidates (default 100)"), ("seed", "default: --seed"))))
 def _blend_factory(spec, **kw):
     return BlendSwapper(**kw)

@@ -27,6 +27,7 @@ import numpy as np
 
 from idbench.errors import IdbenchError, InputError, UnknownNameError
 
+from .base import SwapContext, SwapItem, SwapOutput, Swapper
 from .blend import SwapFailure
 from .registry import SwapperSpec, register_swapper
 
@@ -210,11 +211,14 @@ def iter_ffpp_method(root: os.PathLike, method: str, compression: str = "c23", f
 
 
 @dataclass
-class FFppSwapper:
+class FFppSwapper(Swapper):
     """Reads one FF++ method's results; iterate it for :class:`FFppFrame` records.
 
     The identity label of a swapped frame is the source's (``source_id``); failures of the last
-    iteration are in ``errors``.
+    iteration are in ``errors``. As a :class:`~idbench.swapper.base.Swapper` (``bench run``): one
+    planned item per manipulated video of the split, one output per frame, the target row being the
+    target video's frame nearest that frame; a video whose target or source is not among the run's
+    videos is a listed failure ("unmatched pair").
     """
 
     method: str
@@ -229,6 +233,9 @@ class FFppSwapper:
     def name(self) -> str:
         return f"ffpp:{self.method}"
 
+    def params(self) -> dict:
+        return {"method": self.method, "compression": self.compression, "frames": self.frames}
+
     def videos(self) -> List[Tuple[str, str, Path]]:
         return list_method_videos(self.root, self.method, self.compression, self.pairs)
 
@@ -237,6 +244,44 @@ class FFppSwapper:
         method_dir(self.root, self.method, self.compression)  # fail early, before the first frame
         return iter_ffpp_method(self.root, self.method, self.compression, self.frames, self.pairs,
                                 errors=self.errors, strict=self.strict)
+
+    def plan(self, ctx: SwapContext) -> Tuple[List[SwapItem], List[dict]]:
+        from idbench.pipeline import failure
+
+        known = set(ctx.labels.tolist())
+        items, fails = [], []
+        pairs = self.pairs if self.pairs is not None else ctx.options.get("video_pairs")  # the run's split
+        for t, s, path in list_method_videos(self.root, self.method, self.compression, pairs):
+            missing = [f"{w} {v}" for w, v in (("target", t), ("source", s)) if v not in known]
+            if missing:
+                fails.append(failure("swap-plan", path, f"unmatched pair: {' and '.join(missing)} not among the "
+                                     f"run's videos (no frame with a face)"))
+                continue
+            items.append(SwapItem(ctx.frame_row(t, None), s, str(path), source=ctx.frame_row(s, None)))
+        return items, fails
+
+    def outputs(self, items: Sequence[SwapItem], ctx: SwapContext) -> Iterator[SwapOutput]:
+        from idbench.cache import content_key
+
+        for it in items:
+            path = Path(it.name)
+            t, s = parse_pair(path.name)
+            prov = {"swapper": self.name, "path": str(path)}
+            try:
+                st = path.stat()
+                for idx, img in iter_video_frames(path, self.frames):
+                    sub = SwapItem(ctx.frame_row(t, idx), s, f"{t}_{s}#{idx}", ctx.frame_row(s, idx), idx)
+                    key = content_key("video-frame", str(path.resolve()), st.st_size, st.st_mtime_ns, idx)
+                    yield SwapOutput(sub, key, lambda img=img: img, prov)
+            except (VideoReadError, OSError) as e:
+                yield SwapOutput(it, "", _raiser(str(e)), prov)
+
+
+def _raiser(msg: str):
+    def load():
+        raise VideoReadError(msg)
+
+    return load
 
 
 def _factory(method: str):
@@ -250,4 +295,6 @@ def _factory(method: str):
 
 for _m in METHODS:
     register_swapper(SwapperSpec(f"ffpp:{_m}", _DESCRIPTIONS[_m] + ": frames of the dataset's own manipulated "
-                                 "videos <target>_<source>", "dataset"))(_factory(_m))
+                                 "videos <target>_<source>", "dataset",
+                                 params=(("root", "the FF++ root (--root)"), ("compression", "c0 | c23 | c40"),
+                                         ("frames", "frames per video (--frames)"))))(_factory(_m))

@@ -1,15 +1,17 @@
-"""The swapper registry: ``blend`` (pseudo-swaps) and ``ffpp:<Method>`` (FaceForensics++'s own results).
+"""The swapper registry: ``blend`` (pseudo-swaps), ``ffpp:<Method>`` (FaceForensics++'s own results),
+``results`` (any method's outputs in a folder: ``results:DIR``), and later learned swappers.
 
->>> from idbench.swapper import create_swapper, list_swappers
->>> list_swappers()                      # ['blend', 'ffpp:DeepFakeDetection', ..., 'ffpp:NeuralTextures']
+>>> from idbench.swapper import create_swapper, list_swappers, parse_swapper
+>>> list_swappers()                      # ['blend', 'ffpp:DeepFakeDetection', ..., 'results']
 >>> sw = create_swapper("blend", seed=0, k=100, mode="crop")
 >>> ff = create_swapper("ffpp:FaceShifter", root="/data/ffpp", compression="c23", frames=10)
+>>> parse_swapper("results:/data/my_method")   # ('results', {'directory': '/data/my_method'})
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from idbench.registry import Registry
 
@@ -18,21 +20,38 @@ from idbench.registry import Registry
 class SwapperSpec:
     name: str
     description: str
-    kind: str  # "pseudo" (built here from real photos) or "dataset" (a method's published outputs)
+    kind: str  # "pseudo" (built here from real photos), "dataset" (a method's published outputs), "learned"
+    params: Tuple[Tuple[str, str], ...] = ()  # (parameter, what it means / its default), for `bench list swappers`
+    arg: Optional[str] = None  # a swapper written NAME:VALUE passes VALUE as this keyword (results:DIR)
 
 
 SWAPPERS: Registry[SwapperSpec] = Registry("swapper")
 
 
 def register_swapper(spec: SwapperSpec) -> Callable:
-    """Decorator: ``factory(spec, **kw) -> swapper`` registered under ``spec.name``."""
+    """Decorator: ``factory(spec, **kw) -> Swapper`` registered under ``spec.name``."""
     return SWAPPERS.register(spec.name, spec)
 
 
+def parse_swapper(text: str) -> Tuple[str, Dict[str, str]]:
+    """A ``--swappers`` entry -> (registered name, keyword arguments); unknown names raise with suggestions.
+
+    A registered name is used as is (``blend``, ``ffpp:FaceShifter``); otherwise ``NAME:VALUE`` passes
+    VALUE to the swapper registered as NAME that takes an argument (``results:DIR``).
+    """
+    if text in SWAPPERS:
+        return text, {}
+    head, sep, value = text.partition(":")
+    if sep and head in SWAPPERS and SWAPPERS.spec(head).arg:
+        return head, {SWAPPERS.spec(head).arg: value}
+    SWAPPERS.spec(text)  # raises UnknownNameError with close matches
+    raise AssertionError("unreachable")
+
+
 def create_swapper(name: str, **kw):
-    """Build a registered swapper; keyword arguments go to its factory."""
-    spec = SWAPPERS.spec(name)
-    return SWAPPERS.factory(name)(spec, **kw)
+    """Build a registered swapper (``NAME:VALUE`` forms accepted); keyword arguments go to its factory."""
+    reg, extra = parse_swapper(name)
+    return SWAPPERS.factory(reg)(SWAPPERS.spec(reg), **{**kw, **extra})
 
 
 def list_swappers(pattern: Optional[str] = None) -> List[str]:
@@ -40,4 +59,4 @@ def list_swappers(pattern: Optional[str] = None) -> List[str]:
 
 
 def get_spec(name: str) -> SwapperSpec:
-    return SWAPPERS.spec(name)
+    return SWAPPERS.spec(parse_swapper(name)[0])

@@ -102,10 +102,10 @@ def test_bad_dataset_root_is_clear(tmp_path):
 def test_interrupted_run_resumes_from_cache(sample_run, tmp_path, monkeypatch):
     d, _ = sample_run
     import idbench.bench.run as R
-    from idbench.encoders import pipeline
+    from idbench import pipeline
 
     calls = {"n": 0}
-    real = pipeline.detect_file
+    real = pipeline.detect_item
 
     def dying(*a, **kw):
         calls["n"] += 1
@@ -115,11 +115,11 @@ def test_interrupted_run_resumes_from_cache(sample_run, tmp_path, monkeypatch):
 
     cfg = R.RunConfig(dataset="sample", root=str(d / "sample"), encoders=["dlib"], out=str(tmp_path / "o"),
                       cache_dir=str(tmp_path / "cache"), n_boot=100, saliency_faces=0, progress=False)
-    monkeypatch.setattr(R, "detect_file", dying)
+    monkeypatch.setattr(pipeline, "detect_item", dying)
     with pytest.raises(KeyboardInterrupt):
         R.run(cfg)
     assert not (tmp_path / "o" / "results.json").exists()
-    monkeypatch.setattr(R, "detect_file", real)
+    monkeypatch.setattr(pipeline, "detect_item", real)
     res = R.run(cfg)
     # the 15 images detected before the interruption came back from the cache
     assert res["cache"]["hits"] >= 15

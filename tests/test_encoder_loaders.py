@@ -230,6 +230,12 @@ def test_arcface_onnx_honours_in_graph_normalisation(tmp_path):
     onnx_path = tmp_path / "mx.onnx"
     torch.onnx.export(net, torch.randn(1, 3, 112, 112), str(onnx_path), opset_version=17, dynamo=False,
                       input_names=["data"], output_names=["fc1"], dynamic_axes={"data": {0: "n"}, "fc1": {0: "n"}})
+    import onnx
+
+    model = onnx.load(str(onnx_path))  # name the nodes as an MXNet conversion does: insightface tests names
+    for node in model.graph.node:
+        node.name = {"Sub": "_minusscalar0", "Mul": "_mulscalar0"}.get(node.op_type, node.name)
+    onnx.save(model, str(onnx_path))
     enc = create_encoder("arcface.onnx_glintr100", weights=onnx_path)
     assert enc.spec.mean == (0.0,) * 3 and enc.spec.std == (1.0,) * 3
     x = faces(2, 112, seed=4)
@@ -282,6 +288,10 @@ def test_missing_weights_name_the_places_looked_in(empty_homes):
         "blendface.r100": [tmp / "idbench" / "weights" / "blendface.pt", Path("checkpoints") / "blendface.pt"],
         "arcface.onnx": [tmp / "home" / ".insightface" / "models" / "buffalo_l" / "w600k_r50.onnx"],
         "deepface.ArcFace": [tmp / "deepface" / ".deepface" / "weights" / "arcface_weights.h5"],
+        "arcface.buffalo_s": [tmp / "home" / ".insightface" / "models" / "buffalo_s" / "w600k_mbf.onnx"],
+        "sphereface.sphere20a": [tmp / "idbench" / "weights" / "sphere20a_20171020.pth"],
+        "adaface.ir101": [tmp / "idbench" / "weights" / "adaface_ir101_webface12m.ckpt"],
+        "curricularface.ir101": [tmp / "idbench" / "weights" / "CurricularFace_Backbone.pth"],
     }
     for name, places in cases.items():
         with pytest.raises(WeightsNotFoundError) as e:
@@ -399,3 +409,145 @@ def test_deepface_loads_offline_through_deepface(tmp_path, monkeypatch):
     expected = np.stack([cv2.resize(f, (47, 47)) for f in x])[..., ::-1] / 255.0  # BGR, 0..1
     np.testing.assert_allclose(inner, expected, atol=1e-6)
     np.testing.assert_allclose(emb, fed.reshape(2, -1)[:, :160], atol=0)
+
+
+# --- the face-swap literature's evaluators: SphereFace, AdaFace, CurricularFace, buffalo_s ------------------------
+
+
+def random_like(module: nn.Module, seed: int, extra: dict = ()) -> dict:
+    """Random tensors with ``module``'s state-dict shapes (sane scales), plus ``extra`` {name: shape}."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in module.state_dict().items()}
+    shapes.update({k: torch.Size(v) for k, v in dict(extra).items()})
+    sd = {}
+    for k, shape in shapes.items():
+        leaf = k.rsplit(".", 1)[-1]
+        if leaf == "num_batches_tracked":
+            sd[k] = torch.tensor(1000)
+        elif leaf == "running_var" or (leaf == "weight" and len(shape) == 1 and not k.startswith(("relu", "prelu"))
+                                       and "prelu" not in k):
+            sd[k] = torch.rand(shape, generator=g) * 0.5 + 0.5
+        elif len(shape) == 1 and leaf == "weight":  # PReLU slopes
+            sd[k] = torch.rand(shape, generator=g) * 0.35 + 0.05
+        elif len(shape) == 1:
+            sd[k] = torch.randn(shape, generator=g) * 0.1
+        else:
+            sd[k] = torch.randn(shape, generator=g) * shape[1:].numel() ** -0.5
+    return sd
+
+
+def _bn(sd, t, p):
+    return F.batch_norm(t, sd[f"{p}.running_mean"], sd[f"{p}.running_var"], sd.get(f"{p}.weight"), sd.get(f"{p}.bias"),
+                        False, 0.0, 1e-5)
+
+
+def sphere20a_forward(sd, x):
+    """``net_sphere.sphere20a.forward`` (feature=True) written out on a bare state dict."""
+    def u(n, t, stride=1):
+        return F.prelu(F.conv2d(t, sd[f"conv{n}.weight"], sd[f"conv{n}.bias"], stride, 1), sd[f"relu{n}.weight"])
+
+    x = u("1_1", x, 2)
+    x = x + u("1_3", u("1_2", x))
+    x = u("2_1", x, 2)
+    x = x + u("2_3", u("2_2", x))
+    x = x + u("2_5", u("2_4", x))
+    x = u("3_1", x, 2)
+    for a, b in (("3_2", "3_3"), ("3_4", "3_5"), ("3_6", "3_7"), ("3_8", "3_9")):
+        x = x + u(b, u(a, x))
+    x = u("4_1", x, 2)
+    x = x + u("4_3", u("4_2", x))
+    return F.linear(x.flatten(1), sd["fc5.weight"], sd["fc5.bias"])
+
+
+def ir_forward(sd, units, x, mid_bn: bool):
+    """face.evoLVe's IR ``Backbone.forward`` on a bare state dict: AdaFace's ``BasicBlockIR`` (``mid_bn``) or
+    CurricularFace's ``bottleneck_IR``; the shortcut is ``MaxPool2d(1, stride)`` where no conv is saved."""
+    x = F.prelu(_bn(sd, F.conv2d(x, sd["input_layer.0.weight"], padding=1), "input_layer.1"), sd["input_layer.2.weight"])
+    i = 0
+    for n in units:
+        for j in range(n):
+            p, stride = f"body.{i}", 2 if j == 0 else 1
+            if f"{p}.shortcut_layer.0.weight" in sd:
+                sc = _bn(sd, F.conv2d(x, sd[f"{p}.shortcut_layer.0.weight"], stride=stride), f"{p}.shortcut_layer.1")
+            else:
+                sc = x[:, :, ::stride, ::stride]
+            r = f"{p}.res_layer"
+            y = F.conv2d(_bn(sd, x, f"{r}.0"), sd[f"{r}.1.weight"], padding=1)
+            k = 2
+            if mid_bn:
+                y, k = _bn(sd, y, f"{r}.2"), 3
+            y = F.conv2d(F.prelu(y, sd[f"{r}.{k}.weight"]), sd[f"{r}.{k + 1}.weight"], stride=stride, padding=1)
+            x = _bn(sd, y, f"{r}.{k + 2}") + sc
+            i += 1
+    x = F.linear(_bn(sd, x, "output_layer.0").flatten(1), sd["output_layer.3.weight"], sd["output_layer.3.bias"])
+    return _bn(sd, x, "output_layer.4")  # BatchNorm1d(affine=False): no weight/bias saved
+
+
+def test_sphere20a_loads_the_released_state_dict(tmp_path):
+    from idbench.encoders.sphereface import Sphere20a
+
+    sd = random_like(Sphere20a(), 11, {"fc6.weight": (512, 10574)})  # AngleLinear classifier, as released
+    path = tmp_path / "sphere20a_20171020.pth"
+    torch.save(sd, path)
+    enc = create_encoder("sphereface.sphere20a", weights=path)
+    assert enc.spec.input_size == (112, 96) and enc.spec.colour == "BGR"
+    x = faces(2, 112)  # the 112 x 112 ArcFace crop: its centre 96 columns are SphereFace's template
+    bgr = torch.from_numpy(np.ascontiguousarray(x[:, :, 8:104, ::-1])).permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        ref = sphere20a_forward(sd, (bgr - 127.5) / 128.0).numpy()
+    assert np.abs(ref).max() > 1e-2
+    assert np.abs(enc.embed(x) - unit(ref)).max() < 1e-4
+    bad = tmp_path / "no_fc5.pth"
+    torch.save({k: v for k, v in sd.items() if k != "fc5.weight"}, bad)
+    with pytest.raises(WeightsFormatError, match="not a SphereFace sphere20a checkpoint.*missing 'fc5.weight'"):
+        create_encoder("sphereface.sphere20a", weights=bad)
+
+
+def test_adaface_ir50_loads_a_lightning_ckpt(tmp_path):
+    from idbench.encoders.irse import IR_UNITS, IRBackbone
+
+    sd = random_like(IRBackbone(50, mid_bn=True), 12)
+    assert "body.0.res_layer.2.running_mean" in sd and "output_layer.4.weight" not in sd  # AdaFace's layout
+    ckpt = {"state_dict": {**{f"model.{k}": v for k, v in sd.items()}, "head.kernel": torch.randn(512, 16)},
+            "epoch": 25, "global_step": 1000, "pytorch-lightning_version": "1.8.6"}
+    path = tmp_path / "adaface_ir50_ms1mv2.ckpt"
+    torch.save(ckpt, path)
+    enc = create_encoder("adaface.ir50", weights=path)
+    x = faces(2, 112)
+    bgr = torch.from_numpy(np.ascontiguousarray(x[..., ::-1])).permute(0, 3, 1, 2).float()
+    with torch.no_grad():  # inference.py's to_input: ((bgr / 255) - 0.5) / 0.5
+        ref = ir_forward(sd, IR_UNITS[50], (bgr / 255.0 - 0.5) / 0.5, mid_bn=True).numpy()
+    assert np.abs(ref).max() > 1e-2
+    assert np.abs(enc.embed(x) - unit(ref)).max() < 1e-4
+    with pytest.raises(WeightsFormatError, match="not an AdaFace IR-101 checkpoint"):  # an IR-50 file
+        create_encoder("adaface.ir101", weights=path)
+
+
+def test_curricularface_ir101_loads_the_backbone_pth(tmp_path):
+    from idbench.encoders.irse import IR_UNITS, IRBackbone
+
+    sd = random_like(IRBackbone(100, mid_bn=False), 13)
+    assert "body.0.res_layer.4.running_mean" in sd and "body.0.res_layer.5.weight" not in sd
+    path = tmp_path / "CurricularFace_Backbone.pth"
+    torch.save(sd, path)
+    enc = create_encoder("curricularface.ir101", weights=path)
+    x = faces(2, 112)
+    rgb = torch.from_numpy(x).permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        ref = ir_forward(sd, IR_UNITS[100], (rgb - 127.5) / 127.5, mid_bn=False).numpy()
+    assert np.abs(ref).max() > 1e-2
+    assert np.abs(enc.embed(x) - unit(ref)).max() < 1e-4
+
+
+def test_buffalo_s_mobilefacenet_onnx(tmp_path):
+    net = _InGraphNormalised().eval()  # torch-exported node names ('/Sub'): insightface's test does not fire
+    path = tmp_path / "w600k_mbf.onnx"
+    torch.onnx.export(net, torch.randn(1, 3, 112, 112), str(path), opset_version=17, dynamo=False,
+                      input_names=["input.1"], output_names=["fc1"],
+                      dynamic_axes={"input.1": {0: "n"}, "fc1": {0: "n"}})
+    enc = create_encoder("arcface.buffalo_s", weights=path)
+    assert enc.spec.mean == (127.5,) * 3 and enc.spec.std == (127.5,) * 3
+    x = faces(2, 112, seed=5)
+    ref = reference(net, x, 127.5, 127.5)
+    assert np.abs(enc.embed(x) - unit(ref)).max() < 1e-4

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from idbench.analysis import estimators as E
+from idbench.analysis.estimators import deep3d, networks
 from idbench.errors import UnknownNameError, WeightsFormatError, WeightsNotFoundError
+from idbench.faces import Face
 
 from conftest import SHARED
 
@@ -107,7 +109,7 @@ def test_pose_flip_on_photos(flip_pairs):
         p, q = est.estimate(img, face), est.estimate(flipped, fface)  # re-detected on the flipped image
         assert abs(p[0] + q[0]) < 5 and abs(p[1] - q[1]) < 5 and abs(p[2] + q[2]) < 5, (rel, p, q)
         # mirrored landmarks (no detector noise): antisymmetric up to the solver's precision
-        mirrored = E.Face(fface.box, 1.0, fface.landmarks5, E.mirror_landmarks68(face.landmarks68, img.shape[1]))
+        mirrored = Face(fface.box, 1.0, fface.landmarks5, E.mirror_landmarks68(face.landmarks68, img.shape[1]))
         m = est.estimate(flipped, mirrored)
         np.testing.assert_allclose(m, p * [-1, 1, -1], atol=0.05)
 
@@ -209,14 +211,18 @@ def net_weights(tmp_path_factory):
 
     torch.manual_seed(0)
     d = tmp_path_factory.mktemp("estimator_weights")
-    hope = _one_hot_heads(E._binned_resnet({"fc_yaw": 66, "fc_pitch": 66, "fc_roll": 66}).state_dict(),
+    hope = _one_hot_heads(networks.binned_resnet({"fc_yaw": 66, "fc_pitch": 66, "fc_roll": 66}).state_dict(),
                           {"fc_yaw": 40, "fc_pitch": 30, "fc_roll": 35})
     hope = {k: v for k, v in hope.items() if not k.endswith("num_batches_tracked")}  # PyTorch 0.3-era file
     torch.save(hope, d / "hopenet_robust_alpha1.pkl", _use_new_zipfile_serialization=False)
-    l2cs = _one_hot_heads(E._binned_resnet({"fc_yaw_gaze": 90, "fc_pitch_gaze": 90}).state_dict(),
+    l2cs = _one_hot_heads(networks.binned_resnet({"fc_yaw_gaze": 90, "fc_pitch_gaze": 90}).state_dict(),
                           {"fc_yaw_gaze": 50, "fc_pitch_gaze": 40})
     torch.save(l2cs, d / "L2CSNet_gaze360.pkl")
-    net = E._deep3d_net()
+    # as research code often saves: the weights next to a pickled argparse.Namespace
+    import argparse
+
+    torch.save({"state_dict": hope, "args": argparse.Namespace(arch="ResNet50")}, d / "hopenet_pickled.pkl")
+    net = deep3d.deep3d_net()
     for i, layer in enumerate(net.final_layers):
         torch.nn.init.zeros_(layer.weight)
         torch.nn.init.constant_(layer.bias, float(i + 1))
@@ -237,6 +243,18 @@ def test_hopenet_loads_and_decodes(net_weights, one_face):
     assert out.shape == (2, 3)
     np.testing.assert_allclose(out, [[40 * 3 - 99, 30 * 3 - 99, 35 * 3 - 99]] * 2, atol=1e-3)
     assert est.preprocess(img, face).shape == (224, 224, 3)
+
+
+def test_pickled_checkpoint_needs_the_one_trust_switch(net_weights, one_face, monkeypatch):
+    """Estimators read through idbench.checkpoints: allow_pickle= (or IDBENCH_ALLOW_PICKLE) is the only switch."""
+    monkeypatch.delenv("IDBENCH_ALLOW_PICKLE", raising=False)
+    path = net_weights / "hopenet_pickled.pkl"
+    with pytest.raises(WeightsFormatError, match="allow_pickle=True"):
+        E.create_estimator("pose.hopenet", weights=path)
+    est = E.create_estimator("pose.hopenet", weights=path, allow_pickle=True)
+    np.testing.assert_allclose(est.estimate(*one_face), [40 * 3 - 99, 30 * 3 - 99, 35 * 3 - 99], atol=1e-3)
+    monkeypatch.setenv("IDBENCH_ALLOW_PICKLE", "1")
+    assert E.create_estimator("pose.hopenet", weights=path).spec.name == "pose.hopenet"
 
 
 def test_l2cs_loads_and_decodes(net_weights, one_face):
@@ -276,12 +294,12 @@ def test_weights_missing_and_wrong(net_weights, tmp_path, monkeypatch):
     small = tmp_path / "small.pt"
     torch.save({"w": torch.zeros(1000)}, small)
     small.write_bytes(small.read_bytes()[:2000])
-    with pytest.raises(WeightsFormatError, match="not a readable PyTorch checkpoint"):
-        E._read_checkpoint(small)
+    with pytest.raises(WeightsFormatError, match="truncated or corrupt"):
+        networks.load_network(networks.binned_resnet({"fc_yaw": 66}), small, "a HopeNet")
     # the other network's file
     with pytest.raises(WeightsFormatError, match="fc_yaw"):
         E.create_estimator("pose.hopenet", weights=net_weights / "L2CSNet_gaze360.pkl")
     other = tmp_path / "other.pt"  # a training checkpoint without the reconstruction net
     torch.save({"epoch": 20, "opt_00": {"lr": 1.0}}, other)
     with pytest.raises(WeightsFormatError, match="net_recon"):
-        E._deep3d_module(other)
+        deep3d.deep3d_module(other)

@@ -172,7 +172,7 @@ def test_bad_input_gives_a_clear_per_item_error():
               synth_image(13).astype(np.float32)]
     faces = [ok_face, synth_face(cx=98), synth_face(cx=102), None, far, tiny, synth_face()]
     ids = ["a", "b", "c", "d", "e", "f", "g"]
-    out = BlendSwapper(k=10, seed=0).swap_batch(images, faces, ids)
+    out = BlendSwapper(mode="crop", k=10, seed=0).swap_batch(images, faces, ids)
     assert [r.ok for r in out] == [True, True, True, False, False, False, False]
     assert all(isinstance(r, SwapFailure) for r in out[3:])
     assert "no face" in out[3].reason

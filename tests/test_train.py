@@ -195,7 +195,7 @@ def test_blend_prob_zero_never_calls_swapper_and_one_always(data, monkeypatch):
     prepared = load_prepared(data, "arcface112")
     sw0 = CountingSwapper()
     ds0 = CropDataset(prepared, blend_prob=0.0, swapper=sw0, seed=3)
-    monkeypatch.setattr("idbench.bench.train.nearest_partners",
+    monkeypatch.setattr("idbench.bench.training.data.nearest_partners",
                         lambda *a, **k: pytest.fail("partners searched with blend_prob 0"))
     ds0.set_epoch(0)
     assert sum(ds0[i][2] for i in range(len(ds0))) == 0 and sw0.calls == 0
@@ -324,6 +324,35 @@ def test_dlib_finetune_export_loads_as_dlib_finetuned(tmp_path, lean_threads):
     np.testing.assert_allclose(enc.embed(faces), ref.embed(faces), atol=1e-5)
 
 
+def test_init_weights_go_through_the_one_checkpoint_reader(tmp_path, lean_threads, monkeypatch):
+    """--init: containers and DDP prefixes unwrapped, pickled objects only behind IDBENCH_ALLOW_PICKLE."""
+    import argparse
+
+    from idbench.encoders.dlib_resnet import DlibResNet
+    from idbench.errors import WeightsFormatError
+
+    torch.manual_seed(5)
+    sd = DlibResNet().state_dict()
+    wrapped = tmp_path / "ddp.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in sd.items()}, "epoch": 2}, wrapped)
+    arch = build_arch("dlib.resnet_v1_torch", init=str(wrapped))
+    got = arch.module.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in sd.items())
+    assert all(p.requires_grad for p in arch.module.parameters())
+    pickled = tmp_path / "pickled.pth"
+    torch.save({"state_dict": sd, "args": argparse.Namespace(lr=0.1)}, pickled)
+    monkeypatch.delenv("IDBENCH_ALLOW_PICKLE", raising=False)
+    with pytest.raises(WeightsFormatError, match="IDBENCH_ALLOW_PICKLE"):
+        build_arch("dlib.resnet_v1_torch", init=str(pickled))
+    monkeypatch.setenv("IDBENCH_ALLOW_PICKLE", "1")
+    trusted = build_arch("dlib.resnet_v1_torch", init=str(pickled)).module.state_dict()
+    assert all(torch.equal(trusted[k], v) for k, v in sd.items())
+    bad = tmp_path / "bad.pth"
+    torch.save(dict(sd, **{"conv1.weight": torch.zeros(16, 3, 7, 7)}), bad)
+    with pytest.raises(WeightsFormatError, match=r"'conv1.weight' has shape \(16, 3, 7, 7\)"):
+        build_arch("dlib.resnet_v1_torch", init=str(bad))
+
+
 # --- prepare ---------------------------------------------------------------------------------------
 
 def test_split_identities_is_seeded_and_disjoint():
@@ -335,8 +364,8 @@ def test_split_identities_is_seeded_and_disjoint():
 
 
 def test_prepare_writes_crops_landmarks_and_index(shared_faces, tmp_path):
-    from idbench.align import arcface_template
-    from idbench.bench.prepare import dlib_chip_matrix, prepare
+    from idbench.align import arcface_template, dlib_chip_matrix
+    from idbench.bench.prepare import prepare
     from idbench.cache import Cache
     from idbench.encoders.pipeline import detect_file
     from idbench.faces import landmarks68_to_5
@@ -363,7 +392,7 @@ def test_prepare_writes_crops_landmarks_and_index(shared_faces, tmp_path):
     err = np.linalg.norm(np.stack([landmarks68_to_5(l) for l in ps.landmarks]) - arcface_template(112), axis=2)
     assert err.mean() < 5.0
     det = detect_file(src / "ariel_sharon" / "01.jpg")
-    m = dlib_chip_matrix(det.faces[0])
+    m = dlib_chip_matrix(det.image, det.faces[0])
     warped = cv2.warpAffine(det.image, m, (150, 150), flags=cv2.INTER_LINEAR)
     chips = load_prepared(out, "dlib150")
     row = [i for i, src_path in enumerate(chips.sources) if src_path.endswith("ariel_sharon/01.jpg")][0]

@@ -1,0 +1,66 @@
+"""``pose.hopenet``: HopeNet (Ruiz et al., CVPRW 2018), user weights ``hopenet_robust_alpha1.pkl``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from idbench.weights import WeightSource
+
+from .geometry import POSE_COLUMNS
+from .networks import (RESNET50_MIN_BYTES, TorchEstimator, binned_resnet, clamped_crop, expected_angle, load_network,
+                       resize)
+from .registry import EstimatorSpec, register_estimator
+
+HOPENET_WEIGHTS = WeightSource(
+    "hopenet_robust_alpha1.pkl",
+    "natanielruiz/deep-head-pose README (300W-LP, alpha 1, robust to image quality; Google Drive link)",
+    search=("$TORCH_HOME/checkpoints",), min_bytes=RESNET50_MIN_BYTES)
+
+
+class HopeNetEstimator(TorchEstimator):
+    """HopeNet (Ruiz, Chong & Rehg, "Fine-Grained Head Pose Estimation Without Keypoints", CVPRW 2018).
+
+    ResNet-50 with three 66-bin heads (3-degree bins from -99 to +99); the angle is the expected
+    value over the softmax, ``sum_i p_i * i * 3 - 99``. Input as in the authors' ``test_on_video_dlib.py``:
+    the face box widened by half its width on each side, 3/4 of its height upwards and 1/4 downwards
+    (clamped to the image), resized (shorter side 224) and centre-cropped to 224 x 224, RGB with
+    ImageNet mean/std. Trained on 300W-LP with dlib-CNN-like boxes; idbench's default detector
+    gives similar (HOG) boxes. HopeNet's signs are idbench's: yaw > 0 towards image left, pitch > 0
+    up, roll > 0 clockwise (its ``draw_axis``), so the three values are returned unchanged.
+    """
+
+    def preprocess(self, image, face):
+        x0, y0, x1, y1 = [float(v) for v in face.box]
+        w, h = abs(x1 - x0), abs(y1 - y0)
+        crop = clamped_crop(image, x0 - w / 2, y0 - 3 * h / 4, x1 + w / 2, y1 + h / 4)
+        ch, cw = crop.shape[:2]
+        s = 224.0 / min(ch, cw)
+        nw, nh = max(224, int(round(cw * s))), max(224, int(round(ch * s)))
+        r = resize(crop, (nw, nh))
+        top, left = (nh - 224) // 2, (nw - 224) // 2
+        return np.ascontiguousarray(r[top:top + 224, left:left + 224])
+
+    def _decode(self, outputs):
+        yaw, pitch, roll = (expected_angle(o, 3.0, 99.0) for o in outputs)
+        import torch
+
+        return torch.stack([yaw, pitch, roll], 1).cpu().numpy().astype(np.float64)
+
+
+def hopenet_module(path: Path, allow_pickle: Optional[bool] = None):
+    """HopeNet's network with the weights of ``path`` (``fc_finetune`` may be absent)."""
+    m = binned_resnet({"fc_yaw": 66, "fc_pitch": 66, "fc_roll": 66})
+    return load_network(m, path, "a HopeNet (ResNet-50, 3 x 66 bins)", optional=("fc_finetune.",),
+                        allow_pickle=allow_pickle)
+
+
+@register_estimator(EstimatorSpec(
+    "pose.hopenet", "pose", "HopeNet ResNet-50, 3 x 66 bins (300W-LP); user weights hopenet_robust_alpha1.pkl",
+    POSE_COLUMNS, weights=(HOPENET_WEIGHTS,), units="degrees",
+    paper="Ruiz, Chong & Rehg, Fine-Grained Head Pose Estimation Without Keypoints, CVPRW 2018",
+    licence="code: Apache-2.0 (deep-head-pose); weights: trained on 300W-LP (research use)"))
+def _pose_hopenet(spec, weights_path, device="cpu", allow_pickle: Optional[bool] = None):
+    return HopeNetEstimator(spec, hopenet_module(weights_path, allow_pickle), weights_path, device)

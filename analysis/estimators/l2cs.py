@@ -1,0 +1,61 @@
+"""``gaze.l2cs``: L2CS-Net (Abdelrahman et al., 2022), Gaze360 model, user weights ``L2CSNet_gaze360.pkl``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from idbench.weights import WeightSource
+
+from .geometry import GAZE_COLUMNS
+from .networks import (RESNET50_MIN_BYTES, TorchEstimator, binned_resnet, clamped_crop, expected_angle, load_network,
+                       resize)
+from .registry import EstimatorSpec, register_estimator
+
+L2CS_WEIGHTS = WeightSource(
+    "L2CSNet_gaze360.pkl", "Ahmednull/L2CS-Net README (Gaze360 ResNet-50 model; Google Drive link)",
+    search=("$TORCH_HOME/checkpoints",), min_bytes=RESNET50_MIN_BYTES)
+
+
+class L2CSEstimator(TorchEstimator):
+    """L2CS-Net (Abdelrahman et al., "L2CS-Net: Fine-Grained Gaze Estimation in Unconstrained
+    Environments", 2022), Gaze360 model: ResNet-50 with two 90-bin heads (4-degree bins from -180),
+    angle = ``sum_i p_i * i * 4 - 180``.
+
+    The first head (``fc_yaw_gaze``) is the horizontal angle, the second (``fc_pitch_gaze``) the
+    vertical one: Gaze360's labels are (yaw, pitch) with the direction ``(-cos p sin y, -sin p,
+    -cos p cos y)``, idbench's gaze convention, so no sign change is needed; idbench returns
+    (pitch, yaw). Input as in L2CS's pipeline: the face box (clamped to the image) resized to
+    448 x 448, RGB, ImageNet mean/std. L2CS was trained on RetinaFace boxes, a little looser than dlib's.
+    """
+
+    batch_size = 8
+
+    def preprocess(self, image, face):
+        x0, y0, x1, y1 = [float(v) for v in face.box]
+        return resize(clamped_crop(image, x0, y0, x1, y1), (448, 448))
+
+    def _decode(self, outputs):
+        import torch
+
+        yaw = expected_angle(outputs[0], 4.0, 180.0)
+        pitch = expected_angle(outputs[1], 4.0, 180.0)
+        return torch.stack([pitch, yaw], 1).cpu().numpy().astype(np.float64)
+
+
+def l2cs_module(path: Path, allow_pickle: Optional[bool] = None):
+    """L2CS-Net's network with the weights of ``path`` (``fc_finetune`` may be absent)."""
+    m = binned_resnet({"fc_yaw_gaze": 90, "fc_pitch_gaze": 90})
+    return load_network(m, path, "an L2CS-Net (ResNet-50, 2 x 90 bins)", optional=("fc_finetune.",),
+                        allow_pickle=allow_pickle)
+
+
+@register_estimator(EstimatorSpec(
+    "gaze.l2cs", "gaze", "L2CS-Net ResNet-50, 2 x 90 bins (Gaze360); user weights L2CSNet_gaze360.pkl",
+    GAZE_COLUMNS, weights=(L2CS_WEIGHTS,), units="degrees",
+    paper="Abdelrahman et al., L2CS-Net: Fine-Grained Gaze Estimation in Unconstrained Environments, 2022",
+    licence="code: MIT (L2CS-Net); weights: trained on Gaze360 (research use)"))
+def _gaze_l2cs(spec, weights_path, device="cpu", allow_pickle: Optional[bool] = None):
+    return L2CSEstimator(spec, l2cs_module(weights_path, allow_pickle), weights_path, device)

@@ -1,0 +1,79 @@
+"""``TrainConfig``: everything ``bench train`` takes, and the checks a resumed run must pass."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+from idbench.errors import InputError
+
+from ..prepare import read_names
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``bench train`` takes (see ``bench train --help``)."""
+
+    data: str
+    out: str
+    arch: str = "iresnet50"
+    init: Optional[str] = None
+    alignment: Optional[str] = None  # default: the architecture's
+    identities: Optional[str] = None  # file of identity names; default DATA/train_identities.txt if present
+    loss: str = "arcface"
+    scale: float = 64.0
+    margin: Optional[float] = None  # default 0.5 (arcface) / 0.35 (cosface)
+    blend_prob: float = 0.0
+    k_partners: int = 100
+    flip: bool = True
+    batch_size: int = 128  # global
+    epochs: int = 20
+    steps: Optional[int] = None  # total steps; overrides epochs
+    lr: float = 0.1
+    head_lr: Optional[float] = None  # default: lr
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_steps: int = 0
+    lr_power: float = 2.0
+    grad_clip: float = 5.0
+    head_init: str = "random"  # random | centroids
+    seed: int = 2048
+    device: str = "auto"  # auto | cpu | cuda
+    amp: str = "auto"  # auto (on GPU) | on | off
+    sync_bn: bool = True
+    workers: int = 2
+    threads: Optional[int] = None
+    save_every: int = 1000
+    keep: int = 3  # numbered checkpoints kept (0: all)
+    log_every: int = 1
+    resume: Optional[str] = None  # a checkpoint path, or "auto" (OUT/last.pt if present)
+    export_name: Optional[str] = None
+    plugins: List[str] = field(default_factory=list)  # modules imported first (register extra encoders)
+    blend_mask: str = "landmarks"  # inner-face mask of the blend: landmarks | parsing:<BiSeNet .pth>
+    progress: bool = True
+
+    # fields that must match between a checkpoint and the run resuming from it
+    RESUME_KEYS = ("arch", "loss", "scale", "margin", "blend_prob", "k_partners", "flip", "batch_size", "epochs",
+                   "steps", "lr", "head_lr", "momentum", "weight_decay", "warmup_steps", "lr_power", "seed",
+                   "head_init")
+
+
+def config_dict(cfg: TrainConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def train_identities(cfg: TrainConfig) -> Optional[List[str]]:
+    if cfg.identities:
+        return read_names(cfg.identities)
+    default = Path(cfg.data) / "train_identities.txt"
+    return read_names(default) if default.is_file() else None
+
+
+def check_resume(ckpt_cfg: dict, cfg: TrainConfig, path: Path) -> None:
+    diff = [k for k in TrainConfig.RESUME_KEYS if ckpt_cfg.get(k) != getattr(cfg, k)]
+    if diff:
+        raise InputError(f"{path} was trained with other settings: "
+                         + ", ".join(f"{k}={ckpt_cfg.get(k)!r} (now {getattr(cfg, k)!r})" for k in diff)
+                         + "; resume with the same settings, or train into a new --out folder")

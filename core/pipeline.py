@@ -1,0 +1,323 @@
+"""The one face pipeline: every image, video frame and swap result goes through it.
+
+Stages, each cached by content in :class:`~idbench.cache.Cache`:
+
+1. *read*: :func:`file_item` (a file: its bytes are read once, the key is their sha256),
+   :func:`array_item` (an in-memory image: a video frame, a swap result read from disk) or
+   :func:`lazy_item` (an image built only when a later stage misses its cache: a pseudo-swap);
+2. *detect* (:func:`detect_stream`, one item at a time through :func:`detect_item`): faces, 5 and 68
+   landmarks once per image, then :func:`select_faces` keeps the face(s) used;
+3. *align + embed* (:func:`embed_detected`): each encoder's own alignment of the same face record,
+   crops embedded in batches per encoder.
+
+An item whose image is never needed (every stage hit its cache) is never decoded or built, so a
+warm rerun makes no detector or encoder call. ``bench run``, ``bench embed``, the swap evaluation,
+the saliency maps, ``bench prepare`` and the experiments all call this module; a swap result is
+just another item.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from idbench.align import align_face
+from idbench.cache import Cache, bytes_key, content_key
+from idbench.detectors import create_detector
+from idbench.errors import IdbenchError
+from idbench.faces import Face
+from idbench.imageio import decode_image, iter_image_files
+from idbench.weights import cached_sha256
+
+DETECTION_VERSION = 2  # bump when detection/landmark post-processing changes (2: dlib-style box for MTCNN)
+Failure = Dict[str, str]  # {"stage": ..., "item": ..., "reason": ...}: one dropped item (results["failures"])
+
+
+def failure(stage: str, item: object, reason: object) -> Failure:
+    """One entry of ``results["failures"]``: which stage dropped which item, and why (one line)."""
+    return {"stage": stage, "item": str(item), "reason": str(reason).splitlines()[0] if str(reason) else ""}
+
+
+@dataclass
+class DetectedImage:
+    """One image (a file, a frame or a swap) on its way through the pipeline.
+
+    ``faces`` is empty and ``error`` set when it failed; ``meta`` carries what other stages attach
+    (provenance of a swap, attribute estimates). The pixels are decoded (or built) only when asked for.
+    """
+
+    path: Path
+    key: str
+    faces: List[Face]
+    error: Optional[str] = None
+    _data: Optional[bytes] = field(default=None, repr=False)
+    _image: Optional[np.ndarray] = field(default=None, repr=False)
+    _load: Optional[Callable[[], np.ndarray]] = field(default=None, repr=False)
+    center: Optional[Tuple[float, float]] = None  # keep the face nearest this point (LFW), else the largest
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def image(self) -> np.ndarray:
+        if self._image is None:
+            if self._data is not None:
+                self._image = decode_image(self._data, str(self.path))
+            elif self._load is not None:
+                self._image = self._load()
+            else:  # after the streaming pass: decode again, hold nothing (bounded memory)
+                return decode_image(self.path.read_bytes(), str(self.path))
+        return self._image
+
+    def release(self) -> None:
+        """Drop the decoded pixels (they are read or built again if needed): one image held at a time."""
+        self._image = None
+        if self._load is None:
+            self._data = None
+
+
+def file_item(path, center: Optional[Tuple[float, float]] = None) -> DetectedImage:
+    """Read a file once; its key is the sha256 of its bytes. Never raises for bad input."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return DetectedImage(path, "", [], f"cannot read: {e.strerror or e}", center=center)
+    return DetectedImage(path, bytes_key(data), [], None, data, center=center)
+
+
+def array_item(name, image: np.ndarray, key: Optional[str] = None, meta: Optional[dict] = None) -> DetectedImage:
+    """An in-memory RGB image (key: sha256 of its pixels and shape unless given)."""
+    img = np.ascontiguousarray(image)
+    key = key or content_key("pixels", list(img.shape), bytes_key(img.tobytes()))
+    return DetectedImage(Path(str(name)), key, [], None, None, img, meta=dict(meta or {}))
+
+
+def lazy_item(name, key: str, load: Callable[[], np.ndarray], meta: Optional[dict] = None) -> DetectedImage:
+    """An image identified by ``key`` (e.g. a hash of how it is made) and built by ``load`` only if needed."""
+    return DetectedImage(Path(str(name)), key, [], None, None, None, load, meta=dict(meta or {}))
+
+
+def select_faces(faces: Sequence[Face], all_faces: bool = False,
+                 center: Optional[Tuple[float, float]] = None) -> List[Face]:
+    """The face(s) of an image that are used: every face, or the largest, or the one nearest ``center``.
+
+    Detectors return faces largest first; with ``center`` (x, y) the face whose box centre is nearest
+    to it comes first (LFW's convention: the labelled person is the face in the middle of the image).
+    """
+    faces = list(faces)
+    if center is not None and len(faces) > 1:
+        c = np.asarray(center, np.float32)
+        faces = sorted(faces, key=lambda f: float(np.linalg.norm((f.box[:2] + f.box[2:]) / 2 - c)))
+    return faces if all_faces else faces[:1]
+
+
+def _detect_cached(item: DetectedImage, detector: str, cache: Cache, device: str) -> List[Face]:
+    """Every face of the item's image (cached by content; raises IdbenchError for an unreadable image)."""
+    dkey = content_key("faces", DETECTION_VERSION, item.key, detector)
+    cached = cache.get_json("faces", dkey)
+    if cached is not None:
+        if isinstance(cached, dict) and "error" in cached:
+            raise IdbenchError(cached["error"])
+        return [Face.from_dict(d) for d in cached]
+    try:
+        image = item.image
+    except IdbenchError as e:  # a swap that cannot be built fails the same way next time: remember it
+        if item._load is not None and item.meta.get("cacheable", True):
+            cache.put_json("faces", dkey, {"error": str(e)})
+        raise
+    faces = create_detector(detector, device).detect(image)
+    cache.put_json("faces", dkey, [f.to_dict() for f in faces] if faces else {"error": "no face detected"})
+    if not faces:
+        raise IdbenchError("no face detected")
+    return faces
+
+
+def detect_item(item: DetectedImage, detector: str = "auto", cache: Optional[Cache] = None, device: str = "cpu",
+                all_faces: bool = False) -> DetectedImage:
+    """Detect (or read back) the faces of one item, then :func:`select_faces`; never raises for bad input."""
+    if item.error:
+        return item
+    cache = cache if cache is not None else Cache(enabled=False)
+    try:
+        faces = _detect_cached(item, detector, cache, device)
+    except IdbenchError as e:
+        msg = str(e)
+        item.error = msg.split(": ", 1)[-1] if msg.startswith(str(item.path)) else msg
+        return item
+    item.faces = select_faces(faces, all_faces, item.center)
+    return item
+
+
+def detect_stream(items: Iterable[DetectedImage], detector: str = "auto", cache: Optional[Cache] = None,
+                  device: str = "cpu", all_faces: bool = False) -> Iterator[DetectedImage]:
+    """The detect stage: items in, the same items with faces (or an error) out, in order, lazily."""
+    for item in items:
+        yield detect_item(item, detector, cache, device, all_faces)
+
+
+def detect_file(path, detector: str = "auto", all_faces: bool = False, cache: Optional[Cache] = None,
+                device: str = "cpu", center: Optional[Tuple[float, float]] = None) -> DetectedImage:
+    """Read and detect one file (see :func:`select_faces` for ``all_faces`` and ``center``)."""
+    return detect_item(file_item(path, center), detector, cache, device, all_faces)
+
+
+def encoder_fingerprint(encoder) -> dict:
+    """Everything about an encoder that changes its embeddings (for cache keys and provenance)."""
+    spec = dataclasses.asdict(encoder.spec)
+    for k in ("description", "licence", "paper"):
+        spec.pop(k, None)
+    w = encoder.weights_path
+    return {"spec": spec, "weights_sha256": cached_sha256(w) if w is not None else None}
+
+
+@dataclass
+class EmbeddingTable:
+    """One row per embedded face; ``images`` holds every input item, ``item_index[r]`` the item of row r."""
+
+    paths: List[str]
+    face_index: np.ndarray
+    faces: List[Face]
+    embeddings: Dict[str, np.ndarray]
+    skipped: List[Tuple[str, str]]
+    images: List[DetectedImage] = field(default_factory=list)
+    item_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @property
+    def bboxes(self) -> np.ndarray:
+        return np.array([f.box for f in self.faces], np.float32).reshape(-1, 4)
+
+    @property
+    def landmarks(self) -> np.ndarray:
+        return np.array([f.landmarks5 for f in self.faces], np.float32).reshape(-1, 5, 2)
+
+    def item(self, row: int) -> DetectedImage:
+        """The pipeline item (image, key, meta) a row's face came from."""
+        return self.images[int(self.item_index[row])]
+
+    @property
+    def failures(self) -> List[Failure]:
+        return [failure("detect" if "align" not in r else "align", p, r) for p, r in self.skipped]
+
+
+def embed_key(fingerprint: str, detector: str, item_key: str, face: Face) -> str:
+    return content_key("emb", fingerprint, detector, item_key, np.round(face.box, 1).tolist())
+
+
+class _Batcher:
+    """Crops waiting to be embedded by one encoder; flushed every ``encoder.batch_size`` crops."""
+
+    def __init__(self, encoder, cache: Cache):
+        self.encoder, self.cache, self.pending = encoder, cache, []
+
+    def add(self, row: int, key: str, crop: np.ndarray, rows: List) -> None:
+        self.pending.append((row, key, crop))
+        if len(self.pending) >= self.encoder.batch_size:
+            self.flush(rows)
+
+    def flush(self, rows: List) -> None:
+        if not self.pending:
+            return
+        emb = self.encoder.embed(np.stack([c for _, _, c in self.pending]), normalise=False)
+        for (row, key, _), e in zip(self.pending, emb):
+            rows[row] = e
+            self.cache.put_array("emb", key, e)
+        self.pending = []
+
+
+def embed_detected(items: Iterable[DetectedImage], encoders: Mapping[str, object], detector: str = "auto",
+                   cache: Optional[Cache] = None, progress: bool = True, total: Optional[int] = None,
+                   desc: str = "embed") -> EmbeddingTable:
+    """Align each detected face for each encoder and embed in batches (embeddings cached by content)."""
+    from tqdm.auto import tqdm
+
+    from idbench.encoders.base import l2_normalise
+
+    cache = cache if cache is not None else Cache(enabled=False)
+    fps = {name: content_key(encoder_fingerprint(enc)) for name, enc in encoders.items()}
+    rows: Dict[str, List[Optional[np.ndarray]]] = {n: [] for n in encoders}
+    batchers = {n: _Batcher(enc, cache) for n, enc in encoders.items()}
+    paths, face_idx, faces, item_idx, skipped, seen = [], [], [], [], [], []
+    for item in tqdm(items, desc=desc, unit="img", disable=not progress, total=total):
+        seen.append(item)
+        if item.error:
+            skipped.append((str(item.path), item.error))
+            continue
+        for i, face in enumerate(item.faces):
+            row = len(paths)
+            paths.append(str(item.path))
+            face_idx.append(i)
+            faces.append(face)
+            item_idx.append(len(seen) - 1)
+            for name, enc in encoders.items():
+                rows[name].append(None)
+                key = embed_key(fps[name], detector, item.key, face)
+                e = cache.get_array("emb", key)
+                if e is not None:
+                    rows[name][row] = e
+                    continue
+                try:
+                    crop = align_face(item.image, face, enc.spec.alignment, enc.spec.input_size[0])
+                except (ValueError, RuntimeError, IdbenchError) as err:
+                    skipped.append((str(item.path), f"alignment for {name} failed: {err}"))
+                    continue
+                batchers[name].add(row, key, crop, rows[name])
+        item.release()
+    for name in encoders:
+        batchers[name].flush(rows[name])
+    keep = [r for r in range(len(paths)) if all(rows[n][r] is not None for n in encoders)]
+    emb = {}
+    for name, enc in encoders.items():
+        arr = np.array([rows[name][r] for r in keep], np.float32).reshape(len(keep), enc.spec.embedding_size)
+        emb[name] = l2_normalise(arr) if len(arr) else arr
+    return EmbeddingTable([paths[r] for r in keep], np.array([face_idx[r] for r in keep], np.int64),
+                          [faces[r] for r in keep], emb, skipped, seen, np.array([item_idx[r] for r in keep], np.int64))
+
+
+def detect_files(inputs: Iterable, detector: str = "auto", all_faces: bool = False, cache: Optional[Cache] = None,
+                 progress: bool = True, device: str = "cpu") -> List[DetectedImage]:
+    """Detect faces in every image under ``inputs`` once (cached by content)."""
+    from tqdm.auto import tqdm
+
+    files = list(iter_image_files(inputs))
+    stream = detect_stream((file_item(p) for p in files), detector, cache, device, all_faces)
+    return list(tqdm(stream, desc="detect", unit="img", disable=not progress, total=len(files)))
+
+
+def embed_files(inputs: Iterable, encoders: Mapping[str, object], detector: str = "auto",
+                all_faces: bool = False, cache: Optional[Cache] = None, progress: bool = True,
+                device: str = "cpu") -> EmbeddingTable:
+    """Embed every face of every image under ``inputs`` (files or folders) with every encoder."""
+    files = list(iter_image_files(inputs))
+    stream = detect_stream((file_item(p) for p in files), detector, cache, device, all_faces)
+    return embed_detected(stream, encoders, detector, cache, progress, total=len(files))
+
+
+def table_to_payload(t: EmbeddingTable) -> dict:
+    """A picklable, image-free form of a table (to gather shards from torchrun ranks)."""
+    return {"paths": t.paths, "face_index": t.face_index.tolist(), "faces": [f.to_dict() for f in t.faces],
+            "embeddings": t.embeddings, "skipped": t.skipped,
+            "images": [(str(d.path), d.key, [f.to_dict() for f in d.faces], d.error) for d in t.images]}
+
+
+def merge_payloads(parts: Sequence[dict], order: Sequence[str]) -> EmbeddingTable:
+    """Merge shard payloads back into one table, rows in the order of ``order`` (the dataset's paths)."""
+    rank_of = {p: i for i, p in enumerate(order)}
+    rows = []
+    for part in parts:
+        for r, p in enumerate(part["paths"]):
+            rows.append((rank_of[p], part["face_index"][r], part, r))
+    rows.sort(key=lambda x: (x[0], x[1]))
+    names = list(parts[0]["embeddings"]) if parts else []
+    emb = {n: np.array([x[2]["embeddings"][n][x[3]] for x in rows], np.float32).reshape(
+        len(rows), -1 if rows else 0) for n in names}
+    images = sorted((DetectedImage(Path(p), k, [Face.from_dict(f) for f in fs], e)
+                     for part in parts for p, k, fs, e in part["images"]), key=lambda d: rank_of[str(d.path)])
+    index_of = {str(d.path): i for i, d in enumerate(images)}
+    paths = [x[2]["paths"][x[3]] for x in rows]
+    return EmbeddingTable(paths, np.array([x[1] for x in rows], np.int64),
+                          [Face.from_dict(x[2]["faces"][x[3]]) for x in rows], emb,
+                          [s for part in parts for s in part["skipped"]], images,
+                          np.array([index_of[p] for p in paths], np.int64))

@@ -1,0 +1,82 @@
+"""Any TorchScript recognition model (``torch.jit.save``) under a declared contract.
+
+The model is loaded with ``torch.jit.load``; one dry run on a zero batch of the declared size reads
+its output (a tensor, or a tuple/list/dict from which ``output`` picks: an index such as ``"0"`` or a
+key) and checks its width against ``embedding_size`` (used when absent). The encoder is a
+:class:`~idbench.encoders.base.TorchEncoder`: differentiable through ``forward_tensor``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from idbench.errors import ContractError, WeightsFormatError
+
+from .base import TorchEncoder
+
+
+def _pick(out, output: str, where: str):
+    """The embedding tensor of a model output."""
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        if output:
+            raise ContractError(f"{where} names output {output!r} but the model returns a single tensor")
+        return out
+    if isinstance(out, dict):
+        keys = [str(k) for k in out]
+        if output not in out:
+            raise ContractError(f"{where}: the model returns a dict ({', '.join(keys)}); declare output = one key"
+                                if not output else f"{where} names output {output!r}, the model returns: "
+                                                   f"{', '.join(keys)}")
+        return out[output]
+    if isinstance(out, (tuple, list)):
+        if not (output.isdigit() and int(output) < len(out)):
+            raise ContractError(f"{where}: the model returns {len(out)} outputs; declare output = \"0\".."
+                                f"\"{len(out) - 1}\" (got {output!r})")
+        return out[int(output)]
+    raise ContractError(f"{where}: the model returns a {type(out).__name__}, not a tensor")
+
+
+class TorchScriptEncoder(TorchEncoder):
+    """A scripted / traced module; layout and output selection from the spec."""
+
+    batch_size = 32
+
+    def forward_tensor(self, x):
+        x = self.preprocess(x)
+        if self.spec.layout == "NHWC":
+            x = x.permute(0, 2, 3, 1)
+        out = _pick(self.module(x), self.spec.output, f"contract {self.spec.name}")
+        return out.reshape(out.shape[0], -1).float()
+
+
+def contract_torchscript_encoder(contract, weights_path: Path, device: str = "cpu") -> TorchScriptEncoder:
+    import torch
+
+    try:
+        module = torch.jit.load(str(weights_path), map_location=device)
+    except Exception as e:  # noqa: BLE001 - torch raises RuntimeError / ValueError for non-TorchScript files
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise WeightsFormatError(f"{weights_path}: not a TorchScript model ({first}); a plain state dict needs a "
+                                 f"registered architecture, not a contract") from None
+    layout = contract.layout or "NCHW"
+    spec = contract.spec(layout, contract.embedding_size or 1)
+    enc = TorchScriptEncoder(spec, module, weights_path, device)
+    h, w = spec.input_size
+    with torch.inference_mode():
+        try:
+            out = enc.forward_tensor(torch.zeros(1, 3, h, w, device=enc.device))
+        except ContractError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a shape error inside the model: the contract does not fit
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            raise ContractError(f"{contract.path}: the model fails on a 1 x {h} x {w} {layout} input ({first}); "
+                                f"check input_size and layout") from None
+    width = out.shape[1]
+    if contract.embedding_size is not None and width != contract.embedding_size:
+        raise ContractError(f"{contract.path}: contract {contract.name} says embedding_size "
+                            f"{contract.embedding_size} but the model output gives {width} values")
+    if contract.embedding_size is None:
+        enc.spec = contract.spec(layout, width)
+    return enc

@@ -1,0 +1,221 @@
+"""The one Swapper interface: a plan of (source, target) items in, swapped images out.
+
+Every swapper (``blend``, ``ffpp:<Method>``, ``results:DIR``, learned swappers) is a :class:`Swapper`
+registered in :data:`idbench.swapper.SWAPPERS`. Given a :class:`SwapContext` (the run's dataset
+faces: their pipeline items, identities, frame indices), a swapper
+
+1. :meth:`Swapper.plan` s its :class:`SwapItem` s (source row / label, target row, a unique name) and
+   lists what it could not plan (an unmatched pair, an unknown identity) as failures;
+2. :meth:`Swapper.outputs` yields one :class:`SwapOutput` per item: a content key and a ``load()``
+   that builds (or reads) the swapped RGB image only when the pipeline needs it, with provenance.
+   A per-item failure (:class:`~idbench.swapper.blend.SwapError` from ``load()``, or an output
+   with ``error`` set) is listed, never fatal.
+
+The swapped image then goes through the same pipeline as any photo (:mod:`idbench.pipeline`): it is
+re-detected once (no face = a listed failure, never scored at the target's face), aligned per
+encoder, embedded in batches and cached by content.
+
+**Adding a learned swapper.** A class with ``swap(source_image, source_face, target_image,
+target_face) -> SwapResult`` (full frame, pasted back; raise ``SwapError`` for one bad pair) slots in
+with no other code: subclass :class:`PairSwapper` (implement ``swap``, set ``name``, optionally
+``params()``), or wrap an existing object with ``PairSwapper.wrap(obj, name)``, and register a factory::
+
+    @register_swapper(SwapperSpec("simswap", "SimSwap 224", "learned", params=PAIR_PARAMS))
+    def _make(spec, **kw):
+        return PairSwapper.wrap(SimSwap(...), "simswap", **kw)
+
+Its pairs are planned like the pseudo-swap's (``partner`` = ``nearest-landmark`` among ``k``
+random faces of other identities, or ``random``; seeded).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+SWAP_VERSION = 1  # bump when a pseudo-swap's pixels change for the same inputs and parameters
+PARTNERS = ("nearest-landmark", "random")
+
+
+@dataclass(frozen=True)
+class SwapItem:
+    """One planned swap: the source's identity onto the target face (rows of the run's table)."""
+
+    target: int  # row of the target face
+    source_label: str  # identity (FF++: video id) of the source
+    name: str  # unique within the swapper (per-sample lists, failures)
+    source: Optional[int] = None  # row of the source face when known (else the source's first face)
+    frame: Optional[int] = None
+
+
+@dataclass
+class SwapOutput:
+    """A planned swap's result: ``load()`` gives the RGB uint8 image (raises SwapError for a bad pair)."""
+
+    item: SwapItem
+    key: str
+    load: Callable[[], np.ndarray]
+    provenance: Dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class SwapContext:
+    """What a swapper may use: the dataset faces of a run (``table`` rows) and its options."""
+
+    table: object  # idbench.pipeline.EmbeddingTable of the dataset
+    labels: np.ndarray  # identity per row
+    frames: Sequence[Optional[int]] = ()  # frame index per row (videos), else None
+    root: Optional[str] = None
+    options: Dict[str, object] = field(default_factory=dict)
+
+    def rows_of(self, label: str) -> np.ndarray:
+        return np.flatnonzero(self.labels == label)
+
+    def frame_row(self, label: str, frame: Optional[int]) -> Optional[int]:
+        """The row of ``label`` whose frame index is nearest ``frame`` (its first row without frames)."""
+        rows = self.rows_of(label)
+        if not len(rows):
+            return None
+        if frame is None or not len(self.frames):
+            return int(rows[0])
+        return int(min(rows, key=lambda r: abs((self.frames[r] or 0) - frame)))
+
+
+Failure = Dict[str, str]
+
+
+class Swapper(ABC):
+    """Plan swaps over a run's dataset, then yield their outputs (see the module docstring)."""
+
+    name: str = "swapper"
+
+    def params(self) -> Dict[str, object]:
+        """The parameters that change the swaps (recorded in ``results["swappers"][name]["params"]``)."""
+        return {}
+
+    @abstractmethod
+    def plan(self, ctx: SwapContext) -> Tuple[List[SwapItem], List[Failure]]:
+        """The items to swap, and one failure per item that could not be planned."""
+
+    @abstractmethod
+    def outputs(self, items: Sequence[SwapItem], ctx: SwapContext) -> Iterator[SwapOutput]:
+        """One output per planned item, in order (lazily built)."""
+
+
+def plan_partners(faces: Sequence, identities: Sequence, partner: str = "nearest-landmark", k: int = 100,
+                  seed: int = 0, usable: Optional[Sequence[bool]] = None,
+                  align: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    """The one partner choice of every pair-swap: for each row, a row of another identity (-1: none).
+
+    ``nearest-landmark``: nearest normalised 68 landmarks among ``k`` seeded random candidates
+    (:func:`idbench.swapper.blend.choose_partners`); ``random``: one seeded random row of another
+    identity. Rows not ``usable`` (or without 68 landmarks) are neither planned nor partners.
+    Returns ``(partner, landmark distance)``.
+    """
+    from idbench.errors import InputError
+
+    from .blend import choose_partners
+
+    if partner not in PARTNERS:
+        raise InputError(f"unknown partner rule {partner!r}: use {' or '.join(PARTNERS)}")
+    n = len(faces)
+    ok = [i for i in range(n) if faces[i] is not None and getattr(faces[i], "landmarks68", None) is not None
+          and (usable is None or usable[i])]
+    out, dist = np.full(n, -1, np.int64), np.full(n, np.inf)
+    if not ok:
+        return out, dist
+    okarr = np.asarray(ok)
+    ids = np.asarray([str(identities[i]) for i in ok])
+    if partner == "nearest-landmark":
+        lm = np.stack([np.asarray(faces[i].landmarks68, np.float64) for i in ok])
+        p, d = choose_partners(lm, ids, k, seed, align)
+        out[okarr] = np.where(p >= 0, okarr[np.maximum(p, 0)], -1)
+        dist[okarr] = d
+        return out, dist
+    rng = np.random.default_rng(seed)
+    for j, i in enumerate(ok):
+        others = np.flatnonzero(ids != ids[j])
+        if len(others):
+            out[i] = okarr[int(rng.choice(others))]
+    return out, dist
+
+
+class PairSwapper(Swapper):
+    """A swapper that swaps one (source, target) pair at a time: implement :meth:`swap`.
+
+    Planning: every usable row is a source, swapped onto its partner (:func:`plan_partners`, rule
+    ``partner``, ``k`` candidates, ``seed``). The cache key of a swap is the content of its inputs
+    (both images' keys, both face records) and :meth:`params`, so a rerun never rebuilds it.
+    """
+
+    def __init__(self, partner: str = "nearest-landmark", k: int = 100, seed: int = 0):
+        self.partner, self.k, self.seed = partner, int(k), int(seed)
+
+    @abstractmethod
+    def swap(self, source_image, source_face, target_image, target_face):
+        """-> an object with ``.image`` (full frame RGB uint8); raise ``SwapError`` for a bad pair."""
+
+    def params(self) -> Dict[str, object]:
+        return {"partner": self.partner, "k": self.k, "seed": self.seed}
+
+    def usable(self, ctx: SwapContext) -> Optional[List[bool]]:
+        """Rows that may take part (default: all with 68 landmarks)."""
+        return None
+
+    def plan(self, ctx: SwapContext) -> Tuple[List[SwapItem], List[Failure]]:
+        from idbench.pipeline import failure
+
+        t = ctx.table
+        partner, _ = plan_partners(t.faces, ctx.labels, self.partner, self.k, self.seed, self.usable(ctx))
+        items, fails = [], []
+        for r in range(len(t.faces)):
+            name = f"{ctx.labels[r]}/{_stem(t.paths[r])}->{ctx.labels[partner[r]]}/{_stem(t.paths[partner[r]])}" \
+                if partner[r] >= 0 else t.paths[r]
+            if partner[r] < 0:
+                fails.append(failure("swap-plan", name, "no partner: no usable face of another identity"))
+                continue
+            items.append(SwapItem(int(partner[r]), str(ctx.labels[r]), name, source=r))
+        return items, fails
+
+    def outputs(self, items: Sequence[SwapItem], ctx: SwapContext) -> Iterator[SwapOutput]:
+        from idbench.cache import content_key
+
+        t, params = ctx.table, self.params()
+        for it in items:
+            s_item, t_item = t.item(it.source), t.item(it.target)
+            s_face, t_face = t.faces[it.source], t.faces[it.target]
+            key = content_key("swap", SWAP_VERSION, self.name, params, s_item.key, t_item.key,
+                              s_face.to_dict(), t_face.to_dict())
+
+            def load(s_item=s_item, t_item=t_item, s_face=s_face, t_face=t_face):
+                return self.swap(s_item.image, s_face, t_item.image, t_face).image
+
+            yield SwapOutput(it, key, load, {"swapper": self.name, "source_path": t.paths[it.source],
+                                             "target_path": t.paths[it.target], **params})
+
+    @staticmethod
+    def wrap(obj, name: str, **kw) -> "PairSwapper":
+        """Any object with ``swap(source_image, source_face, target_image, target_face)`` as a PairSwapper."""
+        return _Wrapped(obj, name, **kw)
+
+
+class _Wrapped(PairSwapper):
+    def __init__(self, obj, name: str, **kw):
+        super().__init__(**kw)
+        self.obj, self.name = obj, name
+
+    def swap(self, source_image, source_face, target_image, target_face):
+        return self.obj.swap(source_image, source_face, target_image, target_face)
+
+    def params(self) -> Dict[str, object]:
+        own = getattr(self.obj, "params", None)
+        return {**super().params(), **(own() if callable(own) else {})}
+
+
+def _stem(path: str) -> str:
+    from pathlib import Path
+
+    return Path(path).stem
