@@ -20,6 +20,11 @@ __all__ = ["LEARNED_SPECS", "LearnedSwapperSpec", "Crop", "INSWAPPER_SPEC", "BLE
            "learned_spec", "weight_status"]
 
 
+#: what `bench list swappers` shows for each learned swapper
+LEARNED_PARAMS = (("weights", "a path or {file: path}; default: $IDBENCH_HOME/weights, then the ecosystem's folders"),
+                  ("device", "cpu | cuda"))
+
+
 def learned_spec(name: str) -> LearnedSwapperSpec:
     return LEARNED_SPECS[name]
 
@@ -38,7 +43,7 @@ def weight_status(name: str) -> str:
     return status
 
 
-@register_swapper(SwapperSpec("inswapper", INSWAPPER_SPEC.description, kind="learned"))
+@register_swapper(SwapperSpec("inswapper", INSWAPPER_SPEC.description, kind="learned", params=LEARNED_PARAMS))
 def _inswapper(spec: SwapperSpec, weights=None, device: str = "cpu", identity_encoder=None,
                identity_weights=None, **_):
     from .inswapper import InSwapper
@@ -46,14 +51,14 @@ def _inswapper(spec: SwapperSpec, weights=None, device: str = "cpu", identity_en
     return InSwapper(INSWAPPER_SPEC, weights, device, identity_encoder, identity_weights)
 
 
-@register_swapper(SwapperSpec("blendswap", BLENDSWAP_SPEC.description, kind="learned"))
+@register_swapper(SwapperSpec("blendswap", BLENDSWAP_SPEC.description, kind="learned", params=LEARNED_PARAMS))
 def _blendswap(spec: SwapperSpec, weights=None, device: str = "cpu", **_):
     from .blendswap import BlendSwap
 
     return BlendSwap(BLENDSWAP_SPEC, weights, device)
 
 
-@register_swapper(SwapperSpec("simswap", SIMSWAP_SPEC.description, kind="learned"))
+@register_swapper(SwapperSpec("simswap", SIMSWAP_SPEC.description, kind="learned", params=LEARNED_PARAMS))
 def _simswap(spec: SwapperSpec, weights=None, device: str = "cpu", **_):
     from .simswap import SimSwap
 
