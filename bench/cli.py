@@ -62,12 +62,14 @@ def list_cmd(what: str = typer.Argument(..., help="encoders | detectors | swappe
         from idbench.detectors import DETECTORS
 
         _table(("name", "description"), [(n, DETECTORS.spec(n).description) for n in DETECTORS.names(pattern)])
-    elif what == "swappers":
+    elif what == "swappers":  # learned swappers also say whether their weight files are present
         from idbench.swapper import SWAPPERS
+        from idbench.swapper.learned import weight_status
 
-        rows = [(n, SWAPPERS.spec(n).kind, "; ".join(f"{p}: {d}" for p, d in SWAPPERS.spec(n).params) or "-",
+        rows = [(n, SWAPPERS.spec(n).kind, weight_status(n),
+                 "; ".join(f"{p}: {d}" for p, d in SWAPPERS.spec(n).params) or "-",
                  SWAPPERS.spec(n).description) for n in SWAPPERS.names(pattern)]
-        _table(("name", "kind", "parameters", "description"),
+        _table(("name", "kind", "weights", "parameters", "description"),
                [(n + (":DIR" if SWAPPERS.spec(n).arg else ""), *rest) for n, *rest in rows])
     else:
         registry = _other_registry(what)

@@ -142,12 +142,19 @@ def ffhq_quad(lm68: np.ndarray) -> np.ndarray:
     return np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
 
 
-def ffhq_crop(image: np.ndarray, lm68: np.ndarray, size: int = 256) -> np.ndarray:
+def ffhq_matrix(lm68: np.ndarray, size: int = 256) -> np.ndarray:
+    """The 2 x 3 affine map from image pixels onto the ``size`` x ``size`` FFHQ crop (for pasting back)."""
     import cv2
 
     quad = ffhq_quad(lm68).astype(np.float32)
     dst = np.array([[0, 0], [0, size], [size, size]], np.float32)
-    m = cv2.getAffineTransform(quad[:3], dst)
+    return cv2.getAffineTransform(quad[:3], dst)
+
+
+def ffhq_crop(image: np.ndarray, lm68: np.ndarray, size: int = 256) -> np.ndarray:
+    import cv2
+
+    m = ffhq_matrix(lm68, size)
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 

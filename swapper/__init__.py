@@ -10,6 +10,7 @@ from .blend import (BlendSwapper, SwapError, SwapFailure, SwapResult, blend_pair
                     swap_crops, swap_frames)
 from . import ffpp  # noqa: F401  (registers ffpp:<Method>)
 from . import results  # noqa: F401  (registers results, used as results:DIR)
+from . import learned  # noqa: F401  (registers inswapper, blendswap, simswap)
 
 __all__ = ["SWAPPERS", "SwapperSpec", "create_swapper", "get_spec", "list_swappers", "parse_swapper",
            "register_swapper", "PairSwapper", "SwapContext", "SwapItem", "SwapOutput", "Swapper", "plan_partners",
