@@ -407,19 +407,23 @@ def encoder_saliency_summary(encoder, items: Sequence[Tuple[np.ndarray, Face]], 
                              references: Optional[Sequence[Optional[np.ndarray]]] = None, **kw) -> Dict[str, Any]:
     """Saliency of ``encoder`` on (image, face) pairs: overlays ``out_dir/<name>.png``, ``ratios.csv``.
 
-    Returns ``{"method", "n", "overlays" (absolute paths), "inner_ratios", "inner_ratio_mean",
-    "inner_ratio_std", "csv"}``; a face whose map is all zero (the encoder ignored every patch)
+    Returns ``{"method", "n", "overlays" (absolute paths), "maps" (``.npz``: crop, saliency, mask),
+    "inner_ratios", "inner_ratio_mean", "inner_ratio_std", "csv"}``; a face whose map is all zero (the encoder ignored every patch)
     has ratio ``None`` and is left out of the mean.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths, ratios, rows = [], [], []
+    paths, ratios, rows, maps = [], [], [], []
     for i, (image, face) in enumerate(items):
         name = names[i] if names is not None else f"face_{i:03d}"
         ref = references[i] if references is not None else None
         res = face_saliency(encoder, image, face, method, ref, **kw)
         p = save_png(out / f"{name}_{method}.png", res["overlay"])
         paths.append(str(p.resolve()))
+        # the raw map (cosine-drop units), crop and mask: the report redraws them on one shared colour scale
+        np.savez_compressed(out / f"{name}_{method}.npz", crop=res["crop"], saliency=res["saliency"],
+                            mask=res["mask"] if res["mask"] is not None else np.zeros(0))
+        maps.append(str((out / f"{name}_{method}.npz").resolve()))
         ratios.append(res["inner_ratio"])
         rows.append({"name": name, "method": method, "inner_ratio": res["inner_ratio"],
                      "similarity": res["similarity"], "overlay": p.name})
@@ -429,6 +433,6 @@ def encoder_saliency_summary(encoder, items: Sequence[Tuple[np.ndarray, Face]], 
         wr.writeheader()
         wr.writerows(rows)
     valid = [r for r in ratios if r is not None]
-    return {"method": method, "n": len(paths), "overlays": paths, "inner_ratios": ratios,
+    return {"method": method, "n": len(paths), "overlays": paths, "maps": maps, "inner_ratios": ratios,
             "inner_ratio_mean": float(np.mean(valid)) if valid else None,
             "inner_ratio_std": float(np.std(valid)) if valid else None, "csv": str(csv_path.resolve())}

@@ -129,7 +129,7 @@ def run(cfg: RunConfig) -> dict:
         if plan is not None:
             swap_emb = _embed_swaps(enc, swaps)
         res = EA.analyse(table.embeddings[name], labels, plan, swap_emb, pairs, folds, cfg.seed, cfg.n_boot)
-        res["saliency"] = _saliency(cfg, enc, name, table, out_dir)
+        res["saliency"] = _saliency(cfg, enc, name, table, out_dir, labels)
         results["encoders"][name] = res
     if cfg.swappers:
         from .swap_eval import evaluate_swappers
@@ -177,7 +177,7 @@ def _embed_swaps(enc, swaps) -> np.ndarray:
     return emb
 
 
-def _saliency(cfg, enc, name, table, out_dir: Path) -> Optional[dict]:
+def _saliency(cfg, enc, name, table, out_dir: Path, labels=None) -> Optional[dict]:
     """Occlusion saliency on a few faces; inner-face ratio from the metric library."""
     if cfg.saliency_faces <= 0:
         return None
@@ -189,6 +189,8 @@ def _saliency(cfg, enc, name, table, out_dir: Path) -> Optional[dict]:
     picks = np.random.default_rng(cfg.seed).choice(len(table.paths), n, replace=False) if n else []
     items = [(table.images_by_row[r].image, table.faces[r]) for r in picks]
     summary = encoder_saliency_summary(enc, items, out_dir / "saliency" / name.replace("/", "_"))
+    summary["faces"] = [{"image": str(table.paths[r]), "identity": None if labels is None else str(labels[r])}
+                        for r in picks]  # captions in the report
     for r in picks:
         table.images_by_row[r]._image = None
     return summary
