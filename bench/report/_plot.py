@@ -10,8 +10,8 @@ from .tables import fmt_value, get_path
 GROUP_COLOURS = {"positive": "#1b9e77", "swapped": "#d95f02", "negative": "#7570b3"}
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
 # encoders are sorted by the first of these they all have (lowest attribute bias first)
-SORT_KEYS = (("bias", "relative_gap", "ascending"), ("bias", "mean_gap", "ascending"),
-             ("verification", "auc", "descending"))
+SORT_KEYS = (("bias", "relative_gap", "relative gap, lowest first"), ("bias", "mean_gap", "bias gap, lowest first"),
+             ("verification", "auc", "verification AUC, highest first"))
 FONT = dict(family="Helvetica, Arial, sans-serif", size=13)
 
 
@@ -19,11 +19,10 @@ def encoder_order(results: dict) -> tuple:
     """(names sorted by the chosen metric, a sentence saying which)."""
     encs = results.get("encoders", {})
     names = list(encs)
-    for *path, order in SORT_KEYS:
-        vals = {n: get_path(encs[n], path) for n in names}
+    for section, key, label in SORT_KEYS:
+        vals = {n: get_path(encs[n], (section, key)) for n in names}
         if names and all(isinstance(v, (int, float)) for v in vals.values()):
-            key = sorted(names, key=lambda n: vals[n], reverse=order == "descending")
-            return key, f"encoders sorted by {'.'.join(path)}, {order}"
+            return sorted(names, key=lambda n: vals[n], reverse="highest" in label), f"sorted by {label}"
     return names, "encoders in run order"
 
 

@@ -22,7 +22,8 @@ nav a{margin-right:1em} section{margin:1.5em 0 2.5em} h2{border-bottom:2px solid
 padding:.3em 1em;margin:1em 0} .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:1em}
 table.data{border-collapse:collapse;margin:1em 0;font-size:.9em} table.data caption{caption-side:top;text-align:left;
 color:#444;padding:.3em 0} table.data th,table.data td{border-bottom:1px solid #ddd;padding:.3em .6em;
-text-align:right;overflow-wrap:anywhere;max-width:40em} table.data th:first-child,table.data td:first-child{text-align:left}
+text-align:right;overflow-wrap:anywhere;max-width:40em} table.data th{overflow-wrap:normal}
+table.data th:first-child,table.data td:first-child{text-align:left;white-space:nowrap}
 table.data thead th{border-bottom:2px solid #333;background:#fafafa} td.best{font-weight:bold}
 pre.wrap{white-space:pre-wrap;overflow-wrap:anywhere;font-size:.8em;background:#f7f7f7;padding:1em}
 figure{display:inline-block;margin:4px} figcaption{font-size:.8em}

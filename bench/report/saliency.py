@@ -65,6 +65,7 @@ def saliency_figure(results: dict, names: List[str], out_dir: Path):
                                                               side="right"), len=0.9)), row=r, col=k)
             if m["mask"].size:
                 fig.add_trace(go.Contour(z=m["mask"].astype(np.uint8), showscale=False, hoverinfo="skip",
+                                         showlegend=False, name="inner-face mask",
                                          contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
                                          line=dict(color="white", width=2)), row=r, col=k)
             first = False

@@ -48,9 +48,11 @@ def roc_det_figure(results: dict, names: List[str]):
                                      name=n, legendgroup=n, showlegend=False), row=1, col=2)
         _marks(fig, n, ver, col)
     lx = [np.log10(FAR_RANGE[0]), np.log10(FAR_RANGE[1])]
-    fig.update_xaxes(type="log", range=lx, title_text="false accept rate FAR (share of impostor pairs, log)")
+    fig.update_xaxes(type="log", range=lx, dtick=1, exponentformat="power",
+                     title_text="false accept rate FAR (share of impostor pairs, log)")
     fig.update_yaxes(title_text="true accept rate TAR (share of genuine pairs)", range=[0, 1.02], row=1, col=1)
-    fig.update_yaxes(type="log", range=lx, title_text="false reject rate FRR = 1 − TAR (log)", row=1, col=2)
+    fig.update_yaxes(type="log", range=lx, dtick=1, exponentformat="power",
+                     title_text="false reject rate FRR = 1 − TAR (log)", row=1, col=2)
     fig.add_trace(go.Scatter(x=[1e-4, 1], y=[1e-4, 1], mode="lines", line=dict(color="grey", dash="dot", width=1),
                              name="FAR = FRR (EER line)", hoverinfo="skip"), row=1, col=2)
     fig.update_layout(legend=dict(orientation="h", y=-0.22, x=0))
