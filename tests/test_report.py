@@ -199,7 +199,10 @@ def test_bias_histograms_share_bins_show_n_and_references(run_dir):
     assert hists[0]["xbins"]["start"] < lo and hists[0]["xbins"]["end"] > hi  # nothing clipped at the edges
     for name, enc in res["encoders"].items():
         for g in ("positive", "swapped", "negative"):
-            assert any(t["name"].startswith(g) and f"(n={len(enc['scores'][g])})" in t["name"] for t in hists)
+            v = enc["scores"][g]
+            label = f"(n={len(v)}, mean {np.mean(v):.3f})"
+            assert sum(t["name"].startswith(g) and label in t["name"] for t in hists) >= 1, (name, g)
+    assert len({t.get("legend", "legend") for t in hists}) == len(ENCODERS)  # one legend per encoder's row
     iv = next(f for f in figs if f["id"] == "plot-bias-intervals")
     refs = sorted((s["x0"], s["xref"]) for s in iv["layout"]["shapes"])
     assert refs == [(0, "x"), (0, "x2"), (0.5, "x3")]
