@@ -86,17 +86,17 @@ def _csv(d):
 
 
 def _md_tables(text):
-    """{kind: (columns, {row name: cells})} from leaderboard.md."""
+    """{kind: (columns, {row name: cells})} from leaderboard.md (its per-group tables joined)."""
     out = {}
     for block in text.split("\n## ")[1:]:
         lines = [l for l in block.splitlines() if l.startswith("|")]
         head = [c.strip() for c in lines[0].strip("|").split("|")]
-        cols = [re.match(r"(?:[^:]*: )?(\S+)", h).group(1) for h in head[1:]]
-        rows = {}
+        cols = [h.split(" ")[0] for h in head[1:]]
+        kind_cols, rows = out.setdefault(head[0], ([], {}))
+        kind_cols += cols
         for l in lines[2:]:
             cells = [c.strip() for c in l.strip("|").split("|")]
-            rows[cells[0]] = dict(zip(cols, cells[1:]))
-        out[head[0]] = (cols, rows)
+            rows.setdefault(cells[0], {}).update(zip(cols, cells[1:]))
     return out
 
 

@@ -113,7 +113,8 @@ def column_unit(col: str) -> str:
             return "estimator units"
     if base.startswith(("positive", "swapped", "negative", "bias_mean_gap", "bias_wasserstein")):
         return "cosine"
-    return ""
+    return {"bias_relative_gap": "share of P - N", "bias_auc": "probability", "bias_ks": "CDF distance",
+            "verification_auc": "probability"}.get(base, "")
 
 
 def column_groups(cols: Sequence[str], kind: str) -> List[Tuple[str, List[str]]]:
@@ -195,13 +196,13 @@ def leaderboard_markdown(results: dict) -> str:
         t = table_cells(results, kind)
         if t is None:
             continue
-        cols = [c for _, cs in t["groups"] for c in cs]
-        head = [kind] + [f"{g}: {c} {_arrow(t['direction'].get(c, ''))} ({column_unit(c)})".replace(" ()", "")
-                         for g, cs in t["groups"] for c in cs]
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for n in t["names"]:
-            lines.append("| " + " | ".join([n] + [_md_cell(*t["cells"][n, c]) for c in cols]) + " |")
-        parts += [f"## {title}", ""] + lines + [""]
+        for group, cols in t["groups"]:  # one table per group: narrow enough to read
+            head = [kind] + [f"{c} {_arrow(t['direction'].get(c, ''))} ({column_unit(c)})".replace(" ()", "")
+                             for c in cols]
+            lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            for n in t["names"]:
+                lines.append("| " + " | ".join([n] + [_md_cell(*t["cells"][n, c]) for c in cols]) + " |")
+            parts += [f"## {title}: {group}", ""] + lines + [""]
     return "\n".join(parts)
 
 
