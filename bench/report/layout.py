@@ -25,6 +25,7 @@ color:#444;padding:.3em 0} table.data th,table.data td{border-bottom:1px solid #
 text-align:right;overflow-wrap:anywhere;max-width:40em} table.data th{overflow-wrap:normal}
 table.data th:first-child,table.data td:first-child{text-align:left;white-space:nowrap}
 table.data thead th{border-bottom:2px solid #333;background:#fafafa} td.best{font-weight:bold}
+table.data tr.group th{text-align:left;background:#eef2f7;font-style:italic} .scroll{overflow-x:auto}
 pre.wrap{white-space:pre-wrap;overflow-wrap:anywhere;font-size:.8em;background:#f7f7f7;padding:1em}
 figure{display:inline-block;margin:4px} figcaption{font-size:.8em}
 """
@@ -76,7 +77,7 @@ def render_report(results: dict, out_dir: Path, sections: Optional[Sequence[str]
         if content is None:
             continue
         nav.append(f'<a href="#{sid}">{html.escape(title)}</a>')
-        body.append(f'<section id="{sid}"><h2>{html.escape(title)}</h2>{content}</section>')
+        body.append(f'<section id="{sid}"><h2>{html.escape(title)}</h2><div class="scroll">{content}</div></section>')
     return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>idbench report</title>
 <style>{CSS}</style><script type="text/javascript">{get_plotlyjs()}</script></head><body>
 <h1>idbench report</h1><nav>{''.join(nav)}</nav>

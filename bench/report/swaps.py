@@ -6,29 +6,31 @@ import html
 import json
 from typing import Optional
 
-from ._plot import PALETTE, figure_html, html_table, style
+from ._plot import PALETTE, figure_html, style
 from .tables import column_unit, table_cells
 
 
 def swap_table(results: dict) -> Optional[str]:
+    """Metrics down (grouped identity / pose / expression / gaze / shape), swappers across, best per metric bold."""
     t = table_cells(results, "swapper")
     if t is None:
         return None
-    cols = [c for _, cs in t["groups"] for c in cs]
-    arrow = {"higher": "↑", "lower": "↓"}
-    header = ["swapper", "swaps"] + [f"{c} {arrow.get(t['direction'].get(c, ''), '')} ({column_unit(c)})"
-                                     for c in cols]
-    rows, bold = [], []
-    for n in t["names"]:
-        sw = results["swappers"][n]
-        rows.append([n, str(sw.get("summary", {}).get("n_swaps", sw.get("n", "")))] +
-                    [t["cells"][n, c][0] for c in cols])
-        bold.append([False, False] + [t["cells"][n, c][2] for c in cols])
-    groups = [("", 2)] + [(g, len(cs)) for g, cs in t["groups"]]
-    caption = ("Swap evaluation: ↑ higher / ↓ lower is better; bold: best per column (with two or more "
-               "swappers); the estimator is in brackets; *_relative = share of swaps closer to the right "
-               "reference than to the wrong one (0.5 = undecided)")
-    return html_table(header, rows, bold, caption, header_rows=[groups])
+    esc = html.escape
+    arrow = {"higher": "↑ higher", "lower": "↓ lower"}
+    head = "".join(f"<th>{esc(h)}</th>" for h in ["metric [estimator]", "unit", "better"] + t["names"])
+    n_swaps = [str(results["swappers"][n].get("summary", {}).get("n_swaps", "")) for n in t["names"]]
+    body = ["<tr><td>swaps evaluated</td><td>count</td><td></td>" + "".join(f"<td>{c}</td>" for c in n_swaps) + "</tr>"]
+    for group, cols in t["groups"]:
+        body.append(f'<tr class="group"><th colspan="{3 + len(t["names"])}">{esc(group)}</th></tr>')
+        for c in cols:
+            cells = "".join(f'<td class="best">{esc(v)}</td>' if best else f"<td>{esc(v)}</td>"
+                            for v, _, best in (t["cells"][n, c] for n in t["names"]))
+            body.append(f"<tr><td>{esc(c)}</td><td>{esc(column_unit(c))}</td>"
+                        f"<td>{arrow.get(t['direction'].get(c, ''), '')}</td>{cells}</tr>")
+    caption = ("Swap evaluation, one column per swapper: bold = best per metric (with two or more swappers); "
+               "*_relative = share of swaps closer to the right reference than to the wrong one (0.5 = undecided)")
+    return (f'<table class="data"><caption>{esc(caption)}</caption><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
 
 
 def swap_charts(results: dict) -> Optional[str]:

@@ -155,12 +155,14 @@ def spread(results: dict, name: str, col: str) -> Optional[float]:
 
 
 def best_rows(rows: Sequence[dict], col: str, direction: str) -> set:
-    """Names of the rows holding the best shown value of ``col`` (ties share it); empty for < 2 values."""
+    """Names of the rows holding the best shown value of ``col`` (ties share it); empty for < 2 values or
+    when every row shows the same value."""
     vals = {r["name"]: float(fmt_value(r.get(col))) for r in rows if fmt_value(r.get(col)) != ""}
     if direction not in ("higher", "lower") or len(vals) < 2:
         return set()
     best = max(vals.values()) if direction == "higher" else min(vals.values())
-    return {n for n, v in vals.items() if v == best}
+    winners = {n for n, v in vals.items() if v == best}
+    return winners if len(winners) < len(vals) else set()  # all equal: nobody is best
 
 
 def table_cells(results: dict, kind: str) -> Optional[dict]:

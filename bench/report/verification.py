@@ -31,6 +31,7 @@ def roc_det_figure(results: dict, names: List[str]):
     from plotly.subplots import make_subplots
 
     colours = colour_of(results)
+    tar_floor = 1.0  # the ROC's y axis starts at the lowest TAR shown (FAR >= 1e-4), floored to 0.1
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
                         subplot_titles=["ROC: true accept rate vs false accept rate",
                                         "DET: false reject rate vs false accept rate"])
@@ -40,6 +41,7 @@ def roc_det_figure(results: dict, names: List[str]):
         if c is not None:
             far, tar = c
             ok = far > 0  # FAR = 0 has no place on a log axis
+            tar_floor = min(tar_floor, float(tar[far >= FAR_RANGE[0]].min()))
             fig.add_trace(go.Scatter(x=far[ok], y=tar[ok], mode="lines", line=dict(color=col, width=2, shape="hv"),
                                      name=f"{n} (AUC {fmt_value(ver.get('auc'))})", legendgroup=n), row=1, col=1)
             frr = 1 - tar
@@ -47,10 +49,11 @@ def roc_det_figure(results: dict, names: List[str]):
             fig.add_trace(go.Scatter(x=far[ok2], y=frr[ok2], mode="lines", line=dict(color=col, width=2, shape="hv"),
                                      name=n, legendgroup=n, showlegend=False), row=1, col=2)
         _marks(fig, n, ver, col)
+    tar_floor = 0.0 if tar_floor >= 1.0 else max(0.0, np.floor(tar_floor * 10) / 10 - 0.05)
     lx = [np.log10(FAR_RANGE[0]), np.log10(FAR_RANGE[1])]
     fig.update_xaxes(type="log", range=lx, dtick=1, exponentformat="power",
                      title_text="false accept rate FAR (share of impostor pairs, log)")
-    fig.update_yaxes(title_text="true accept rate TAR (share of genuine pairs)", range=[0, 1.02], row=1, col=1)
+    fig.update_yaxes(title_text="true accept rate TAR (share of genuine pairs)", range=[tar_floor, 1.01], row=1, col=1)
     fig.update_yaxes(type="log", range=lx, dtick=1, exponentformat="power",
                      title_text="false reject rate FRR = 1 − TAR (log)", row=1, col=2)
     fig.add_trace(go.Scatter(x=[1e-4, 1], y=[1e-4, 1], mode="lines", line=dict(color="grey", dash="dot", width=1),
