@@ -45,19 +45,19 @@ SECTIONS: List[Tuple[str, str, Callable]] = [
 
 
 def leaderboard_section(results: dict) -> Optional[str]:
+    """Every leaderboard column, one table per kind and column group (as in leaderboard.md)."""
+    arrow = {"higher": "↑", "lower": "↓"}
     parts = []
     for kind in ("encoder", "swapper"):
         t = table_cells(results, kind)
-        if t is None:
-            continue
-        cols = [c for _, cs in t["groups"] for c in cs]
-        arrow = {"higher": "↑", "lower": "↓"}
-        head = [kind] + [f"{c} {arrow.get(t['direction'].get(c, ''), '')} ({column_unit(c)})".replace(" ()", "")
-                         for c in cols]
-        rows = [[n] + [v if pm is None or not v else f"{v} ± {pm}" for v, pm, _ in (t["cells"][n, c] for c in cols)]
-                for n in t["names"]]
-        bold = [[False] + [t["cells"][n, c][2] for c in cols] for n in t["names"]]
-        parts.append(html_table(head, rows, bold, header_rows=[[("", 1)] + [(g, len(cs)) for g, cs in t["groups"]]]))
+        for group, cols in (t["groups"] if t else []):
+            head = [kind] + [f"{c} {arrow.get(t['direction'].get(c, ''), '')} ({column_unit(c)})".replace(" ()", "")
+                             for c in cols]
+            rows = [[n] + [v if pm is None or not v else f"{v} ± {pm}" for v, pm, _ in (t["cells"][n, c]
+                                                                                      for c in cols)]
+                    for n in t["names"]]
+            bold = [[False] + [t["cells"][n, c][2] for c in cols] for n in t["names"]]
+            parts.append(html_table(head, rows, bold, caption=f"{kind}s: {group}"))
     if not parts:
         return None
     return ("<p class='small'>The numbers of <code>leaderboard.csv</code>; the same tables for papers are in "
