@@ -19,7 +19,8 @@ ERROR_PROBE = """<script>(function(){var n=[];function keep(m){n.push(String(m))
 document.documentElement.setAttribute('data-js-errors', JSON.stringify(n));}
 document.documentElement.setAttribute('data-js-errors', '[]');
 window.addEventListener('error', function(e){keep(e.message);});
-var ce=console.error; console.error=function(){keep(Array.prototype.join.call(arguments,' '));ce.apply(console,arguments);};
+var ce=console.error;
+console.error=function(){keep(Array.prototype.join.call(arguments,' '));ce.apply(console,arguments);};
 })();</script>"""
 SECTION_HEIGHT = {"summary": 900, "bias": 1500, "verification": 1100, "retrieval": 500, "swaps": 800,
                   "saliency": 1000, "leaderboard": 900, "failures": 800, "provenance": 500}

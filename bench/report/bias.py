@@ -30,7 +30,8 @@ def density_figure(encs: dict, names: List[str], edges: np.ndarray):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, vertical_spacing=0.3 / len(names) if len(names) > 1 else 0,
+    gap = 0.3 / len(names) if len(names) > 1 else 0
+    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, vertical_spacing=gap,
                         subplot_titles=[f"{n}" for n in names])
     size = float(edges[1] - edges[0])
     for r, n in enumerate(names, start=1):
@@ -92,7 +93,8 @@ def interval_figure(results: dict, names: List[str], order_note: str):
     fig.update_yaxes(range=[len(names) - 0.5, -1.0], autorange=False)
     fig.update_yaxes(title_text="encoder", row=1, col=1)
     fig.update_annotations(font_size=12)
-    return style(fig, 170 + 45 * len(names), f"Attribute bias with bootstrap 95% intervals (dotted: no bias; {order_note})")
+    title = f"Attribute bias with bootstrap 95% intervals (dotted: no bias; {order_note})"
+    return style(fig, 170 + 45 * len(names), title)
 
 
 def bias_section(results: dict) -> Optional[str]:

@@ -60,7 +60,8 @@ def saliency_figure(results: dict, names: List[str], out_dir: Path):
                 continue
             fig.add_trace(go.Image(source=_png_uri(m["crop"]), hoverinfo="skip"), row=r, col=k)
             fig.add_trace(go.Heatmap(z=np.round(np.abs(m["saliency"]), 5), zmin=0, zmax=top, colorscale="Jet",
-                                     opacity=0.5, showscale=first, zsmooth="best", hovertemplate="%{z:.4f}<extra></extra>",
+                                     opacity=0.5, showscale=first, zsmooth="best",
+                                     hovertemplate="%{z:.4f}<extra></extra>",
                                      colorbar=dict(title=dict(text="|similarity drop|<br>when occluded<br>(cosine)",
                                                               side="right"), len=0.9)), row=r, col=k)
             if m["mask"].size:

@@ -14,7 +14,8 @@ SMALL_GROUP = 30  # fewer samples than this in a bias group: intervals are wide
 
 def failures(results: dict) -> List[tuple]:
     """(stage, item, reason) of everything dropped anywhere in the run, old and new results.json alike."""
-    out = [(f.get("stage", ""), str(f.get("item", "")), str(f.get("reason", ""))) for f in results.get("failures") or []]
+    out = [(f.get("stage", ""), str(f.get("item", "")), str(f.get("reason", "")))
+           for f in results.get("failures") or []]
     seen = {(s, i) for s, i, _ in out}
     for path, reason in results.get("dataset", {}).get("skipped") or []:
         if ("detect", str(path)) not in seen and ("read", str(path)) not in seen:

@@ -83,9 +83,9 @@ def _marks(fig, n: str, ver: dict, col: str) -> None:
                                      showlegend=False, hovertemplate=label + "<extra></extra>"), row=1, col=2)
 
 
-VER_COLUMNS = (("auc", "ROC AUC ↑", "higher"), ("eer", "EER ↓", "lower"), ("tar_at_far_1e-2", "TAR@FAR=1e-2 ↑", "higher"),
-               ("tar_at_far_1e-3", "TAR@FAR=1e-3 ↑", "higher"), ("accuracy_mean", "accuracy ↑ (mean ± std, 10 folds)",
-                                                                  "higher"))
+VER_COLUMNS = (("auc", "ROC AUC ↑", "higher"), ("eer", "EER ↓", "lower"),
+               ("tar_at_far_1e-2", "TAR@FAR=1e-2 ↑", "higher"), ("tar_at_far_1e-3", "TAR@FAR=1e-3 ↑", "higher"),
+               ("accuracy_mean", "accuracy ↑ (mean ± std, 10 folds)", "higher"))
 
 
 def verification_table(results: dict, names: List[str]) -> str:
