@@ -16,7 +16,7 @@ def test_wheel_maps_folders_onto_idbench(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for f in ("idbench/__init__.py", "idbench/align.py", "idbench/encoders/registry.py",
               "idbench/encoders/dlib_native.py", "idbench/analysis/__init__.py", "idbench/swapper/__init__.py",
-              "idbench/bench/cli.py"):
+              "idbench/bench/cli.py", "idbench/bench/report/__init__.py", "idbench/bench/report/tables.py"):
         assert f in names, f
     # nothing leaks out under the bare folder names that collide with PyPI packages
     assert not any(n.split("/")[0] in {"bench", "analysis", "encoders", "swapper", "core", "tests"} for n in names)

@@ -46,6 +46,10 @@ def warnings(results: dict) -> List[str]:
     out = [n for n in ds.get("notes") or [] if isinstance(n, str)]
     if "VERY SMALL" in str(ds.get("description", "")):
         out.insert(0, "The dataset is very small: it checks the pipeline, it does not rank encoders.")
+    encs = results.get("encoders", {})
+    if encs and not any(r.get("bias") for r in encs.values()):
+        out.append("No attribute-bias analysis in this run (a dataset with protocol pairs, such as LFW, is used "
+                   "for verification only): the Attribute bias section is left out.")
     n_fail = len(failures(results))
     if n_fail:
         out.append(f"{n_fail} item(s) dropped or failed: see Failures.")

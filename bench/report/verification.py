@@ -31,7 +31,7 @@ def roc_det_figure(results: dict, names: List[str]):
     from plotly.subplots import make_subplots
 
     colours = colour_of(results)
-    tar_floor = 1.0  # the ROC's y axis starts at the lowest TAR shown (FAR >= 1e-4), floored to 0.1
+    tar_floor = 1.0  # the ROC's y axis starts at the lowest TAR shown (FAR >= 1e-4), less a margin
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
                         subplot_titles=["ROC: true accept rate vs false accept rate",
                                         "DET: false reject rate vs false accept rate"])
@@ -49,7 +49,7 @@ def roc_det_figure(results: dict, names: List[str]):
             fig.add_trace(go.Scatter(x=far[ok2], y=frr[ok2], mode="lines", line=dict(color=col, width=2, shape="hv"),
                                      name=n, legendgroup=n, showlegend=False), row=1, col=2)
         _marks(fig, n, ver, col)
-    tar_floor = 0.0 if tar_floor >= 1.0 else max(0.0, np.floor(tar_floor * 10) / 10 - 0.05)
+    tar_floor = 0.0 if tar_floor >= 1.0 else max(0.0, tar_floor - max(0.01, 0.15 * (1 - tar_floor)))
     lx = [np.log10(FAR_RANGE[0]), np.log10(FAR_RANGE[1])]
     fig.update_xaxes(type="log", range=lx, dtick=1, exponentformat="power",
                      title_text="false accept rate FAR (share of impostor pairs, log)")
