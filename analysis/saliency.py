@@ -394,13 +394,14 @@ def encoder_saliency_summary(encoder, items: Sequence[Tuple[Any, Face]], out_dir
     """Saliency of ``encoder`` on (image, face) pairs: overlays ``out_dir/<name>.png``, ``ratios.csv``.
 
     ``region`` names the face region of the ratio (:mod:`idbench.regions`; recorded in the result).
-    Returns ``{"method", "region", "n", "overlays" (absolute paths), "inner_ratios", "inner_ratio_mean",
+    Returns ``{"method", "region", "n", "overlays" (absolute paths), "maps" (``.npz``: crop, saliency, mask),
+    "inner_ratios", "inner_ratio_mean",
     "inner_ratio_std", "csv"}``; a face whose map is all zero (the encoder ignored every patch)
     has ratio ``None`` and is left out of the mean.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths, ratios, rows = [], [], []
+    paths, ratios, rows, maps = [], [], [], []
     from tqdm.auto import tqdm  # occlusion maps take seconds each: show progress
 
     for i, (image, face) in enumerate(tqdm(items, desc=f"saliency {getattr(encoder.spec, 'name', '')}",
@@ -410,6 +411,10 @@ def encoder_saliency_summary(encoder, items: Sequence[Tuple[Any, Face]], out_dir
         res = face_saliency(encoder, image, face, method, ref, region, cache, keys[i] if keys else None, **kw)
         p = save_png(out / f"{name}_{method}.png", res["overlay"])
         paths.append(str(p.resolve()))
+        # the raw map (cosine-drop units), crop and mask: the report redraws them on one shared colour scale
+        np.savez_compressed(out / f"{name}_{method}.npz", crop=res["crop"], saliency=res["saliency"],
+                            mask=res["mask"] if res["mask"] is not None else np.zeros(0))
+        maps.append(str((out / f"{name}_{method}.npz").resolve()))
         ratios.append(res["inner_ratio"])
         rows.append({"name": name, "method": method, "inner_ratio": res["inner_ratio"],
                      "similarity": res["similarity"], "overlay": p.name})
@@ -419,6 +424,6 @@ def encoder_saliency_summary(encoder, items: Sequence[Tuple[Any, Face]], out_dir
         wr.writeheader()
         wr.writerows(rows)
     valid = [r for r in ratios if r is not None]
-    return {"method": method, "region": region, "n": len(paths), "overlays": paths, "inner_ratios": ratios,
+    return {"method": method, "region": region, "n": len(paths), "overlays": paths, "maps": maps, "inner_ratios": ratios,
             "inner_ratio_mean": float(np.mean(valid)) if valid else None,
             "inner_ratio_std": float(np.std(valid)) if valid else None, "csv": str(csv_path.resolve())}

@@ -209,7 +209,8 @@ def run_cmd(
         for line in summary_lines(results["decomposition"]):
             typer.echo(line)
     typer.echo(f"{results['dataset']['description']}")
-    typer.echo(f"wrote {out / 'leaderboard.csv'}, {out / 'results.json'}, {out / 'report.html'}")
+    typer.echo(f"wrote {out / 'leaderboard.csv'}, {out / 'leaderboard.md'}, {out / 'leaderboard.tex'}, "
+               f"{out / 'results.json'}, {out / 'report.html'}")
 
 
 def _fmt(v):
@@ -265,11 +266,17 @@ def _print_contract(path: Path, device: str) -> None:
 
 @app.command("report")
 def report_cmd(dirs: List[Path] = typer.Argument(..., help="run folders holding results.json"),
-               out: Optional[Path] = typer.Option(None, "--out", "-o", help="where to write the merged report")):
+               out: Optional[Path] = typer.Option(None, "--out", "-o", help="where to write the merged report"),
+               fmt: List[str] = typer.Option([], "--format", "-f",
+                                             help="md | tex | html (repeatable; default: all three)")):
     """Rebuild a run's report, or merge several runs into one leaderboard and report."""
-    from idbench.bench.report import merge_results, write_outputs
+    from idbench.bench.report import FORMATS, merge_results, output_files, write_outputs
     import json
 
+    formats = [f for item in fmt for f in item.split(",") if f] or list(FORMATS)
+    for f in formats:
+        if f not in FORMATS:
+            fail(f"--format takes {' | '.join(FORMATS)}, got {f!r}")
     for d in dirs:
         if not (d / "results.json").is_file():
             fail(f"{d / 'results.json'} not found")
@@ -280,8 +287,8 @@ def report_cmd(dirs: List[Path] = typer.Argument(..., help="run folders holding 
         if out is None:
             fail("merging several runs needs --out DIR")
         results = merge_results(dirs)
-    write_outputs(results, out)
-    typer.echo(f"wrote {out / 'leaderboard.csv'}, {out / 'results.json'}, {out / 'report.html'}")
+    write_outputs(results, out, formats)
+    typer.echo("wrote " + ", ".join(str(p) for p in output_files(out, formats)))
 
 
 from idbench.bench import train_cli as _train_cli; _train_cli.register(app)

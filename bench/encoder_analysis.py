@@ -114,6 +114,8 @@ def analyse(emb: np.ndarray, labels: Sequence[str], plan: Optional[BiasPlan], sw
                "tar_at_far_1e-2": M.tar_at_far(s, y, 1e-2), "tar_at_far_1e-3": M.tar_at_far(s, y, 1e-3)}
         acc = M.verification_accuracy(s, y, folds=10, seed=seed, fold_ids=folds)
         ver["accuracy_mean"], ver["accuracy_std"] = float(acc.mean), float(acc.std)
+        # per-pair scores, so the report can draw ROC/DET curves (rounded: they are plotted, not re-scored)
+        ver["pair_scores"], ver["pair_labels"] = np.round(s, 5).tolist(), y.astype(int).tolist()
         out["verification"] = ver
     gal, probe = gallery_split(labels)
     if len(gal) >= 2 and len(probe):

@@ -212,7 +212,7 @@ def run(cfg: RunConfig) -> dict:
                 res.pop(k, None)
         if "bias" in res:
             res["bias"]["swap_params"] = results["bias_swap_params"]
-        res["saliency"] = _saliency(cfg, enc, name, table, out_dir, cache)
+        res["saliency"] = _saliency(cfg, enc, name, table, out_dir, cache, labels)
         results["encoders"][name] = res
     if "decomposition" in wanted:
         from .decomposition import leaderboard_columns, run_decomposition
@@ -253,7 +253,7 @@ def _distributed(cfg: RunConfig):
     return dist.get_rank(), world
 
 
-def _saliency(cfg, enc, name, table, out_dir: Path, cache: Cache) -> Optional[dict]:
+def _saliency(cfg, enc, name, table, out_dir: Path, cache: Cache, labels=None) -> Optional[dict]:
     """Occlusion saliency on a few seeded faces (maps cached by content); ratio inside ``--saliency-region``."""
     if cfg.saliency_faces <= 0:
         return None
@@ -266,9 +266,12 @@ def _saliency(cfg, enc, name, table, out_dir: Path, cache: Cache) -> Optional[di
     fp = content_key(encoder_fingerprint(enc))
     items = [(table.item(r), table.faces[r]) for r in picks]
     keys = [content_key("saliency", fp, it.key, np.round(f.box, 1).tolist()) for it, f in items]
-    return encoder_saliency_summary(enc, [(_Lazy(it), f) for it, f in items], out_dir / "saliency" /
-                                    name.replace("/", "_"), region=cfg.saliency_region, cache=cache, keys=keys,
-                                    progress=cfg.progress)
+    summary = encoder_saliency_summary(enc, [(_Lazy(it), f) for it, f in items], out_dir / "saliency" /
+                                       name.replace("/", "_"), region=cfg.saliency_region, cache=cache, keys=keys,
+                                       progress=cfg.progress)
+    summary["faces"] = [{"image": str(table.paths[r]), "identity": None if labels is None else str(labels[r])}
+                        for r in picks]  # captions of the report's saliency section
+    return summary
 
 
 class _Lazy:
