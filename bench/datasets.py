@@ -16,7 +16,7 @@ import numpy as np
 
 from idbench.cache import content_key
 from idbench.errors import IdbenchError, InputError
-from idbench.imageio import IMAGE_EXTS
+from idbench.imageio import IMAGE_EXTS, scan_identity_folders
 from idbench.registry import Registry
 from idbench.weights import idbench_home
 
@@ -46,6 +46,7 @@ class Dataset:
     pairs: Optional[np.ndarray] = None  # P x 3 (item i, item j, same=1/0), protocol pairs
     folds: Optional[np.ndarray] = None  # P fold ids for the pairs
     notes: List[str] = field(default_factory=list)
+    ignored: List[dict] = field(default_factory=list)  # {stage: "list", item, reason}: files under root not used
 
     @property
     def identities(self) -> List[str]:
@@ -53,6 +54,11 @@ class Dataset:
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def dropped(stage: str, item, reason: str) -> dict:
+    """One row of a run's listing of what was not used: the ``{stage, item, reason}`` form."""
+    return {"stage": stage, "item": str(item), "reason": reason}
 
 
 def register_dataset(name: str, description: str):
@@ -72,15 +78,18 @@ def folder_dataset(root=None, min_images: int = 1, **_) -> Dataset:
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"dataset root {root} is not a folder")
+    by_id, ignored = scan_identity_folders(root)
     items = []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-        files = sorted(f for f in sub.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
+    for ident, files in by_id.items():
         if len(files) >= min_images:
-            items += [Item(f, sub.name) for f in files]
+            items += [Item(f, ident) for f in files]
+        else:
+            ignored += [(str(f), f"identity {ident} has {len(files)} < {min_images} images") for f in files]
     if not items:
         raise InputError(f"no images found in identity sub-folders of {root}")
     n_id = len({i.identity for i in items})
-    return Dataset("folder", str(root), items, f"{len(items)} images of {n_id} identities from {root}")
+    return Dataset("folder", str(root), items, f"{len(items)} images of {n_id} identities from {root}",
+                   ignored=[dropped("list", p, r) for p, r in ignored])
 
 
 # --- LFW ------------------------------------------------------------------------------------------
