@@ -229,29 +229,26 @@ def sample_dataset(root=None, views: int = 4, seed: int = 0, **_) -> Dataset:
     There is one photo per person, so each identity's other "images" are augmented views of the
     same photo (flip, scale, rotation, brightness, JPEG re-encoding). Positive pairs are therefore
     much easier than on real data; the sample exists to run the whole pipeline offline, not to rank
-    encoders.
+    encoders. A HOG face is kept only when MTCNN, an independent CNN detector, confirms it
+    (:func:`confirmed_faces`): HOG alone takes the mission patch on scikit-image's astronaut for a face.
     """
     import cv2
 
-    from idbench.detectors import create_detector
     from idbench.imageio import read_image
     from idbench.weights import package_dir
 
-    out = Path(root) if root else idbench_home() / "sample"
-    marker = out / f"sample-v1-views{views}-seed{seed}.json"
+    out = (Path(root) if root else idbench_home() / "sample") / f"v{SAMPLE_VERSION}-views{views}-seed{seed}"
+    marker = out.with_name(out.name + ".json")  # beside the folder: the dataset root holds only faces
     if marker.is_file():
         return _sample_from(out)
     rng = np.random.default_rng(seed)
-    det = create_detector("dlib-hog")
     n = 0
     for pkg, rel in SAMPLE_IMAGES:
         base = package_dir(pkg)
         if base is None or not (base / rel).is_file():
             continue
         img = read_image(base / rel)
-        for k, face in enumerate(det.detect(img)):
-            if face.width < 60:
-                continue
+        for k, face in confirmed_faces(img):
             ident = f"{Path(rel).stem}_{k}".lower()
             x1, y1, x2, y2 = face.box
             m = 0.8 * face.width
@@ -266,8 +263,29 @@ def sample_dataset(root=None, views: int = 4, seed: int = 0, **_) -> Dataset:
             n += 1
     if n < 3:
         raise IdbenchError("the embedded sample needs insightface, matplotlib and scikit-image installed")
-    marker.write_text(json.dumps({"identities": n, "views": views, "seed": seed}))
+    marker.write_text(json.dumps({"identities": n, "views": views, "seed": seed, "version": SAMPLE_VERSION}))
     return _sample_from(out)
+
+
+SAMPLE_VERSION = 2  # 2: faces confirmed by MTCNN (v1 held the astronaut's mission patch)
+
+
+def confirmed_faces(img: np.ndarray, min_width: float = 60, min_iou: float = 0.3):
+    """(index, face) of dlib-HOG's faces at least ``min_width`` px wide that MTCNN also finds
+    (a box overlapping with IoU >= ``min_iou``); the index is HOG's, so identity names are stable."""
+    from idbench.detectors import create_detector
+
+    others = [f.box for f in create_detector("mtcnn").detect(img)]
+    return [(k, f) for k, f in enumerate(create_detector("dlib-hog").detect(img))
+            if f.width >= min_width and any(_iou(f.box, b) >= min_iou for b in others)]
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x1, y1 = np.maximum(a[:2], b[:2])
+    x2, y2 = np.minimum(a[2:], b[2:])
+    inter = max(0.0, float(x2 - x1)) * max(0.0, float(y2 - y1))
+    union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def _sample_from(out: Path) -> Dataset:

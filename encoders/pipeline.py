@@ -19,7 +19,8 @@ from idbench.cache import Cache, bytes_key, content_key
 from idbench.detectors import create_detector
 from idbench.errors import IdbenchError
 from idbench.faces import Face
-from idbench.imageio import decode_image, iter_image_files
+from idbench.face_policy import FacePolicy, apply_face_policy, resolve_policy
+from idbench.imageio import decode_image, image_key, iter_image_files
 from idbench.weights import cached_sha256
 
 from .base import Encoder, l2_normalise
@@ -35,6 +36,7 @@ class DetectedImage:
     key: str
     faces: List[Face]
     error: Optional[str] = None
+    warnings: List[str] = field(default_factory=list)  # face-policy choices, EXIF orientation (hostile)
     _data: Optional[bytes] = field(default=None, repr=False)
     _image: Optional[np.ndarray] = field(default=None, repr=False)
 
@@ -49,11 +51,13 @@ class DetectedImage:
 
 
 def detect_file(path: Path, detector: str = "auto", all_faces: bool = False, cache: Optional[Cache] = None,
-                device: str = "cpu", center: Optional[Tuple[float, float]] = None) -> DetectedImage:
+                device: str = "cpu", center: Optional[Tuple[float, float]] = None,
+                policy: Optional[FacePolicy] = None) -> DetectedImage:
     """Read and detect one file; never raises for bad input (the reason goes in ``error``).
 
-    The face kept is the largest, or, when ``center`` (x, y) is given, the one whose box centre is
-    nearest to it (LFW's convention: the labelled person is the face in the middle of the image).
+    Which faces are kept is ``policy``'s choice (:mod:`idbench.face_policy`: minimum size, then the
+    largest, or, when ``center`` (x, y) is given, the one whose box centre is nearest to it: LFW's
+    convention, the labelled person is the face in the middle of the image); choices go in ``warnings``.
     """
     cache = cache if cache is not None else Cache(enabled=False)
     path = Path(path)
@@ -61,7 +65,7 @@ def detect_file(path: Path, detector: str = "auto", all_faces: bool = False, cac
         data = path.read_bytes()
     except OSError as e:
         return DetectedImage(path, "", [], f"cannot read: {e.strerror or e}")
-    key = bytes_key(data)
+    key = image_key(data)  # sha256, plus the EXIF orientation when it turns the pixels
     item = DetectedImage(path, key, [], None, data)
     dkey = content_key("faces", DETECTION_VERSION, key, detector)
     cached = cache.get_json("faces", dkey)
@@ -80,14 +84,7 @@ def detect_file(path: Path, detector: str = "auto", all_faces: bool = False, cac
     except IdbenchError as e:
         item.error = str(e).split(": ", 1)[-1] if str(e).startswith(str(path)) else str(e)
         return item
-    if not faces:
-        item.error = "no face detected"
-        return item
-    if center is not None and len(faces) > 1:
-        c = np.asarray(center, np.float32)
-        faces = sorted(faces, key=lambda f: float(np.linalg.norm((f.box[:2] + f.box[2:]) / 2 - c)))
-    item.faces = faces if all_faces else faces[:1]
-    return item
+    return apply_face_policy(item, faces, resolve_policy(policy, all_faces), center)  # min size, multi-face
 
 
 def encoder_fingerprint(encoder: Encoder) -> dict:
