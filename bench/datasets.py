@@ -15,7 +15,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from idbench.cache import content_key
-from idbench.errors import IdbenchError, InputError
+from idbench.errors import IdbenchError, InputError, dropped
 from idbench.imageio import IMAGE_EXTS, scan_identity_folders
 from idbench.registry import Registry
 from idbench.weights import idbench_home
@@ -54,11 +54,6 @@ class Dataset:
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
-
-
-def dropped(stage: str, item, reason: str) -> dict:
-    """One row of a run's listing of what was not used: the ``{stage, item, reason}`` form."""
-    return {"stage": stage, "item": str(item), "reason": reason}
 
 
 def register_dataset(name: str, description: str):

@@ -18,6 +18,7 @@ import numpy as np
 from idbench.cache import Cache, content_key
 from idbench.encoders import create_encoder
 from idbench.encoders.pipeline import DetectedImage, detect_file, embed_detected, encoder_fingerprint
+from idbench.face_policy import FacePolicy, image_warnings
 
 
 @dataclass
@@ -31,6 +32,8 @@ class RunConfig:
     seed: int = 0
     device: str = "cpu"
     detector: str = "auto"
+    multi_face: str = "largest"  # face policy (idbench.face_policy): several faces in an image
+    min_face: int = 32  # faces smaller than this (px) are dropped with a reason
     split: str = "test"
     compression: str = "c23"
     frames: int = 10
@@ -88,7 +91,8 @@ def run(cfg: RunConfig) -> dict:
     encoders = {n: create_encoder(n, cfg.weights.get(n), cfg.device) for n in cfg.encoders}
     # 1. detect once, embed with every encoder (streamed: each image decoded once)
     shard = ds.items[rank::world]
-    stream = (detect_file(it.path, cfg.detector, False, cache, cfg.device, it.center) for it in shard)
+    policy = FacePolicy(cfg.multi_face, cfg.min_face)
+    stream = (detect_file(it.path, cfg.detector, False, cache, cfg.device, it.center, policy) for it in shard)
     table = embed_detected(stream, encoders, cfg.detector, cache, cfg.progress and rank == 0, total=len(shard))
     if world > 1:  # gather the shards on rank 0, which does the analysis and writes the outputs
         import torch.distributed as dist
@@ -138,7 +142,9 @@ def run(cfg: RunConfig) -> dict:
     weights = {n: encoder_fingerprint(e)["weights_sha256"] for n, e in encoders.items()}
     results["dataset"] = {"name": ds.name, "root": ds.root, "split": ds.split, "description": ds.description,
                           "n_items": len(ds.items), "n_faces": len(table.paths),
-                          "skipped": [list(s) for s in table.skipped], "notes": notes}
+                          "skipped": [list(s) for s in table.skipped], "notes": notes,
+                          "ignored": ds.ignored, "n_ignored": len(ds.ignored),  # files under root not used
+                          "warnings": image_warnings(table.images)}
     results["provenance"] = provenance(_cfg_dict(cfg), weights, results["dataset"], cfg.seed)
     results["cache"] = {"hits": cache.hits, "misses": cache.misses}
     write_outputs(results, out_dir)

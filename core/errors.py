@@ -59,3 +59,12 @@ def storage_error(path, err: OSError, action: str = "write") -> StorageError:
     """One line naming the path and the cause, e.g. ``cannot write /x/y: disk full (errno 28)``."""
     cause = _CAUSES.get(err.errno or -1, err.strerror or str(err))
     return StorageError(f"cannot {action} {path}: {cause}" + (f" (errno {err.errno})" if err.errno else ""))
+
+
+def dropped(stage: str, item, reason: str) -> dict:
+    """One row of a run's listing of what was dropped or chosen: ``{stage, item, reason}``.
+
+    Stages used: ``list`` (a file under a dataset root that is not used), ``decode`` (EXIF
+    orientation applied), ``face-policy`` (small faces dropped, one face of several chosen).
+    """
+    return {"stage": stage, "item": str(item), "reason": reason}

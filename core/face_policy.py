@@ -112,6 +112,9 @@ def apply_face_policy(item, faces: Sequence[Face], policy: FacePolicy,
     return item
 
 
-def image_warnings(images) -> List[Tuple[str, str]]:
-    """(path, warning) for every detected image that carries warnings, in order."""
-    return [(str(d.path), w) for d in images for w in getattr(d, "warnings", [])]
+def image_warnings(images) -> List[dict]:
+    """``{stage, item, reason}`` rows for every warning of the detected images, in order."""
+    from .errors import dropped
+
+    return [dropped("decode" if w.startswith("EXIF") else "face-policy", d.path, w)
+            for d in images for w in getattr(d, "warnings", [])]

@@ -36,9 +36,9 @@ class DetectedImage:
     key: str
     faces: List[Face]
     error: Optional[str] = None
-    warnings: List[str] = field(default_factory=list)  # face-policy choices, EXIF orientation (hostile)
     _data: Optional[bytes] = field(default=None, repr=False)
     _image: Optional[np.ndarray] = field(default=None, repr=False)
+    warnings: List[str] = field(default_factory=list)  # face-policy choices, EXIF orientation (hostile)
 
     @property
     def image(self) -> np.ndarray:
