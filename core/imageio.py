@@ -141,6 +141,7 @@ class _Walker:
         self.root_real = os.path.realpath(root) if root is not None else None
         self.dirs: Dict[str, Path] = {}  # realpath -> first path it was walked from
         self.files: Dict[str, Path] = {}  # realpath -> the path it is used at
+        self.stack: List[str] = [self.root_real] if self.root_real else []  # realpaths being walked
         self.found: List[Tuple[Path, str]] = []  # image files of the walk in progress
 
     def ignore(self, p: Path, reason: str) -> None:
@@ -163,22 +164,25 @@ class _Walker:
         except OSError as e:
             self.ignore(d, f"cannot list folder: {e.strerror or e}")
             return
+        self.stack.append(real)
         for e in entries:
             p = Path(e.path)
             if p.is_dir():
                 self.walk(p)
             else:
                 self.file(p)
+        self.stack.pop()
 
     def claim_dir(self, d: Path, real: str) -> bool:
         first = self.dirs.get(real)
-        if first is None:
+        above = any(s == real or s.startswith(real + os.sep) for s in self.stack)
+        if first is None and not above:
             self.dirs[real] = d
             return True
         if real == self.root_real:
             self.ignore(d, "symlink to the dataset root (not walked again)")
-        elif os.path.realpath(d.parent).startswith(real + os.sep) or os.path.realpath(d.parent) == real:
-            self.ignore(d, f"symlink loop: points to {first}, a folder above it")
+        elif above:
+            self.ignore(d, f"symlink loop: points to {first or real}, a folder above it")
         else:
             how = "symlink; listed once" if d.is_symlink() else "given twice; listed once"
             self.ignore(d, f"same folder as {first} ({how})")
@@ -205,7 +209,7 @@ class _Walker:
         for p, real in found:
             if real in self.files:  # used by an earlier input
                 continue
-            if real not in winner or (winner[real].is_symlink() and not p.is_symlink()):
+            if real not in winner or (not _direct(winner[real]) and _direct(p)):
                 winner[real] = p
         used = []
         for p, real in found:
@@ -218,11 +222,16 @@ class _Walker:
         return sorted(used)
 
 
-def scan_inputs(inputs: Iterable[os.PathLike], root: Optional[os.PathLike] = None) -> Listing:
+def _direct(p: Path) -> bool:
+    """True when no component of ``p`` is a symlink (the file's own path, not a way through a link)."""
+    return os.path.realpath(p) == os.path.abspath(p)
+
+
+def scan_inputs(inputs: Iterable[os.PathLike]) -> Listing:
     """Files given directly (always used: a bad one is reported when read), plus the image files
     found recursively in given folders (sorted); every other entry is in ``ignored`` with a reason."""
     listing = Listing()
-    walker = _Walker(listing, Path(root) if root is not None else None)
+    walker = _Walker(listing)
     for item in inputs:
         p = Path(item)
         if p.is_dir():
@@ -239,7 +248,7 @@ def scan_identity_folders(root: os.PathLike) -> Tuple[Dict[str, List[Path]], Lis
     root = Path(root)
     listing = Listing()
     walker = _Walker(listing, root)
-    walker.claim_dir(root, os.path.realpath(root))
+    walker.dirs[os.path.realpath(root)] = root
     walked = []
     for e in sorted(os.scandir(root), key=lambda e: (e.is_symlink(), e.name)):  # real folders first
         p = Path(e.path)
