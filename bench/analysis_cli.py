@@ -152,6 +152,9 @@ def register(app) -> None:
         from idbench.errors import IdbenchError
 
         try:
+            from idbench.bench.validate import validate_command
+
+            validate_command(detector=detector, inputs=inputs, out_file=out)
             s = estimate_files(inputs, estimator, out, weights=weights, device=device, detector=detector,
                                largest=largest)
         except IdbenchError as e:
@@ -176,6 +179,10 @@ def register(app) -> None:
         from idbench.errors import IdbenchError
 
         try:
+            from idbench.bench.validate import validate_command
+
+            validate_command(detector=detector, inputs=[*inputs, *([reference] if reference else [])], out_dir=out,
+                             encoders=[encoder])
             s = saliency_files(inputs, encoder, out, method=method, weights=weights, device=device,
                                detector=detector, reference=reference)
         except IdbenchError as e:

@@ -83,7 +83,8 @@ def folder_dataset(root=None, min_images: int = 1, **_) -> Dataset:
     if not items:
         raise InputError(f"no images found in identity sub-folders of {root}")
     n_id = len({i.identity for i in items})
-    return Dataset("folder", str(root), items, f"{len(items)} images of {n_id} identities from {root}",
+    note = f"; {len(ignored)} other entries under the root not used (listed with reasons)" if ignored else ""
+    return Dataset("folder", str(root), items, f"{len(items)} images of {n_id} identities from {root}{note}",
                    ignored=[dropped("list", p, r) for p, r in ignored])
 
 
@@ -127,8 +128,12 @@ def lfw_dataset(root=None, **_) -> Dataset:
         else:
             raise InputError(f"{pairs_file}: bad line {k + 2}: {' '.join(parts)}")
         folds.append(k // (2 * n_per))
+    used = {str(it.path) for it in items}
+    unused = sum(1 for f in img_dir.rglob("*") if f.suffix.lower() in IMAGE_EXTS and str(f) not in used)
+    notes = [f"{unused} images under {img_dir} are not in pairs.txt (not used by View 2)"] if unused else []
     return Dataset("lfw", str(root), items, f"LFW View 2: {len(pairs)} pairs over {len(items)} images, "
-                   f"{n_folds} folds", split="view2", pairs=np.array(pairs, np.int64), folds=np.array(folds))
+                   f"{n_folds} folds", split="view2", pairs=np.array(pairs, np.int64), folds=np.array(folds),
+                   notes=notes)
 
 
 # --- FF++ -----------------------------------------------------------------------------------------

@@ -247,6 +247,9 @@ def register(app) -> None:
         if mode not in ("crop", "frame"):
             fail(f"--mode must be crop or frame, got {mode!r}")
         try:
+            from idbench.bench.validate import validate_command
+
+            validate_command(detector=detector, inputs=inputs, out_dir=out, cache_dir=cache_dir, no_cache=no_cache)
             if swapper == "blend":
                 s = swap_blend(inputs, out, seed=seed, k=k, mode=mode, limit=limit, mask=mask, detector=detector,
                                cache=Cache(cache_dir, enabled=not no_cache), device=device, sheet_rows=sheet_rows,

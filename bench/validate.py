@@ -152,3 +152,18 @@ def validate_embed(*, encoder: str, detector: str, inputs: Sequence[os.PathLike]
     check_encoders([encoder])
     if weights is not None and not Path(weights).is_file():
         raise InputError(f"--weights {weights}: no such file")
+
+
+def validate_command(*, detector: Optional[str] = None, inputs: Sequence[os.PathLike] = (), out_dir=None,
+                     out_file=None, cache_dir=None, no_cache: bool = True, encoders: Sequence[str] = ()) -> None:
+    """The common checks of the other commands (swap, estimate, saliency, prepare), cheap ones first."""
+    if detector is not None:
+        check_detector(detector)
+    check_inputs(inputs)
+    if out_dir is not None:
+        check_writable_dir(out_dir)
+    if out_file is not None:
+        check_output_file(out_file)
+    check_cache(cache_dir, no_cache)
+    if encoders:
+        check_encoders(encoders)

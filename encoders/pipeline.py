@@ -204,7 +204,7 @@ def table_to_payload(t: EmbeddingTable) -> dict:
     """A picklable, image-free form of a table (to gather shards from torchrun ranks)."""
     return {"paths": t.paths, "face_index": t.face_index.tolist(), "faces": [f.to_dict() for f in t.faces],
             "embeddings": t.embeddings, "skipped": t.skipped,
-            "images": [(str(d.path), d.key, [f.to_dict() for f in d.faces], d.error) for d in t.images]}
+            "images": [(str(d.path), d.key, [f.to_dict() for f in d.faces], d.error, d.warnings) for d in t.images]}
 
 
 def merge_payloads(parts: Sequence[dict], order: Sequence[str]) -> EmbeddingTable:
@@ -218,8 +218,8 @@ def merge_payloads(parts: Sequence[dict], order: Sequence[str]) -> EmbeddingTabl
     names = list(parts[0]["embeddings"]) if parts else []
     emb = {n: np.array([x[2]["embeddings"][n][x[3]] for x in rows], np.float32).reshape(
         len(rows), -1 if rows else 0) for n in names}
-    images = sorted((DetectedImage(Path(p), k, [Face.from_dict(f) for f in fs], e)
-                     for part in parts for p, k, fs, e in part["images"]), key=lambda d: rank_of[str(d.path)])
+    images = sorted((DetectedImage(Path(p), k, [Face.from_dict(f) for f in fs], e, warnings=list(w))
+                     for part in parts for p, k, fs, e, w in part["images"]), key=lambda d: rank_of[str(d.path)])
     return EmbeddingTable([x[2]["paths"][x[3]] for x in rows], np.array([x[1] for x in rows], np.int64),
                           [Face.from_dict(x[2]["faces"][x[3]]) for x in rows], emb,
                           [s for part in parts for s in part["skipped"]], images)
