@@ -154,6 +154,9 @@ def register(app) -> None:
         from idbench.errors import IdbenchError
 
         try:
+            from idbench.bench.validate import validate_command
+
+            validate_command(detector=detector, inputs=inputs, out_file=out)
             s = estimate_files(inputs, estimator, out, weights=weights, device=device, detector=detector,
                                largest=largest)
         except IdbenchError as e:
@@ -180,6 +183,10 @@ def register(app) -> None:
         from idbench.errors import IdbenchError
 
         try:
+            from idbench.bench.validate import validate_command
+
+            validate_command(detector=detector, inputs=[*inputs, *([reference] if reference else [])], out_dir=out,
+                             encoders=[encoder])
             s = saliency_files(inputs, encoder, out, method=method, device=device,
                                weights=parse_weights(weights, [encoder]).get(encoder),
                                detector=detector, reference=reference, region=region)

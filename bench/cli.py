@@ -12,6 +12,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="idbench: benchmark and analysis toolkit for face identity encoders.")
 
 
+MULTI_FACE_HELP = "several faces in an image: largest | center | all | skip (each choice is a warning row)"
+MIN_FACE_HELP = "faces smaller than this many pixels (box side) are dropped, with a reason"
+
+
 def fail(msg: str, code: int = 2) -> None:
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(code)
@@ -110,32 +114,55 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
           encoder: str = typer.Option("dlib", "--encoder", "-e", help="registered encoder name or contract .toml"),
           out: Path = typer.Option(..., "--out", "-o", help="output .npz"),
           detector: str = typer.Option("auto", "--detector", "-d", help="auto (dlib-hog, then mtcnn), dlib-hog, dlib-mmod, mtcnn, scrfd"),
-          all_faces: bool = typer.Option(False, "--all-faces", help="embed every face, not only the largest"),
+          all_faces: bool = typer.Option(False, "--all-faces", help="embed every face (= --multi-face all)"),
+          multi_face: str = typer.Option("largest", "--multi-face", help=MULTI_FACE_HELP),
+          min_face: int = typer.Option(32, "--min-face", help=MIN_FACE_HELP),
           weights: List[str] = typer.Option([], "--weights", help=WEIGHTS_HELP),
           device: str = typer.Option("cpu", "--device"),
           no_cache: bool = typer.Option(False, "--no-cache"),
           cache_dir: Optional[Path] = typer.Option(None, "--cache-dir")):
-    """Detect, align and embed faces; write OUT.npz (paths, embeddings, bboxes, landmarks, skipped)."""
+    """Detect, align and embed faces; write OUT.npz (paths, embeddings, bboxes, landmarks, skipped, warnings)."""
+    import io
+
     import numpy as np
 
-    from idbench.encoders import create_encoder
-    from idbench.pipeline import embed_files
+    from idbench.bench import validate as V
+    from idbench.cache import write_atomic
     from idbench.errors import IdbenchError
+    from idbench.face_policy import image_warnings
+    from idbench.imageio import scan_inputs
 
     try:
-        enc = create_encoder(encoder, weights=parse_weights(weights, [encoder]).get(encoder), device=device)
+        wpath = parse_weights(weights, [encoder]).get(encoder)
+        V.validate_embed(encoder=encoder, detector=detector, inputs=inputs, out=out, weights=wpath,
+                         cache_dir=cache_dir, no_cache=no_cache)
+        policy = V.face_policy(multi_face, min_face, all_faces)
+        from idbench.encoders import create_encoder  # imports torch: after the checks
+        from idbench.pipeline import detect_paths, embed_detected
+
+        enc = create_encoder(encoder, weights=wpath, device=device)
         encoder = enc.spec.name  # a contract file's leaderboard name
-        table = embed_files(inputs, {encoder: enc}, detector=detector, all_faces=all_faces,
-                            cache=_cache(no_cache, cache_dir), device=device)
+        listing = scan_inputs(inputs)  # every file under the folders: used, or ignored with a reason
+        cache = _cache(no_cache, cache_dir)
+        stream = detect_paths(listing.files, detector, cache, device, policy=policy)
+        table = embed_detected(stream, {encoder: enc}, detector, cache, total=len(listing.files))
+        skipped = [(p, f"ignored: {r}") for p, r in listing.ignored] + list(table.skipped)
+        warnings = image_warnings(table.images)
+        buf = io.BytesIO()
+        np.savez(buf, paths=np.array(table.paths, dtype=str), embeddings=table.embeddings[encoder],
+                 bboxes=table.bboxes, landmarks=table.landmarks, face_index=table.face_index,
+                 skipped=np.array([f"{p}\t{r}" for p, r in skipped], dtype=str),
+                 warnings=np.array([f"{w['item']}\t{w['reason']}" for w in warnings], dtype=str),
+                 encoder=encoder)
+        write_atomic(out, buf.getvalue())
     except IdbenchError as e:
         fail(str(e))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, paths=np.array(table.paths, dtype=str), embeddings=table.embeddings[encoder],
-             bboxes=table.bboxes, landmarks=table.landmarks, face_index=table.face_index,
-             skipped=np.array([f"{p}\t{r}" for p, r in table.skipped], dtype=str), encoder=encoder)
-    for p, r in table.skipped:
+    for p, r in skipped:
         typer.echo(f"skipped {p}: {r}", err=True)
-    typer.echo(f"{len(table.paths)} faces embedded with {encoder}, {len(table.skipped)} skipped -> {out}")
+    for w in warnings:
+        typer.echo(f"warning {w['item']}: {w['reason']}", err=True)
+    typer.echo(f"{len(table.paths)} faces embedded with {encoder}, {len(skipped)} skipped, "
+               f"{len(warnings)} warnings -> {out}")
 
 
 @app.command("run")
@@ -151,6 +178,8 @@ def run_cmd(
     frames: int = typer.Option(10, "--frames", help="FF++ frames per video"),
     splits: Optional[Path] = typer.Option(None, "--splits", help="folder with FF++ train/val/test.json"),
     detector: str = typer.Option("auto", "--detector"),
+    multi_face: str = typer.Option("largest", "--multi-face", help=MULTI_FACE_HELP),
+    min_face: int = typer.Option(32, "--min-face", help=MIN_FACE_HELP),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda[:N] (an error without CUDA) | auto"),
     k_partners: int = typer.Option(100, "--k-partners", help="candidates for the nearest-landmark partner"),
@@ -166,22 +195,27 @@ def run_cmd(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
 ):
     """Run the benchmark; write leaderboard.csv, results.json and report.html into --out."""
-    from idbench.bench.run import RunConfig, run
+    from idbench.bench import validate as V
     from idbench.errors import IdbenchError
 
-    enc_names = [e for e in encoders.split(",") if e]
-    w = parse_weights(weights, enc_names + [e for e in id_encoders.split(",") if e])
+    w = parse_weights(weights, [e for e in encoders.split(",") if e] + [e for e in id_encoders.split(",") if e])
     from idbench.bench.decomposition import parse_analyses
-    from idbench.bench.run import ANALYSES
 
-    try:
-        wanted = parse_analyses(analyses, ANALYSES)
+    try:  # every argument checked before any work starts
+        enc_names = V.split_names(encoders, "--encoders")
+        sw_names = [s for s in swappers.split(",") if s.strip()]
+        id_names = V.split_names(id_encoders, "--id-encoders") if id_encoders.strip() else []
+        V.validate_run(encoders=enc_names, id_encoders=id_names, detector=detector, swappers=sw_names, weights=w,
+                       dataset=dataset, root=root, splits=splits, out=out, cache_dir=cache_dir, no_cache=no_cache)
+        V.face_policy(multi_face, min_face)
+        wanted = parse_analyses(analyses, ("bias", "verification", "retrieval", "decomposition"))
     except IdbenchError as e:
         fail(str(e))
+    from idbench.bench.run import RunConfig, run  # imports torch: after the checks
+
     cfg = RunConfig(dataset=dataset, root=str(root) if root else None,
-                    encoders=[e for e in encoders.split(",") if e],
-                    swappers=[s for s in swappers.split(",") if s],
-                    id_encoders=[e for e in id_encoders.split(",") if e], out=str(out), seed=seed, device=device,
+                    encoders=enc_names, swappers=sw_names, multi_face=multi_face, min_face=min_face,
+                    id_encoders=id_names, out=str(out), seed=seed, device=device,
                     detector=detector, split=split, compression=compression, frames=frames,
                     splits=str(splits) if splits else None, k_partners=k_partners, n_boot=n_boot,
                     saliency_faces=saliency_faces, saliency_region=saliency_region,
@@ -191,6 +225,10 @@ def run_cmd(
         results = run(cfg)
     except IdbenchError as e:
         fail(str(e))
+    except OSError as e:  # an output or cache write failed mid-run (disk full, ...)
+        from idbench.errors import storage_error
+
+        fail(str(storage_error(e.filename, e)) if e.filename else (e.strerror or str(e)))
     if "rank" in results:  # a torchrun worker: rank 0 reports
         return
     from idbench.bench.report import leaderboard_rows
@@ -301,7 +339,18 @@ from idbench.bench import analysis_cli as _analysis_cli; _analysis_cli.register(
 
 
 def main() -> None:  # console script entry point
-    app()
+    """Any idbench error or storage failure that escapes a command is one line and exit status 2."""
+    from idbench.errors import IdbenchError, storage_error
+
+    try:
+        app()
+    except IdbenchError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except OSError as e:  # e.g. the disk filled up while the report was written
+        msg = storage_error(e.filename, e) if e.filename else (e.strerror or str(e))
+        typer.echo(f"error: {msg}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

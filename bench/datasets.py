@@ -15,8 +15,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from idbench.cache import content_key
-from idbench.errors import IdbenchError, InputError
-from idbench.imageio import IMAGE_EXTS
+from idbench.errors import IdbenchError, InputError, dropped
+from idbench.imageio import IMAGE_EXTS, scan_identity_folders
 from idbench.registry import Registry
 from idbench.weights import idbench_home
 
@@ -47,6 +47,7 @@ class Dataset:
     folds: Optional[np.ndarray] = None  # P fold ids for the pairs
     notes: List[str] = field(default_factory=list)
     video_pairs: Optional[List] = None  # FF++: the split's [target, source] video pairs
+    ignored: List[dict] = field(default_factory=list)  # {stage: "list", item, reason}: files under root not used
 
     @property
     def identities(self) -> List[str]:
@@ -73,15 +74,19 @@ def folder_dataset(root=None, min_images: int = 1, **_) -> Dataset:
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"dataset root {root} is not a folder")
+    by_id, ignored = scan_identity_folders(root)
     items = []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-        files = sorted(f for f in sub.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
+    for ident, files in by_id.items():
         if len(files) >= min_images:
-            items += [Item(f, sub.name) for f in files]
+            items += [Item(f, ident) for f in files]
+        else:
+            ignored += [(str(f), f"identity {ident} has {len(files)} < {min_images} images") for f in files]
     if not items:
         raise InputError(f"no images found in identity sub-folders of {root}")
     n_id = len({i.identity for i in items})
-    return Dataset("folder", str(root), items, f"{len(items)} images of {n_id} identities from {root}")
+    note = f"; {len(ignored)} other entries under the root not used (listed with reasons)" if ignored else ""
+    return Dataset("folder", str(root), items, f"{len(items)} images of {n_id} identities from {root}{note}",
+                   ignored=[dropped("list", p, r) for p, r in ignored])
 
 
 # --- LFW ------------------------------------------------------------------------------------------
@@ -124,8 +129,12 @@ def lfw_dataset(root=None, **_) -> Dataset:
         else:
             raise InputError(f"{pairs_file}: bad line {k + 2}: {' '.join(parts)}")
         folds.append(k // (2 * n_per))
+    used = {str(it.path) for it in items}
+    unused = sum(1 for f in img_dir.rglob("*") if f.suffix.lower() in IMAGE_EXTS and str(f) not in used)
+    notes = [f"{unused} images under {img_dir} are not in pairs.txt (not used by View 2)"] if unused else []
     return Dataset("lfw", str(root), items, f"LFW View 2: {len(pairs)} pairs over {len(items)} images, "
-                   f"{n_folds} folds", split="view2", pairs=np.array(pairs, np.int64), folds=np.array(folds))
+                   f"{n_folds} folds", split="view2", pairs=np.array(pairs, np.int64), folds=np.array(folds),
+                   notes=notes)
 
 
 # --- FF++ -----------------------------------------------------------------------------------------
@@ -220,29 +229,26 @@ def sample_dataset(root=None, views: int = 4, seed: int = 0, **_) -> Dataset:
     There is one photo per person, so each identity's other "images" are augmented views of the
     same photo (flip, scale, rotation, brightness, JPEG re-encoding). Positive pairs are therefore
     much easier than on real data; the sample exists to run the whole pipeline offline, not to rank
-    encoders.
+    encoders. A HOG face is kept only when MTCNN, an independent CNN detector, confirms it
+    (:func:`confirmed_faces`): HOG alone takes the mission patch on scikit-image's astronaut for a face.
     """
     import cv2
 
-    from idbench.detectors import create_detector
     from idbench.imageio import read_image
     from idbench.weights import package_dir
 
-    out = Path(root) if root else idbench_home() / "sample"
-    marker = out / f"sample-v1-views{views}-seed{seed}.json"
+    out = (Path(root) if root else idbench_home() / "sample") / f"v{SAMPLE_VERSION}-views{views}-seed{seed}"
+    marker = out.with_name(out.name + ".json")  # beside the folder: the dataset root holds only faces
     if marker.is_file():
         return _sample_from(out)
     rng = np.random.default_rng(seed)
-    det = create_detector("dlib-hog")
     n = 0
     for pkg, rel in SAMPLE_IMAGES:
         base = package_dir(pkg)
         if base is None or not (base / rel).is_file():
             continue
         img = read_image(base / rel)
-        for k, face in enumerate(det.detect(img)):
-            if face.width < 60:
-                continue
+        for k, face in confirmed_faces(img):
             ident = f"{Path(rel).stem}_{k}".lower()
             x1, y1, x2, y2 = face.box
             m = 0.8 * face.width
@@ -257,8 +263,29 @@ def sample_dataset(root=None, views: int = 4, seed: int = 0, **_) -> Dataset:
             n += 1
     if n < 3:
         raise IdbenchError("the embedded sample needs insightface, matplotlib and scikit-image installed")
-    marker.write_text(json.dumps({"identities": n, "views": views, "seed": seed}))
+    marker.write_text(json.dumps({"identities": n, "views": views, "seed": seed, "version": SAMPLE_VERSION}))
     return _sample_from(out)
+
+
+SAMPLE_VERSION = 2  # 2: faces confirmed by MTCNN (v1 held the astronaut's mission patch)
+
+
+def confirmed_faces(img: np.ndarray, min_width: float = 60, min_iou: float = 0.3):
+    """(index, face) of dlib-HOG's faces at least ``min_width`` px wide that MTCNN also finds
+    (a box overlapping with IoU >= ``min_iou``); the index is HOG's, so identity names are stable."""
+    from idbench.detectors import create_detector
+
+    others = [f.box for f in create_detector("mtcnn").detect(img)]
+    return [(k, f) for k, f in enumerate(create_detector("dlib-hog").detect(img))
+            if f.width >= min_width and any(_iou(f.box, b) >= min_iou for b in others)]
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x1, y1 = np.maximum(a[:2], b[:2])
+    x2, y2 = np.minimum(a[2:], b[2:])
+    inter = max(0.0, float(x2 - x1)) * max(0.0, float(y2 - y1))
+    union = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def _sample_from(out: Path) -> Dataset:

@@ -17,6 +17,7 @@ import numpy as np
 from idbench.cache import Cache, content_key
 from idbench.encoders import create_encoders
 from idbench.errors import InputError
+from idbench.face_policy import FacePolicy, image_warnings
 from idbench.pipeline import detect_paths, embed_detected, encoder_fingerprint, failure
 
 
@@ -35,6 +36,8 @@ class RunConfig:
     seed: int = 0
     device: str = "cpu"
     detector: str = "auto"
+    multi_face: str = "largest"  # face policy (idbench.face_policy): several faces in an image
+    min_face: int = 32  # faces smaller than this (px) are dropped with a reason
     split: str = "test"
     compression: str = "c23"
     frames: int = 10
@@ -91,7 +94,9 @@ def bias_swapper(cfg: "RunConfig"):
 def _detect_dataset(cfg, ds, encoders, cache, rank, world):
     """Stage 1 for the dataset: detect once, embed with every encoder (streamed; sharded under torchrun)."""
     shard = ds.items[rank::world]
-    stream = detect_paths([it.path for it in shard], cfg.detector, cache, cfg.device, centers=[it.center for it in shard])
+    policy = FacePolicy(cfg.multi_face, cfg.min_face)
+    stream = detect_paths([it.path for it in shard], cfg.detector, cache, cfg.device,
+                          centers=[it.center for it in shard], policy=policy)
     table = embed_detected(stream, encoders, cfg.detector, cache, cfg.progress and rank == 0, total=len(shard))
     if world > 1:  # gather the shards on rank 0, which does the analysis and writes the outputs
         import torch.distributed as dist
@@ -228,7 +233,9 @@ def run(cfg: RunConfig) -> dict:
     weights = {n: encoder_fingerprint(e)["weights_sha256"] for n, e in encoders.items()}
     results["dataset"] = {"name": ds.name, "root": ds.root, "split": ds.split, "description": ds.description,
                           "n_items": len(ds.items), "n_faces": len(table.paths),
-                          "skipped": [list(s) for s in table.skipped], "notes": list(ds.notes)}
+                          "skipped": [list(s) for s in table.skipped], "notes": list(ds.notes),
+                          "ignored": ds.ignored, "n_ignored": len(ds.ignored),  # files under root not used
+                          "warnings": image_warnings(table.images)}
     results["failures"] = failures
     results["device"] = cfg.device
     results["provenance"] = provenance(_cfg_dict(cfg), weights, results["dataset"], cfg.seed)

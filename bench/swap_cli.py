@@ -257,6 +257,9 @@ def register(app) -> None:
         if mode not in ("crop", "frame"):
             fail(f"--mode must be crop or frame, got {mode!r}")
         try:
+            from idbench.bench.validate import validate_command
+
+            validate_command(detector=detector, inputs=inputs, out_dir=out, cache_dir=cache_dir, no_cache=no_cache)
             from idbench.swapper import SWAPPERS, parse_swapper
 
             name, _ = parse_swapper(swapper)  # unknown names raise with suggestions

@@ -43,6 +43,9 @@ def prepare_cmd(
     from idbench.errors import IdbenchError
 
     try:
+        from idbench.bench.validate import validate_command
+
+        validate_command(detector=detector, inputs=[input_folder], out_dir=out, cache_dir=cache_dir, no_cache=no_cache)
         s = prepare(input_folder, out, [a for a in alignments.split(",") if a], detector,
                     Cache(cache_dir, enabled=not no_cache), split_identities, seed, progress, device)
     except (IdbenchError, ValueError) as e:

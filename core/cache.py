@@ -2,7 +2,10 @@
 
 Keys are sha256 digests of everything that changes a result (image bytes, detector, encoder spec,
 weight-file hash, alignment), so a stale entry can never be read back and an interrupted run
-resumes where it stopped. Writes are atomic (temporary file + rename).
+resumes where it stopped. Writes are atomic (temporary file + rename) and the files get the
+permissions the umask allows (a cache shared by a lab's users stays readable by all of them). An
+entry that cannot be parsed (random bytes, truncated) is a miss and is rewritten by the next put; a
+storage failure (disk full, read-only, permissions) is one :class:`StorageError` line naming the path.
 
 Location: ``$IDBENCH_HOME/cache`` unless a root is given; ``Cache(enabled=False)`` disables it.
 """
@@ -19,6 +22,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .errors import storage_error
 from .weights import idbench_home
 
 
@@ -32,35 +36,75 @@ def bytes_key(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows (os.umask would race threads)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def write_atomic(path: os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file + rename; mode 0666 & ~umask, like ``open``.
+
+    Any OSError becomes one :class:`StorageError` line naming the path and the cause.
+    """
+    path = Path(path)
+    tmp: Optional[str] = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp creates 0600
+            f.write(data)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as e:
+        raise storage_error(path, e) from None
+    finally:
+        if tmp is not None:  # failed or interrupted: leave no temporary file behind
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
 class Cache:
     def __init__(self, root: Optional[os.PathLike] = None, enabled: bool = True):
         self.root = Path(root) if root is not None else idbench_home() / "cache"
         self.enabled = enabled
         self.hits = 0
         self.misses = 0
+        self.corrupt = 0  # entries that existed but could not be parsed (treated as misses)
 
     def _path(self, kind: str, key: str, ext: str) -> Path:
         return self.root / kind / key[:2] / f"{key}{ext}"
 
     def _write(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, data)
+
+    def _miss(self, path: Path, exists: bool) -> None:
+        self.misses += 1
+        if exists:  # unreadable entry: counted, and overwritten by the caller's next put
+            self.corrupt += 1
 
     def get_json(self, kind: str, key: str) -> Optional[Any]:
         if not self.enabled:
             return None
         p = self._path(kind, key, ".json")
         try:
-            value = json.loads(p.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            self.misses += 1
+            value = json.loads(p.read_bytes().decode("utf-8"))
+        except FileNotFoundError:
+            self._miss(p, False)
+            return None
+        except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            self._miss(p, True)
             return None
         self.hits += 1
         return value
@@ -75,8 +119,11 @@ class Cache:
         p = self._path(kind, key, ".npy")
         try:
             value = np.load(p, allow_pickle=False)
-        except (FileNotFoundError, ValueError, OSError):
-            self.misses += 1
+        except FileNotFoundError:
+            self._miss(p, False)
+            return None
+        except (OSError, ValueError, EOFError):  # random bytes, truncated file, pickled object
+            self._miss(p, True)
             return None
         self.hits += 1
         return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 from typing import Iterable
 
 
@@ -46,3 +47,28 @@ class NoFaceError(IdbenchError, ValueError):
 
 class InputError(IdbenchError, ValueError):
     """Bad input to a function (shape, dtype, value)."""
+
+
+class StorageError(IdbenchError, OSError):
+    """A cache or output file could not be written or read (disk full, read-only, permissions)."""
+
+
+_CAUSES = {errno.ENOSPC: "disk full", errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+           errno.EPERM: "permission denied", errno.EDQUOT: "disk quota exceeded", errno.ENOENT: "no such folder",
+           errno.ENOTDIR: "a parent is a file, not a folder", errno.EISDIR: "is a folder",
+           errno.ENAMETOOLONG: "file name too long"}
+
+
+def storage_error(path, err: OSError, action: str = "write") -> StorageError:
+    """One line naming the path and the cause, e.g. ``cannot write /x/y: disk full (errno 28)``."""
+    cause = _CAUSES.get(err.errno or -1, err.strerror or str(err))
+    return StorageError(f"cannot {action} {path}: {cause}" + (f" (errno {err.errno})" if err.errno else ""))
+
+
+def dropped(stage: str, item, reason: str) -> dict:
+    """One row of a run's listing of what was dropped or chosen: ``{stage, item, reason}``.
+
+    Stages used: ``list`` (a file under a dataset root that is not used), ``decode`` (EXIF
+    orientation applied), ``face-policy`` (small faces dropped, one face of several chosen).
+    """
+    return {"stage": stage, "item": str(item), "reason": reason}

@@ -31,7 +31,8 @@ from idbench.cache import Cache, bytes_key, content_key
 from idbench.detectors import create_detector, preload_detector
 from idbench.errors import IdbenchError
 from idbench.faces import Face
-from idbench.imageio import decode_image, iter_image_files
+from idbench.face_policy import FacePolicy, apply_face_policy, resolve_policy
+from idbench.imageio import decode_image, image_key, iter_image_files
 from idbench.parallel import ordered_map
 from idbench.weights import cached_sha256
 
@@ -61,6 +62,7 @@ class DetectedImage:
     _load: Optional[Callable[[], np.ndarray]] = field(default=None, repr=False)
     center: Optional[Tuple[float, float]] = None  # keep the face nearest this point (LFW), else the largest
     meta: dict = field(default_factory=dict)
+    warnings: List[str] = field(default_factory=list)  # face-policy choices, EXIF orientation
 
     @property
     def image(self) -> np.ndarray:
@@ -90,7 +92,7 @@ def file_item(path, center: Optional[Tuple[float, float]] = None) -> DetectedIma
         data = path.read_bytes()
     except OSError as e:
         return DetectedImage(path, "", [], f"cannot read: {e.strerror or e}", center=center)
-    return DetectedImage(path, bytes_key(data), [], None, data, center=center)
+    return DetectedImage(path, image_key(data), [], None, data, center=center)  # EXIF turn is in the key
 
 
 def array_item(name, image: np.ndarray, key: Optional[str] = None, meta: Optional[dict] = None) -> DetectedImage:
@@ -141,7 +143,7 @@ def _detect_cached(item: DetectedImage, detector: str, cache: Cache, device: str
 
 
 def detect_item(item: DetectedImage, detector: str = "auto", cache: Optional[Cache] = None, device: str = "cpu",
-                all_faces: bool = False) -> DetectedImage:
+                all_faces: bool = False, policy: Optional[FacePolicy] = None) -> DetectedImage:
     """Detect (or read back) the faces of one item, then :func:`select_faces`; never raises for bad input."""
     if item.error:
         return item
@@ -152,39 +154,42 @@ def detect_item(item: DetectedImage, detector: str = "auto", cache: Optional[Cac
         msg = str(e)
         item.error = msg.split(": ", 1)[-1] if msg.startswith(str(item.path)) else msg
         return item
-    item.faces = select_faces(faces, all_faces, item.center)
-    return item
+    return apply_face_policy(item, faces, resolve_policy(policy, all_faces), item.center)  # min size, multi-face
 
 
 def detect_stream(items: Iterable[DetectedImage], detector: str = "auto", cache: Optional[Cache] = None,
-                  device: str = "cpu", all_faces: bool = False) -> Iterator[DetectedImage]:
+                  device: str = "cpu", all_faces: bool = False, policy: Optional[FacePolicy] = None
+                  ) -> Iterator[DetectedImage]:
     """The detect stage: items in, the same items with faces (or an error) out, in order, lazily."""
     for item in items:
-        yield detect_item(item, detector, cache, device, all_faces)
+        yield detect_item(item, detector, cache, device, all_faces, policy)
 
 
-def _detect_path(path_center, detector: str, cache: Optional[Cache], device: str, all_faces: bool) -> DetectedImage:
+def _detect_path(path_center, detector: str, cache: Optional[Cache], device: str, all_faces: bool,
+                 policy: Optional[FacePolicy] = None) -> DetectedImage:
     path, center = path_center
-    return detect_item(file_item(path, center), detector, cache, device, all_faces)
+    return detect_item(file_item(path, center), detector, cache, device, all_faces, policy)
 
 
 def detect_paths(paths: Sequence, detector: str = "auto", cache: Optional[Cache] = None, device: str = "cpu",
-                 all_faces: bool = False, centers: Optional[Sequence] = None) -> Iterator[DetectedImage]:
+                 all_faces: bool = False, centers: Optional[Sequence] = None,
+                 policy: Optional[FacePolicy] = None) -> Iterator[DetectedImage]:
     """The detect stage for files: read and detect in worker processes on CPU (:mod:`idbench.parallel`).
 
     Same items, in the same order, as ``detect_stream(file_item(p) ...)``; a bounded number in flight.
     The items come back without their bytes (the embed stage re-reads a file it must crop).
     """
     centers = list(centers) if centers is not None else [None] * len(paths)
-    fn = partial(_detect_path, detector=detector, cache=cache, device=device, all_faces=all_faces)
+    fn = partial(_detect_path, detector=detector, cache=cache, device=device, all_faces=all_faces, policy=policy)
     return ordered_map(fn, list(zip(paths, centers)), workers=None if device == "cpu" else 1,
                        preload=partial(preload_detector, detector, device))
 
 
 def detect_file(path, detector: str = "auto", all_faces: bool = False, cache: Optional[Cache] = None,
-                device: str = "cpu", center: Optional[Tuple[float, float]] = None) -> DetectedImage:
-    """Read and detect one file (see :func:`select_faces` for ``all_faces`` and ``center``)."""
-    return detect_item(file_item(path, center), detector, cache, device, all_faces)
+                device: str = "cpu", center: Optional[Tuple[float, float]] = None,
+                policy: Optional[FacePolicy] = None) -> DetectedImage:
+    """Read and detect one file (``policy``: :mod:`idbench.face_policy`; ``center``: LFW's labelled face)."""
+    return detect_item(file_item(path, center), detector, cache, device, all_faces, policy)
 
 
 def encoder_fingerprint(encoder) -> dict:
@@ -322,7 +327,7 @@ def table_to_payload(t: EmbeddingTable) -> dict:
     """A picklable, image-free form of a table (to gather shards from torchrun ranks)."""
     return {"paths": t.paths, "face_index": t.face_index.tolist(), "faces": [f.to_dict() for f in t.faces],
             "embeddings": t.embeddings, "skipped": t.skipped,
-            "images": [(str(d.path), d.key, [f.to_dict() for f in d.faces], d.error) for d in t.images]}
+            "images": [(str(d.path), d.key, [f.to_dict() for f in d.faces], d.error, d.warnings) for d in t.images]}
 
 
 def merge_payloads(parts: Sequence[dict], order: Sequence[str]) -> EmbeddingTable:
@@ -336,8 +341,8 @@ def merge_payloads(parts: Sequence[dict], order: Sequence[str]) -> EmbeddingTabl
     names = list(parts[0]["embeddings"]) if parts else []
     emb = {n: np.array([x[2]["embeddings"][n][x[3]] for x in rows], np.float32).reshape(
         len(rows), -1 if rows else 0) for n in names}
-    images = sorted((DetectedImage(Path(p), k, [Face.from_dict(f) for f in fs], e)
-                     for part in parts for p, k, fs, e in part["images"]), key=lambda d: rank_of[str(d.path)])
+    images = sorted((DetectedImage(Path(p), k, [Face.from_dict(f) for f in fs], e, warnings=list(w))
+                     for part in parts for p, k, fs, e, w in part["images"]), key=lambda d: rank_of[str(d.path)])
     index_of = {str(d.path): i for i, d in enumerate(images)}
     paths = [x[2]["paths"][x[3]] for x in rows]
     return EmbeddingTable(paths, np.array([x[1] for x in rows], np.int64),
