@@ -46,9 +46,12 @@ def default_workers() -> int:
 
 def _context() -> multiprocessing.context.BaseContext:
     # fork: no re-import of the caller's __main__ (scripts without a main guard work) and no start-up
-    # imports; the pool is created before the parent needs torch, and CUDA callers run in-process
+    # imports. But forking a process whose torch (OpenMP) or other thread pools are running can leave a
+    # child blocked on a lock held by a thread that was not copied (seen with `bench run`, which builds
+    # its torch encoders before detecting): then spawn, which starts clean workers.
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    safe_to_fork = "fork" in methods and "torch" not in sys.modules
+    return multiprocessing.get_context("fork" if safe_to_fork else "spawn")
 
 
 def _init_worker() -> None:
