@@ -43,7 +43,12 @@ def parse_weights(items: List[str], encoders: List[str]) -> Dict[str, str]:
             fail(f"--weights takes NAME=PATH, got {item!r}")
         match = next((e for e, label in known.items() if name in (e, label)), None)
         if match is None:
-            fail(f"--weights names {name!r}, which is not among this command's encoders ({', '.join(known)})")
+            from idbench.encoders import list_encoders
+            from idbench.errors import UnknownNameError
+
+            if name not in list_encoders():  # a typo: suggest this command's encoders
+                fail(str(UnknownNameError("encoder in --weights", name, list(known))))
+            fail(f"--weights names {name}, which this command does not use (it uses {', '.join(known)})")
         out[match] = path
     return out
 

@@ -388,8 +388,9 @@ def test_module_discovery_reports_a_broken_module(tmp_path, monkeypatch):
     pkg = tmp_path / "idb_fake_pkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "good.py").write_text("LOADED = True\n")
-    (pkg / "bad.py").write_text("import idb_no_such_dependency\n")
+    (pkg / "good.py").write_text("from idbench.encoders import register_encoder  # noqa\nLOADED = True\n")
+    (pkg / "bad.py").write_text("import idb_no_such_dependency  # then register_encoder(...)\n")
+    (pkg / "network.py").write_text("raise RuntimeError('a network module: imported by its factory only')\n")
     (pkg / "_private.py").write_text("raise RuntimeError('never imported')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.warns(RuntimeWarning, match="idb_fake_pkg.bad failed to load"):
@@ -437,7 +438,7 @@ def test_weights_name_means_the_same_everywhere(tmp_path, nchw_onnx):
     for args in (["embed", "--encoder", "dlib", "--out", str(tmp_path / "o.npz"), str(tmp_path)],
                  ["run", "--encoders", "dlib", "--out", str(tmp_path / "r")]):
         r = CliRunner().invoke(app, args + ["--weights", "arcface.r100=/x.pth"])
-        assert r.exit_code == 2 and "not among this command's encoders" in r.output, r.output
+        assert r.exit_code == 2 and "which this command does not use" in r.output, r.output
         r = CliRunner().invoke(app, args + ["--weights", "/x.pth"])
         assert r.exit_code == 2 and "NAME=PATH" in r.output
     # a contract's name (or its path) picks the weights that override its own

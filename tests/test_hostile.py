@@ -231,7 +231,7 @@ def test_read_only_output_folder_is_refused_before_work(tmp_path, monkeypatch):
 @pytest.mark.parametrize("args,needle", [
     (["run", "--detector", "hog"], "unknown detector 'hog'. Did you mean: dlib-hog?"),
     (["run", "--encoders", ""], "--encoders is empty"),
-    (["run", "--swappers", "blnd"], "unknown swapper 'blnd'. Did you mean: blend?"),
+    (["run", "--swappers", "blnd"], "unknown swapper 'blnd'. Did you mean: blend"),
     (["run", "--swappers", "results:/no/such/folder"], "results folder /no/such/folder does not exist"),
     (["run", "--dataset", "foldr", "--root", "."], "unknown dataset 'foldr'. Did you mean: folder?"),
     (["run", "--multi-face", "biggest"], "unknown --multi-face policy 'biggest'"),

@@ -40,7 +40,10 @@ def make_results(tmp_path, n_id=12, per=5, seed=0):
     rng = np.random.default_rng(seed)
     centers = rng.normal(size=(n_id, 32))
     labels = np.repeat([f"person_{i:02d}" for i in range(n_id)], per)
-    plan = EA.plan_bias(labels, rng.normal(size=(n_id * per, 68, 2)), k=10, seed=seed)
+    from idbench.swapper.blend import choose_partners
+
+    partner, _ = choose_partners(rng.normal(size=(n_id * per, 68, 2)), labels, k=10, seed=seed)
+    plan = EA.plan_bias(labels, partner, seed=seed)
     encs = {}
     for name, noise in ENCODERS.items():
         emb = _unit(centers[np.arange(n_id).repeat(per)] + noise * rng.normal(size=(n_id * per, 32)))
