@@ -98,6 +98,26 @@ def _safe(s: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in s)
 
 
+def detect_inputs(inputs, detector: str, cache, device: str, progress: bool = True):
+    """The image files under ``inputs``, each one's first face (or None) and the detect errors by index."""
+    from tqdm.auto import tqdm
+
+    from idbench.errors import InputError
+    from idbench.imageio import list_image_files
+    from idbench.pipeline import detect_stream, file_item
+
+    files = list_image_files(inputs)
+    if not files:
+        raise InputError(f"no image files found in {', '.join(str(p) for p in inputs)}")
+    faces, errors = [], {}
+    stream = detect_stream((file_item(p) for p in files), detector, cache, device)
+    for i, d in enumerate(tqdm(stream, desc="detect", unit="img", disable=not progress, total=len(files))):
+        faces.append(d.faces[0] if d.faces else None)
+        if d.error or not d.faces:
+            errors[i] = d.error or "no face"
+    return files, faces, errors
+
+
 def swap_blend(inputs: Sequence[Path], out: Path, seed: int = 0, k: int = 100, mode: str = "frame",
                limit: Optional[int] = None, region: str = "face", detector: str = "auto", cache=None,
                device: str = "cpu", sheet_rows: int = 40, progress: bool = False,
@@ -116,18 +136,10 @@ def swap_blend(inputs: Sequence[Path], out: Path, seed: int = 0, k: int = 100, m
     from idbench.pipeline import detect_stream, file_item
     from idbench.swapper import create_swapper
 
-    files = list_image_files(inputs)
-    if not files:
-        raise InputError(f"no image files found in {', '.join(str(p) for p in inputs)}")
     cache = cache if cache is not None else Cache(enabled=False)
+    files, faces, detect_err = detect_inputs(inputs, detector, cache, device, progress)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    faces, detect_err = [], {}
-    stream = detect_stream((file_item(p) for p in files), detector, cache, device)
-    for i, d in enumerate(tqdm(stream, desc="detect", unit="img", disable=not progress, total=len(files))):
-        faces.append(d.faces[0] if d.faces else None)
-        if d.error:
-            detect_err[i] = d.error
     ids = [p.parent.name for p in files]
     paths = [str(p) for p in files]
     anchors = list(range(len(files)))

@@ -25,25 +25,17 @@ def swap_learned(name: str, inputs: Sequence[Path], out: Path, weights=None, see
 
     from idbench.bench.swap_cli import MANIFEST_COLUMNS, _face_square, _safe, _save_png, contact_sheet
     from idbench.cache import Cache
-    from idbench.errors import InputError
-    from idbench.imageio import list_image_files, read_image
-    from idbench.pipeline import detect_stream, file_item
+    from idbench.imageio import read_image
     from idbench.swapper import SwapError, create_swapper
     from idbench.swapper.base import plan_partners
 
     sw = create_swapper(name, weights=weights, device=device)  # weights first: a missing file fails before work
-    files = list_image_files(inputs)
-    if not files:
-        raise InputError(f"no image files found in {', '.join(str(p) for p in inputs)}")
+    from idbench.bench.swap_cli import detect_inputs
+
     cache = cache if cache is not None else Cache(enabled=False)
+    files, faces, errors = detect_inputs(inputs, detector, cache, device, progress)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    faces, errors = [], {}
-    stream = detect_stream((file_item(p) for p in files), detector, cache, device)
-    for i, d in enumerate(tqdm(stream, desc="detect", unit="img", disable=not progress, total=len(files))):
-        faces.append(d.faces[0] if d.faces else None)
-        if d.error or not d.faces:
-            errors[i] = d.error or "no face"
     ids = [p.parent.name for p in files]
     partners, _ = plan_partners(faces, ids, partner, k, seed)
     sources = list(range(len(files)))
