@@ -183,10 +183,10 @@ RUNNERS: Dict[str, Callable] = {
 def write_block(readme: Path, name: str, text: str) -> None:
     """Replace the README block ``<!-- results:NAME -->...<!-- /results:NAME -->`` by ``text``."""
     src = readme.read_text()
-    pat = re.compile(rf"(<!-- results:{name} -->\n).*?(\n<!-- /results:{name} -->)", re.S)
+    pat = re.compile(rf"(<!-- results:{name} -->\n)(?:.*?\n)?(<!-- /results:{name} -->)", re.S)
     if not pat.search(src):
         raise SystemExit(f"error: {readme} has no <!-- results:{name} --> block")
-    readme.write_text(pat.sub(lambda m: m.group(1) + text + m.group(2), src))
+    readme.write_text(pat.sub(lambda m: m.group(1) + text + "\n" + m.group(2), src))
 
 
 def main(argv=None) -> None:
