@@ -136,8 +136,11 @@ def decomposition_section(res: dict) -> str:
             _ci(per[v].get("relative_gap"), per[v].get("relative_gap_ci")) if "error" not in per[v] else "n/a"
             for v in variants) + " |")
     rows = dec.get("pairwise", [])
-    lines += ["", f"Pairwise (Holm-adjusted paired bootstrap/permutation tests): {sum(bool(r.get('significant')) for r in rows)} "
-                  f"of {len(rows)} encoder-pair differences significant at 0.05."]
+    pairs = {tuple(sorted((r["encoder_a"], r["encoder_b"]))) for r in rows}
+    metrics = {r["metric"] for r in rows}
+    lines += ["", f"Pairwise (paired bootstrap and permutation tests, Holm-adjusted): {sum(bool(r.get('significant')) for r in rows)} "
+                  f"of {len(rows)} comparisons ({len(variants)} variants x {len(pairs)} encoder pairs x {len(metrics)} "
+                  f"metrics) significant at 0.05."]
     return "\n".join(lines)
 
 
