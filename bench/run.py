@@ -16,7 +16,7 @@ import numpy as np
 
 from idbench.cache import Cache, content_key
 from idbench.encoders import create_encoders
-from idbench.errors import InputError
+from idbench.devices import resolve_device  # noqa: F401  (re-exported: bench.run.resolve_device)
 from idbench.face_policy import FacePolicy, image_warnings
 from idbench.pipeline import detect_paths, embed_detected, encoder_fingerprint, failure
 
@@ -55,27 +55,16 @@ class RunConfig:
     weights: Dict[str, str] = field(default_factory=dict)
 
 
-def resolve_device(device: str) -> str:
-    """``cpu``, ``cuda[:N]`` (an error when CUDA is unavailable: never a silent CPU fallback) or ``auto``."""
-    if device == "cpu":
-        return device
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {device} asked for, but CUDA is not available here (use --device cpu or auto)")
-    return device
-
-
 def build_swappers(cfg: "RunConfig") -> Dict[str, object]:
     """Every ``--swappers`` entry built from the registry, before any work (unknown names fail here)."""
-    from idbench.swapper import create_swapper, parse_swapper
+    from idbench.swapper import SWAPPERS, create_swapper, parse_swapper
 
     out = {}
     for text in cfg.swappers:
         name, _ = parse_swapper(text)
-        kw = {"seed": cfg.seed, "k": cfg.k_partners} if name == "blend" else {}
+        kw = {"seed": cfg.seed, "k": cfg.k_partners, "device": cfg.device} if name == "blend" else {}
+        if SWAPPERS.spec(name).kind == "learned":
+            kw = {"device": cfg.device}
         if name.startswith("ffpp:"):
             kw = {"root": cfg.root, "compression": cfg.compression, "frames": cfg.frames}
         if name == "results":
@@ -88,7 +77,7 @@ def bias_swapper(cfg: "RunConfig"):
     """The pseudo-swap of the bias analysis: ``blend`` with the run's seed and ``--k-partners``."""
     from idbench.swapper import create_swapper
 
-    return create_swapper("blend", seed=cfg.seed, k=cfg.k_partners)
+    return create_swapper("blend", seed=cfg.seed, k=cfg.k_partners, device=cfg.device)
 
 
 def _detect_dataset(cfg, ds, encoders, cache, rank, world):
@@ -173,9 +162,9 @@ def run(cfg: RunConfig) -> dict:
 
     from idbench.regions import check_region
 
+    cfg.device = resolve_device(cfg.device)  # before anything is built on it
     swappers = build_swappers(cfg)  # unknown names / missing folders fail before any work
     check_region(cfg.saliency_region)
-    cfg.device = resolve_device(cfg.device)
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = Cache(cfg.cache_dir, enabled=not cfg.no_cache)
