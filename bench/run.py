@@ -35,6 +35,7 @@ class RunConfig:
     out: str = "runs/latest"
     seed: int = 0
     device: str = "cpu"
+    detect_batch: Optional[int] = None  # images per detector call (None: 32 on CUDA for MTCNN, else 1)
     detector: str = "auto"
     multi_face: str = "largest"  # face policy (idbench.face_policy): several faces in an image
     min_face: int = 32  # faces smaller than this (px) are dropped with a reason
@@ -85,7 +86,7 @@ def _detect_dataset(cfg, ds, encoders, cache, rank, world):
     shard = ds.items[rank::world]
     policy = FacePolicy(cfg.multi_face, cfg.min_face)
     stream = detect_paths([it.path for it in shard], cfg.detector, cache, cfg.device,
-                          centers=[it.center for it in shard], policy=policy)
+                          centers=[it.center for it in shard], policy=policy, batch=cfg.detect_batch)
     table = embed_detected(stream, encoders, cfg.detector, cache, cfg.progress and rank == 0, total=len(shard))
     if world > 1:  # gather the shards on rank 0, which does the analysis and writes the outputs
         import torch.distributed as dist
