@@ -245,3 +245,26 @@ def test_cuda_embed_auto_detector_runs_mtcnn_on_the_gpu(shared_faces, tmp_path):
     assert list(gpu["paths"]) == list(cpu["paths"]) and list(gpu["skipped"]) == list(cpu["skipped"])
     np.testing.assert_allclose(gpu["bboxes"], cpu["bboxes"], atol=0.5)
     assert float((gpu["embeddings"] * cpu["embeddings"]).sum(1).min()) > 0.99
+
+
+# ------------------------------------------------------------------------------------------------
+# the per-device speed table
+
+
+def test_speed_devices_table(shared_faces):
+    """One row per stage and device; without CUDA the GPU rows say so instead of a number."""
+    pytest.importorskip("facenet_pytorch")
+    files = _photos(shared_faces, 4)
+    r = subprocess.run([sys.executable, "-m", "idbench.bench.speed", "--devices", "cpu,cuda", "--limit", "4",
+                        "--detect-batch", "4", *map(str, files)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [line.split() for line in r.stdout.splitlines()[1:]]
+    assert rows and all(x[0] in ("detection", "embedding") for x in rows)
+    cpu = [x for x in rows if "cpu" in x]
+    gpu = [x for x in rows if "cuda" in x]
+    assert len(cpu) == len(gpu) == 4  # dlib-hog, mtcnn per image, mtcnn batched, embedding
+    assert all("faces/s" in x for x in cpu)
+    assert int(cpu[3][cpu[3].index("faces/s") + 1].lstrip("(")) == 4  # every photo's face embedded
+    if not _cuda():
+        assert [" ".join(x).split("cuda ")[1] for x in gpu] == [
+            "CPU only (dlib-bin has no CUDA)", "no CUDA here", "no CUDA here", "no CUDA here"]
