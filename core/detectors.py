@@ -28,6 +28,7 @@ class DetectorSpec:
     licence: str = ""
     cuda: bool = False  # runs on a GPU when given a cuda device (dlib-bin's detectors are CPU-only)
     batch: bool = False  # one network call takes a batch of same-size images (``Detector._boxes_batch``)
+    stages: Tuple[str, ...] = ()  # a cascade's detectors, tried in turn
 
 
 DETECTORS: Registry[DetectorSpec] = Registry("detector")
@@ -299,6 +300,6 @@ class Cascade(Detector):
 
 
 @register_detector(DetectorSpec("auto", "dlib-hog, falling back to mtcnn when HOG finds no face (default)",
-                                licence="Boost (dlib), MIT (facenet-pytorch)"))
+                                licence="Boost (dlib), MIT (facenet-pytorch)", stages=("dlib-hog", "mtcnn")))
 def _auto(spec, device="cpu", weights=None):
-    return Cascade(spec, ("dlib-hog", "mtcnn"), device=device)
+    return Cascade(spec, spec.stages, device=device)

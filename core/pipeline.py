@@ -303,12 +303,12 @@ def _workers_detect(detector: str, device: str, batch: int) -> bool:
 
     They do when that detector runs on the CPU in this run (dlib's always do; MTCNN and SCRFD
     unless the device is CUDA), except for a batched detector asked to batch, which runs here.
+    Decided from the registry, without building the detector (that would load MTCNN here).
     """
-    det = create_detector(detector, device)
-    cascade = isinstance(det, Cascade)
-    first = DETECTORS.spec(det.stage_names[0]) if cascade else det.spec
+    spec = DETECTORS.spec(detector)
+    first = DETECTORS.spec(spec.stages[0]) if spec.stages else spec
     on_cpu = not (is_cuda(device) and first.cuda)
-    return on_cpu and (cascade or batch <= 1 or not det.batched)
+    return on_cpu and (bool(spec.stages) or batch <= 1 or not spec.batch)
 
 
 def detect_paths(paths: Sequence, detector: str = "auto", cache: Optional[Cache] = None, device: str = "cpu",
