@@ -14,6 +14,15 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 MULTI_FACE_HELP = "several faces in an image: largest | center | all | skip (each choice is a warning row)"
 MIN_FACE_HELP = "faces smaller than this many pixels (box side) are dropped, with a reason"
+DEVICE_HELP = "cpu | cuda[:N] (an error without CUDA) | auto (CUDA when present)"
+DETECT_BATCH_HELP = ("images per detector call (MTCNN, auto's fallback); default 32 on CUDA, 1 on CPU; "
+                     "same-size images are batched")
+
+
+def check_detect_batch(n: Optional[int]) -> Optional[int]:
+    if n is not None and n < 1:
+        fail(f"--detect-batch takes a positive number of images, got {n}")
+    return n
 
 
 def fail(msg: str, code: int = 2) -> None:
@@ -123,7 +132,8 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
           multi_face: str = typer.Option("largest", "--multi-face", help=MULTI_FACE_HELP),
           min_face: int = typer.Option(32, "--min-face", help=MIN_FACE_HELP),
           weights: List[str] = typer.Option([], "--weights", help=WEIGHTS_HELP),
-          device: str = typer.Option("cpu", "--device"),
+          device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
+          detect_batch: Optional[int] = typer.Option(None, "--detect-batch", help=DETECT_BATCH_HELP),
           no_cache: bool = typer.Option(False, "--no-cache"),
           cache_dir: Optional[Path] = typer.Option(None, "--cache-dir")):
     """Detect, align and embed faces; write OUT.npz (paths, embeddings, bboxes, landmarks, skipped, warnings)."""
@@ -133,6 +143,7 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
 
     from idbench.bench import validate as V
     from idbench.cache import write_atomic
+    from idbench.devices import resolve_device
     from idbench.errors import IdbenchError
     from idbench.face_policy import image_warnings
     from idbench.imageio import scan_inputs
@@ -142,6 +153,7 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
         V.validate_embed(encoder=encoder, detector=detector, inputs=inputs, out=out, weights=wpath,
                          cache_dir=cache_dir, no_cache=no_cache)
         policy = V.face_policy(multi_face, min_face, all_faces)
+        device = resolve_device(device)
         from idbench.encoders import create_encoder  # imports torch: after the checks
         from idbench.pipeline import detect_paths, embed_detected
 
@@ -149,7 +161,8 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
         encoder = enc.spec.name  # a contract file's leaderboard name
         listing = scan_inputs(inputs)  # every file under the folders: used, or ignored with a reason
         cache = _cache(no_cache, cache_dir)
-        stream = detect_paths(listing.files, detector, cache, device, policy=policy)
+        stream = detect_paths(listing.files, detector, cache, device, policy=policy,
+                              batch=check_detect_batch(detect_batch))
         table = embed_detected(stream, {encoder: enc}, detector, cache, total=len(listing.files))
         skipped = [(p, f"ignored: {r}") for p, r in listing.ignored] + list(table.skipped)
         warnings = image_warnings(table.images)
@@ -186,7 +199,8 @@ def run_cmd(
     multi_face: str = typer.Option("largest", "--multi-face", help=MULTI_FACE_HELP),
     min_face: int = typer.Option(32, "--min-face", help=MIN_FACE_HELP),
     seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("cpu", "--device", help="cpu | cuda[:N] (an error without CUDA) | auto"),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
+    detect_batch: Optional[int] = typer.Option(None, "--detect-batch", help=DETECT_BATCH_HELP),
     k_partners: int = typer.Option(100, "--k-partners", help="candidates for the nearest-landmark partner"),
     n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap resamples for intervals"),
     saliency_faces: int = typer.Option(4, "--saliency-faces", help="faces per encoder for saliency (0: off)"),
@@ -221,6 +235,7 @@ def run_cmd(
     cfg = RunConfig(dataset=dataset, root=str(root) if root else None,
                     encoders=enc_names, swappers=sw_names, multi_face=multi_face, min_face=min_face,
                     id_encoders=id_names, out=str(out), seed=seed, device=device,
+                    detect_batch=check_detect_batch(detect_batch),
                     detector=detector, split=split, compression=compression, frames=frames,
                     splits=str(splits) if splits else None, k_partners=k_partners, n_boot=n_boot,
                     saliency_faces=saliency_faces, saliency_region=saliency_region,

@@ -12,8 +12,9 @@ Sections (``--sections``, default ``shared``; ``all`` = every one; each may take
   runs/decomposition``: the bias table of the three encoders and the per-attribute relative gaps;
 * ``blendface``: ``python -m idbench.bench.blendface_experiment`` for dlib (``--epochs 6``) and for
   mobileface (``--encoder encoders/contracts/mobileface.toml``): their own ``results.md`` tables;
-* ``speed``: ``python -m idbench.bench.speed --limit 200 --sizes 200,700 --rounds 3`` and
-  ``python -m idbench.bench.speed_dlib_torch --repeats 5``.
+* ``speed``: ``python -m idbench.bench.speed --limit 200 --sizes 200,700 --rounds 3``,
+  ``python -m idbench.bench.speed_dlib_torch --repeats 5`` and ``python -m idbench.bench.speed --devices
+  cpu,cuda --limit 64`` (faces/s per stage and device).
 
 Each section prints its markdown; with ``--write-readme README.md`` the block between
 ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` is replaced by it, so the README numbers are
@@ -179,7 +180,9 @@ RUNNERS: Dict[str, Callable] = {
         "`python -m idbench.bench.speed --limit 200 --sizes 200,700 --rounds 3`:",
         _module_output(["idbench.bench.speed", "--limit", "200", "--sizes", "200,700", "--rounds", "3"]),
         "`python -m idbench.bench.speed_dlib_torch --repeats 5`:",
-        _module_output(["idbench.bench.speed_dlib_torch", "--repeats", "5"])]),
+        _module_output(["idbench.bench.speed_dlib_torch", "--repeats", "5"]),
+        "`python -m idbench.bench.speed --devices cpu,cuda --limit 64`:",
+        _module_output(["idbench.bench.speed", "--devices", "cpu,cuda", "--limit", "64"])]),
 }
 
 

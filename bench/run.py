@@ -16,7 +16,7 @@ import numpy as np
 
 from idbench.cache import Cache, content_key
 from idbench.encoders import create_encoders
-from idbench.errors import InputError
+from idbench.devices import resolve_device  # noqa: F401  (re-exported: bench.run.resolve_device)
 from idbench.face_policy import FacePolicy, image_warnings
 from idbench.pipeline import detect_paths, embed_detected, encoder_fingerprint, failure
 
@@ -35,6 +35,7 @@ class RunConfig:
     out: str = "runs/latest"
     seed: int = 0
     device: str = "cpu"
+    detect_batch: Optional[int] = None  # images per detector call (None: 32 on CUDA for MTCNN, else 1)
     detector: str = "auto"
     multi_face: str = "largest"  # face policy (idbench.face_policy): several faces in an image
     min_face: int = 32  # faces smaller than this (px) are dropped with a reason
@@ -55,27 +56,16 @@ class RunConfig:
     weights: Dict[str, str] = field(default_factory=dict)
 
 
-def resolve_device(device: str) -> str:
-    """``cpu``, ``cuda[:N]`` (an error when CUDA is unavailable: never a silent CPU fallback) or ``auto``."""
-    if device == "cpu":
-        return device
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"--device {device} asked for, but CUDA is not available here (use --device cpu or auto)")
-    return device
-
-
 def build_swappers(cfg: "RunConfig") -> Dict[str, object]:
     """Every ``--swappers`` entry built from the registry, before any work (unknown names fail here)."""
-    from idbench.swapper import create_swapper, parse_swapper
+    from idbench.swapper import SWAPPERS, create_swapper, parse_swapper
 
     out = {}
     for text in cfg.swappers:
         name, _ = parse_swapper(text)
-        kw = {"seed": cfg.seed, "k": cfg.k_partners} if name == "blend" else {}
+        kw = {"seed": cfg.seed, "k": cfg.k_partners, "device": cfg.device} if name == "blend" else {}
+        if SWAPPERS.spec(name).kind == "learned":
+            kw = {"device": cfg.device}
         if name.startswith("ffpp:"):
             kw = {"root": cfg.root, "compression": cfg.compression, "frames": cfg.frames}
         if name == "results":
@@ -88,7 +78,7 @@ def bias_swapper(cfg: "RunConfig"):
     """The pseudo-swap of the bias analysis: ``blend`` with the run's seed and ``--k-partners``."""
     from idbench.swapper import create_swapper
 
-    return create_swapper("blend", seed=cfg.seed, k=cfg.k_partners)
+    return create_swapper("blend", seed=cfg.seed, k=cfg.k_partners, device=cfg.device)
 
 
 def _detect_dataset(cfg, ds, encoders, cache, rank, world):
@@ -96,7 +86,7 @@ def _detect_dataset(cfg, ds, encoders, cache, rank, world):
     shard = ds.items[rank::world]
     policy = FacePolicy(cfg.multi_face, cfg.min_face)
     stream = detect_paths([it.path for it in shard], cfg.detector, cache, cfg.device,
-                          centers=[it.center for it in shard], policy=policy)
+                          centers=[it.center for it in shard], policy=policy, batch=cfg.detect_batch)
     table = embed_detected(stream, encoders, cfg.detector, cache, cfg.progress and rank == 0, total=len(shard))
     if world > 1:  # gather the shards on rank 0, which does the analysis and writes the outputs
         import torch.distributed as dist
@@ -173,9 +163,9 @@ def run(cfg: RunConfig) -> dict:
 
     from idbench.regions import check_region
 
+    cfg.device = resolve_device(cfg.device)  # before anything is built on it
     swappers = build_swappers(cfg)  # unknown names / missing folders fail before any work
     check_region(cfg.saliency_region)
-    cfg.device = resolve_device(cfg.device)
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = Cache(cfg.cache_dir, enabled=not cfg.no_cache)

@@ -17,7 +17,8 @@ processes that map them: the memory the run really occupies). ``--rounds N`` int
 contenders N times and keeps each one's best round (the machine may be shared). ``--sizes 200,700``
 also runs ``idbench cold`` on the first 200 and 700 images and prints the peaks side by side (memory
 must not grow with the number of images). ``--video`` streams a video through detection and prints
-the peak RSS.
+the peak RSS. ``--devices cpu,cuda`` prints faces/s per stage (detection, embedding) and device instead
+(:mod:`idbench.bench.speed_stages`).
 """
 
 from __future__ import annotations
@@ -188,6 +189,18 @@ def video_peak(video: Path) -> None:
           f"loaded, before the video: {base} MiB; the decoded video would be {frames * nbytes / 2**20:.0f} MiB)")
 
 
+def device_table(files: Sequence[Path], devices: List[str], batch: int, encoder: str) -> None:
+    from idbench.bench.speed_stages import stage_rows
+    from idbench.imageio import read_image
+
+    images = [read_image(f) for f in files]
+    sizes = len({im.shape for im in images})
+    print(f"{len(images)} images ({sizes} size{'s' if sizes > 1 else ''}), {len(os.sched_getaffinity(0))} CPUs, "
+          f"one process, after a warm-up pass each; detection includes the landmark fits")
+    for row in stage_rows(images, devices, batch, encoder):
+        print(row, flush=True)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("images", nargs="*", help=f"image files or folders (default {DEFAULT})")
@@ -196,6 +209,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--sizes", default="", help="e.g. 200,700: idbench cold peak memory at each size")
     p.add_argument("--device", default="cpu", help="device for idbench (cpu or cuda)")
     p.add_argument("--video", type=Path, default=None, help="long video for the streaming memory check")
+    p.add_argument("--devices", default="", help="e.g. cpu,cuda: faces/s per stage and device, in one process "
+                   "(idbench.bench.speed_stages), instead of the whole-process comparison")
+    p.add_argument("--detect-batch", type=int, default=32, help="with --devices: images per batched MTCNN call")
+    p.add_argument("--encoder", default="dlib", help="with --devices: the encoder timed")
     args = p.parse_args(argv)
 
     from idbench.imageio import list_image_files
@@ -203,6 +220,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     files = list_image_files(args.images or [DEFAULT])
     if not files:
         sys.exit("no images: give image files or folders")
+    if args.devices:
+        return device_table(files[: args.limit], [d for d in args.devices.split(",") if d], args.detect_batch,
+                            args.encoder)
     cpus = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory(prefix="idbench-speed-") as d:
         work = Path(d)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .devices import is_cuda, onnx_providers
 from .errors import InputError
 from .faces import Face, landmarks68_to_5
 from .registry import Registry
@@ -25,6 +26,9 @@ class DetectorSpec:
     description: str
     weights: Tuple[WeightSource, ...] = ()
     licence: str = ""
+    cuda: bool = False  # runs on a GPU when given a cuda device (dlib-bin's detectors are CPU-only)
+    batch: bool = False  # one network call takes a batch of same-size images (``Detector._boxes_batch``)
+    stages: Tuple[str, ...] = ()  # a cascade's detectors, tried in turn
 
 
 DETECTORS: Registry[DetectorSpec] = Registry("detector")
@@ -36,7 +40,11 @@ SCRFD_10G = WeightSource("det_10g.onnx", "insightface model pack buffalo_l (insi
 
 
 class Detector:
-    """Base: subclasses implement ``_boxes(image) -> list of (box, score, landmarks5 or None)``."""
+    """Base: subclasses implement ``_boxes(image) -> list of (box, score, landmarks5 or None)``.
+
+    A detector whose network takes a batch of same-size images (``spec.batch``) also implements
+    ``_boxes_batch``, which :meth:`detect_batch` runs on each group of images of equal size.
+    """
 
     def __init__(self, spec: DetectorSpec, max_side: int = 1600, with_landmarks: bool = True):
         self.spec = spec
@@ -46,8 +54,16 @@ class Detector:
     def _boxes(self, image: np.ndarray):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def detect(self, image: np.ndarray) -> List[Face]:
-        """All faces in an RGB uint8 image, largest first."""
+    def _boxes_batch(self, images: np.ndarray) -> list:
+        """``_boxes`` of each image of an N x H x W x 3 stack (overridden by batched detectors)."""
+        return [self._boxes(im) for im in images]
+
+    @property
+    def batched(self) -> bool:
+        return self.spec.batch
+
+    def _downscaled(self, image: np.ndarray) -> Tuple[np.ndarray, float]:
+        """The image to detect on (longest side at most ``max_side``) and its scale."""
         import cv2
 
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -56,13 +72,42 @@ class Detector:
         s = min(1.0, self.max_side / max(h, w))
         small = image if s == 1.0 else cv2.resize(image, (int(round(w * s)), int(round(h * s))),
                                                   interpolation=cv2.INTER_AREA)
+        return small, s
+
+    def _faces(self, image: np.ndarray, scale: float, boxes) -> List[Face]:
+        """Boxes found on the downscaled copy, mapped back onto ``image`` and finished, largest first."""
         faces = []
-        for box, score, lm5 in self._boxes(small):
-            box = np.asarray(box, np.float32) / s
-            lm5 = None if lm5 is None else np.asarray(lm5, np.float32) / s
+        for box, score, lm5 in boxes:
+            box = np.asarray(box, np.float32) / scale
+            lm5 = None if lm5 is None else np.asarray(lm5, np.float32) / scale
             faces.append(self._finish(image, box, float(score), lm5))
         faces.sort(key=lambda f: -f.area)
         return faces
+
+    def detect(self, image: np.ndarray) -> List[Face]:
+        """All faces in an RGB uint8 image, largest first."""
+        small, s = self._downscaled(image)
+        return self._faces(image, s, self._boxes(small))
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> List[List[Face]]:
+        """``[detect(im) for im in images]``, with one network call per group of same-size images.
+
+        Images are grouped by the size they are detected at, not padded or resized: a batched
+        detector then sees exactly the pixels it would see one image at a time.
+        """
+        prepared = [self._downscaled(im) for im in images]
+        groups: Dict[Tuple[int, ...], List[int]] = {}
+        for i, (small, _) in enumerate(prepared):
+            groups.setdefault(small.shape, []).append(i)
+        boxes: List[list] = [[] for _ in images]
+        for idx in groups.values():
+            if len(idx) == 1 or not self.batched:
+                for i in idx:
+                    boxes[i] = self._boxes(prepared[i][0])
+                continue
+            for i, b in zip(idx, self._boxes_batch(np.stack([prepared[i][0] for i in idx]))):
+                boxes[i] = b
+        return [self._faces(im, s, b) for im, (_, s), b in zip(images, prepared, boxes)]
 
     def _finish(self, image, box, score, lm5) -> Face:
         lm68 = d5 = None
@@ -169,21 +214,25 @@ class Mtcnn(Detector):
         super().__init__(spec, **kw)
         from facenet_pytorch import MTCNN
 
+        from .mtcnn_nms import install
+
+        install()  # a batch gives each image the boxes it gets alone
         self._det = MTCNN(keep_all=True, device=device, post_process=False)
 
     def _boxes(self, image):
+        return self._boxes_batch(image[None])[0]
+
+    def _boxes_batch(self, images):
         import torch
 
-        with torch.inference_mode():
-            boxes, probs, points = self._det.detect(image, landmarks=True)
-        if boxes is None:
-            return []
+        with torch.inference_mode():  # a 4-D array is one batch (a 3-D one would be unsqueezed to it)
+            boxes, probs, points = self._det.detect(images, landmarks=True)
         # MTCNN's points are left eye, right eye, nose, mouth left, mouth right: ArcFace order.
-        return [(b, p, pt) for b, p, pt in zip(boxes, probs, points)]
+        return [[] if b is None else list(zip(b, p, pt)) for b, p, pt in zip(boxes, probs, points)]
 
 
 @register_detector(DetectorSpec("mtcnn", "facenet-pytorch MTCNN (P/R/O-Net weights shipped in the package), 5 points",
-                                licence="MIT (facenet-pytorch)"))
+                                licence="MIT (facenet-pytorch)", cuda=True, batch=True))
 def _mtcnn(spec, device="cpu", weights=None):
     return Mtcnn(spec, device=device)
 
@@ -193,15 +242,13 @@ def _mtcnn(spec, device="cpu", weights=None):
 class Scrfd(Detector):
     def __init__(self, spec, path, device="cpu", det_size=(640, 640), threshold=0.5, **kw):
         super().__init__(spec, **kw)
-        from insightface.model_zoo.scrfd import SCRFD
-
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else [
-            "CPUExecutionProvider"]
+        providers = onnx_providers(device)  # CUDA asked for without its provider: an error, not a CPU run
         import onnxruntime
+        from insightface.model_zoo.scrfd import SCRFD
 
         session = onnxruntime.InferenceSession(str(path), providers=providers)
         self._det = SCRFD(model_file=str(path), session=session)
-        self._det.prepare(0 if device.startswith("cuda") else -1, input_size=det_size, det_thresh=threshold)
+        self._det.prepare(0 if is_cuda(device) else -1, input_size=det_size, det_thresh=threshold)
         self.det_size = det_size
 
     def _boxes(self, image):
@@ -213,7 +260,8 @@ class Scrfd(Detector):
 
 
 @register_detector(DetectorSpec("scrfd", "insightface SCRFD ONNX (user weights, det_10g.onnx from buffalo_l), 5 points",
-                                weights=(SCRFD_10G,), licence="insightface models: non-commercial research only"))
+                                weights=(SCRFD_10G,), licence="insightface models: non-commercial research only",
+                                cuda=True))
 def _scrfd(spec, device="cpu", weights=None):
     return Scrfd(spec, resolve_weights(spec.weights[0], weights), device=device)
 
@@ -233,14 +281,25 @@ class Cascade(Detector):
 
     def detect(self, image: np.ndarray, stages: slice = slice(None)) -> List[Face]:
         """The first face list a stage finds; ``stages`` runs only some of them (e.g. ``slice(1)``)."""
+        return self.detect_batch([image], stages)[0]
+
+    def detect_batch(self, images: Sequence[np.ndarray], stages: slice = slice(None)) -> List[List[Face]]:
+        """``detect`` of each image; each stage gets, in one ``detect_batch``, the images still without a face."""
+        out: List[List[Face]] = [[] for _ in images]
         for name in self.stage_names[stages]:
-            faces = create_detector(name, self.device).detect(image)
-            if faces:
-                return faces
-        return []
+            todo = [i for i, faces in enumerate(out) if not faces]
+            if not todo:
+                break
+            for i, faces in zip(todo, create_detector(name, self.device).detect_batch([images[i] for i in todo])):
+                out[i] = faces
+        return out
+
+    @property
+    def batched(self) -> bool:
+        return any(DETECTORS.spec(n).batch for n in self.stage_names)
 
 
 @register_detector(DetectorSpec("auto", "dlib-hog, falling back to mtcnn when HOG finds no face (default)",
-                                licence="Boost (dlib), MIT (facenet-pytorch)"))
+                                licence="Boost (dlib), MIT (facenet-pytorch)", stages=("dlib-hog", "mtcnn")))
 def _auto(spec, device="cpu", weights=None):
-    return Cascade(spec, ("dlib-hog", "mtcnn"), device=device)
+    return Cascade(spec, spec.stages, device=device)

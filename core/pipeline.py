@@ -28,7 +28,8 @@ import numpy as np
 
 from idbench.align import align_face
 from idbench.cache import Cache, bytes_key, content_key
-from idbench.detectors import Cascade, create_detector, preload_detector
+from idbench.detectors import DETECTORS, Cascade, create_detector, preload_detector
+from idbench.devices import is_cuda
 from idbench.errors import IdbenchError
 from idbench.faces import Face
 from idbench.face_policy import FacePolicy, apply_face_policy, resolve_policy
@@ -37,6 +38,7 @@ from idbench.parallel import ordered_map
 from idbench.weights import cached_sha256
 
 DETECTION_VERSION = 2  # bump when detection/landmark post-processing changes (2: dlib-style box for MTCNN)
+DEFAULT_DETECT_BATCH = 32  # images per detector call on CUDA (MTCNN: one P/R/O-Net pass per batch)
 Failure = Dict[str, str]  # {"stage": ..., "item": ..., "reason": ...}: one dropped item (results["failures"])
 
 
@@ -125,6 +127,38 @@ class _Deferred(Exception):
     """A cascade's first stage found no face in a worker: the calling process runs the other stages."""
 
 
+def _faces_key(item: DetectedImage, detector: str) -> str:
+    return content_key("faces", DETECTION_VERSION, item.key, detector)
+
+
+def _cached_faces(item: DetectedImage, detector: str, cache: Cache) -> Optional[List[Face]]:
+    """The faces cached for the item, None on a miss; raises IdbenchError for a cached failure."""
+    cached = cache.get_json("faces", _faces_key(item, detector))
+    if cached is None:
+        return None
+    if isinstance(cached, dict) and "error" in cached:
+        raise IdbenchError(cached["error"])
+    return [Face.from_dict(d) for d in cached]
+
+
+def _item_image(item: DetectedImage, detector: str, cache: Cache) -> np.ndarray:
+    try:
+        return item.image
+    except IdbenchError as e:  # a swap that cannot be built fails the same way next time: remember it
+        if item._load is not None and item.meta.get("cacheable", True):
+            cache.put_json("faces", _faces_key(item, detector), {"error": str(e)})
+        raise
+
+
+def _store_faces(item: DetectedImage, detector: str, cache: Cache, faces: List[Face]) -> List[Face]:
+    """Cache what the detector found; raises IdbenchError when it is nothing."""
+    cache.put_json("faces", _faces_key(item, detector),
+                   [f.to_dict() for f in faces] if faces else {"error": "no face detected"})
+    if not faces:
+        raise IdbenchError("no face detected")
+    return faces
+
+
 def _detect_cached(item: DetectedImage, detector: str, cache: Cache, device: str,
                    stages: slice = slice(None)) -> List[Face]:
     """Every face of the item's image (cached by content; raises IdbenchError for an unreadable image).
@@ -133,27 +167,22 @@ def _detect_cached(item: DetectedImage, detector: str, cache: Cache, device: str
     so no worker ever loads MTCNN and torch), ``slice(1, None)`` for the few images it found no face in.
     Either way the result cached under ``detector`` is the cascade's.
     """
-    dkey = content_key("faces", DETECTION_VERSION, item.key, detector)
-    cached = cache.get_json("faces", dkey)
-    if cached is not None:
-        if isinstance(cached, dict) and "error" in cached:
-            raise IdbenchError(cached["error"])
-        return [Face.from_dict(d) for d in cached]
-    try:
-        image = item.image
-    except IdbenchError as e:  # a swap that cannot be built fails the same way next time: remember it
-        if item._load is not None and item.meta.get("cacheable", True):
-            cache.put_json("faces", dkey, {"error": str(e)})
-        raise
+    faces = _cached_faces(item, detector, cache)
+    if faces is not None:
+        return faces
+    image = _item_image(item, detector, cache)
     det = create_detector(detector, device)
     cascade = isinstance(det, Cascade)
     faces = det.detect(image, stages) if cascade else det.detect(image)
     if not faces and cascade and stages.stop is not None and stages.stop < len(det.stage_names):
         raise _Deferred()
-    cache.put_json("faces", dkey, [f.to_dict() for f in faces] if faces else {"error": "no face detected"})
-    if not faces:
-        raise IdbenchError("no face detected")
-    return faces
+    return _store_faces(item, detector, cache, faces)
+
+
+def _failed(item: DetectedImage, e: IdbenchError) -> DetectedImage:
+    msg = str(e)
+    item.error = msg.split(": ", 1)[-1] if msg.startswith(str(item.path)) else msg
+    return item
 
 
 def detect_item(item: DetectedImage, detector: str = "auto", cache: Optional[Cache] = None, device: str = "cpu",
@@ -166,16 +195,94 @@ def detect_item(item: DetectedImage, detector: str = "auto", cache: Optional[Cac
     try:
         faces = _detect_cached(item, detector, cache, device, stages)
     except IdbenchError as e:
-        msg = str(e)
-        item.error = msg.split(": ", 1)[-1] if msg.startswith(str(item.path)) else msg
-        return item
+        return _failed(item, e)
     return apply_face_policy(item, faces, resolve_policy(policy, all_faces), item.center)  # min size, multi-face
 
 
+def detect_batch_size(detector: str, device: str, batch: Optional[int] = None) -> int:
+    """Images per ``detect_batch`` call: ``batch`` when given (``--detect-batch``), else
+    :data:`DEFAULT_DETECT_BATCH` on CUDA for a detector with a batched network (MTCNN, ``auto``'s
+    fallback), else 1 (one image at a time)."""
+    if batch is not None:
+        return max(1, int(batch))
+    return DEFAULT_DETECT_BATCH if is_cuda(device) and create_detector(detector, device).batched else 1
+
+
+def _chunks(items: Iterable[DetectedImage], n: int) -> Iterator[List[DetectedImage]]:
+    chunk: List[DetectedImage] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == n:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def detect_batched(items: Iterable[DetectedImage], detector: str = "auto", cache: Optional[Cache] = None,
+                   device: str = "cpu", all_faces: bool = False, policy: Optional[FacePolicy] = None,
+                   batch: int = DEFAULT_DETECT_BATCH, stages: slice = slice(None)) -> Iterator[DetectedImage]:
+    """:func:`detect_stream`, ``batch`` items at a time: the cache misses of each run of ``batch`` items
+    go through one ``detect_batch`` (same faces as one at a time; at most ``batch`` images decoded).
+
+    Items that already have faces or an error pass through untouched (the pool's results).
+    """
+    cache = cache if cache is not None else Cache(enabled=False)
+    policy = resolve_policy(policy, all_faces)
+    det = create_detector(detector, device)  # built before any item: a bad device is one error, not N skips
+    for chunk in _chunks(items, batch):
+        _detect_chunk(chunk, det, detector, cache, policy, stages)
+        yield from chunk
+
+
+def _detect_chunk(chunk: List[DetectedImage], det, detector: str, cache: Cache, policy: FacePolicy,
+                  stages: slice) -> None:
+    """Faces for the items of ``chunk`` that have none yet: cached ones read back, the rest in one call."""
+    todo, images = [], []
+    for item in chunk:
+        if item.error or item.faces:
+            continue
+        try:
+            faces = _cached_faces(item, detector, cache)
+            if faces is None:
+                images.append(_item_image(item, detector, cache))
+                todo.append(item)
+                continue
+        except IdbenchError as e:
+            _failed(item, e)
+            continue
+        apply_face_policy(item, faces, policy, item.center)
+    try:
+        found = det.detect_batch(images, stages) if isinstance(det, Cascade) else det.detect_batch(images)
+    except IdbenchError:  # one bad image: each one alone, so only it fails (with its reason)
+        found = [_one(det, im, stages) for im in images]
+    for item, faces in zip(todo, found):
+        try:
+            if isinstance(faces, IdbenchError):
+                raise faces
+            apply_face_policy(item, _store_faces(item, detector, cache, faces), policy, item.center)
+        except IdbenchError as e:
+            _failed(item, e)
+
+
+def _one(det, image: np.ndarray, stages: slice):
+    """One image's faces, or the IdbenchError it raised."""
+    try:
+        return det.detect(image, stages) if isinstance(det, Cascade) else det.detect(image)
+    except IdbenchError as e:
+        return e
+
+
 def detect_stream(items: Iterable[DetectedImage], detector: str = "auto", cache: Optional[Cache] = None,
-                  device: str = "cpu", all_faces: bool = False, policy: Optional[FacePolicy] = None
-                  ) -> Iterator[DetectedImage]:
-    """The detect stage: items in, the same items with faces (or an error) out, in order, lazily."""
+                  device: str = "cpu", all_faces: bool = False, policy: Optional[FacePolicy] = None,
+                  batch: Optional[int] = None) -> Iterator[DetectedImage]:
+    """The detect stage: items in, the same items with faces (or an error) out, in order, lazily.
+
+    ``batch`` (default: :func:`detect_batch_size`) > 1 detects that many images per network call."""
+    n = detect_batch_size(detector, device, batch)
+    if n > 1:
+        yield from detect_batched(items, detector, cache, device, all_faces, policy, n)
+        return
     for item in items:
         yield detect_item(item, detector, cache, device, all_faces, policy)
 
@@ -191,23 +298,47 @@ def _detect_path(path_center, detector: str, cache: Optional[Cache], device: str
         return item
 
 
+def _workers_detect(detector: str, device: str, batch: int) -> bool:
+    """Whether worker processes run the detector (a cascade: its first stage) on CPU.
+
+    They do when that detector runs on the CPU in this run (dlib's always do; MTCNN and SCRFD
+    unless the device is CUDA), except for a batched detector asked to batch, which runs here.
+    Decided from the registry, without building the detector (that would load MTCNN here).
+    """
+    spec = DETECTORS.spec(detector)
+    first = DETECTORS.spec(spec.stages[0]) if spec.stages else spec
+    on_cpu = not (is_cuda(device) and first.cuda)
+    return on_cpu and (bool(spec.stages) or batch <= 1 or not spec.batch)
+
+
 def detect_paths(paths: Sequence, detector: str = "auto", cache: Optional[Cache] = None, device: str = "cpu",
                  all_faces: bool = False, centers: Optional[Sequence] = None,
-                 policy: Optional[FacePolicy] = None) -> Iterator[DetectedImage]:
-    """The detect stage for files: read and detect in worker processes on CPU (:mod:`idbench.parallel`).
+                 policy: Optional[FacePolicy] = None, batch: Optional[int] = None) -> Iterator[DetectedImage]:
+    """The detect stage for files: read and detect in worker processes where detection runs on CPU
+    (:mod:`idbench.parallel`), in this process (batched, ``batch``: :func:`detect_batch_size`) on GPU.
 
     Same items, in the same order, as ``detect_stream(file_item(p) ...)``; a bounded number in flight.
-    The items come back without their bytes (the embed stage re-reads a file it must crop).
+    ``auto``: the workers run HOG; the images it finds no face in get MTCNN here (on the device,
+    batched when ``batch`` > 1). Pooled items come back without their bytes (the embed stage re-reads
+    a file it must crop).
     """
     centers = list(centers) if centers is not None else [None] * len(paths)
+    n = detect_batch_size(detector, device, batch)
+    if not _workers_detect(detector, device, n):
+        items = (file_item(p, c) for p, c in zip(paths, centers))
+        yield from detect_stream(items, detector, cache, device, all_faces, policy, n)
+        return
     fn = partial(_detect_path, detector=detector, cache=cache, device=device, all_faces=all_faces, policy=policy,
-                 stages=slice(1) if device == "cpu" else slice(None))
-    for item in ordered_map(fn, list(zip(paths, centers)), workers=None if device == "cpu" else 1,
-                            preload=partial(preload_detector, detector, device)):
-        if item.meta.pop("deferred", False):  # the cascade's fallback, loaded once, in this process
-            item = detect_item(file_item(item.path, item.center), detector, cache, device, all_faces, policy,
-                               slice(1, None))
-        yield item
+                 stages=slice(1))
+    pooled = ordered_map(fn, list(zip(paths, centers)), preload=partial(preload_detector, detector, device))
+    # the cascade's fallback runs here, loaded once: items the workers deferred are read again
+    stream = (file_item(it.path, it.center) if it.meta.pop("deferred", False) else it for it in pooled)
+    if n > 1:
+        yield from detect_batched(stream, detector, cache, device, all_faces, policy, n, slice(1, None))
+        return
+    for item in stream:
+        yield item if item.error or item.faces else detect_item(item, detector, cache, device, all_faces, policy,
+                                                                slice(1, None))
 
 
 def detect_file(path, detector: str = "auto", all_faces: bool = False, cache: Optional[Cache] = None,

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from idbench.errors import ContractError, IdbenchError, WeightsFormatError
+from idbench.devices import onnx_providers  # noqa: F401  (one definition, shared with the SCRFD detector)
+from idbench.errors import ContractError, WeightsFormatError
 
 from .base import Encoder
 from .spec import EncoderSpec
@@ -31,19 +32,6 @@ Dim = Union[int, str, None]
 def static(dim: Dim) -> Optional[int]:
     """A dimension's value when the graph fixes it, else None (symbolic or unknown)."""
     return dim if isinstance(dim, int) and dim > 0 else None
-
-
-def onnx_providers(device: str) -> List[str]:
-    """onnxruntime providers for ``device``; CUDA asked for but not available is an error, not a CPU run."""
-    import onnxruntime as ort
-
-    if str(device).startswith("cuda"):
-        if "CUDAExecutionProvider" not in ort.get_available_providers():
-            raise IdbenchError(
-                f"device {device!r} asked for, but this onnxruntime has no CUDAExecutionProvider (providers: "
-                f"{', '.join(ort.get_available_providers())}); install onnxruntime-gpu or use --device cpu")
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
 
 
 @dataclass(frozen=True)

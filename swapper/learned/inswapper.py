@@ -53,7 +53,7 @@ class InSwapper(LearnedSwapper):
         super().__init__(spec, weights, device)
         import onnxruntime as ort
 
-        from idbench.encoders.arcface_onnx import onnx_providers
+        from idbench.devices import onnx_providers
 
         path, origin = self.paths[spec.weights[0].filename], spec.weights[0].origin
         self.emap = read_emap(path, origin)
