@@ -239,7 +239,7 @@ def test_blendswap_loads_official_keys_runs_and_pastes_back(blendswap, blendswap
 
 def test_blendswap_generate_is_the_official_forward(blendswap):
     """``generate`` (identity once per source) equals BlendSwap.forward(target, source) on the same crops."""
-    sw = blendswap
+    sw = blendswap.model
     src_img, src, tgt_img, tgt = _pair(1)
     s_crop, _ = crop_face(src_img, src, sw.spec.source)
     t_crop, _ = crop_face(tgt_img, tgt, sw.spec.target)
@@ -345,12 +345,12 @@ def test_simswap_pickled_arcface_needs_the_trust_switch(simswap_files, monkeypat
     assert "models" not in sys.modules  # the class-path alias is gone after loading
     pkg_path = create_swapper("simswap", weights={**weights, "arcface_checkpoint.tar": simswap_files /
                                                   "arcface_models_pkg.tar"})
-    for a, b in zip(pickled.arcface.state_dict().values(), pkg_path.arcface.state_dict().values()):
+    for a, b in zip(pickled.model.arcface.state_dict().values(), pkg_path.model.arcface.state_dict().values()):
         assert torch.equal(a, b)
     weights["arcface_checkpoint.tar"] = simswap_files / "arcface_state_dict.pth"
     monkeypatch.delenv("IDBENCH_ALLOW_PICKLE")
     resaved = create_swapper("simswap", weights=weights)
-    for a, b in zip(pickled.arcface.state_dict().values(), resaved.arcface.state_dict().values()):
+    for a, b in zip(pickled.model.arcface.state_dict().values(), resaved.model.arcface.state_dict().values()):
         assert torch.equal(a, b)
 
 
@@ -424,7 +424,8 @@ def inswapper_files(tmp_path_factory):
 def test_inswapper_matches_insightfaces_own_inswapper(inswapper_files):
     ins = pytest.importorskip("insightface.model_zoo.inswapper")
     model, ident = inswapper_files
-    sw = create_swapper("inswapper", weights=model, identity_weights=ident)
+    pair_swapper = create_swapper("inswapper", weights=model, identity_weights=ident)
+    sw = pair_swapper.model
     src_img, src, tgt_img, tgt = _pair(4)
     s_crop, _ = crop_face(src_img, src, sw.spec.source)
     latent = sw.identity(s_crop)

@@ -1,8 +1,12 @@
 """Learned face swappers: ``inswapper``, ``blendswap``, ``simswap`` (weights are never downloaded).
 
 >>> from idbench.swapper import create_swapper
->>> sw = create_swapper("blendswap", weights="BlendFace/swapping/checkpoints/blendswap.pth")
+>>> sw = create_swapper("blendswap", weights="BlendFace/swapping/checkpoints/blendswap.pth", seed=0)
 >>> result = sw.swap(source_image, source_face, target_image, target_face)   # full frame, pasted back
+>>> sw.model.net                                                             # the loaded network
+
+``create_swapper`` returns a :class:`~.protocol.LearnedPairSwapper` (the Swapper interface of ``blend``:
+FF++ split pairs in a run, else seeded pairs); its ``model`` is the loaded :class:`~._base.LearnedSwapper`.
 
 Each swapper's typed spec (:data:`LEARNED_SPECS`) says which crops it takes, which identity encoder it was
 trained with, how it pastes back, which weight files it needs and where each ecosystem keeps them.
@@ -22,7 +26,8 @@ __all__ = ["LEARNED_SPECS", "LearnedSwapperSpec", "Crop", "INSWAPPER_SPEC", "BLE
 
 #: what `bench list swappers` shows for each learned swapper
 LEARNED_PARAMS = (("weights", "a path or {file: path}; default: $IDBENCH_HOME/weights, then the ecosystem's folders"),
-                  ("device", "cpu | cuda"))
+                  ("partner", "folders: nearest-landmark | random (FF++: the split's <target>_<source> pairs)"),
+                  ("k", "partner candidates (default 100)"), ("seed", "default: --seed"), ("device", "cpu | cuda"))
 
 
 def learned_spec(name: str) -> LearnedSwapperSpec:
@@ -43,23 +48,36 @@ def weight_status(name: str) -> str:
     return status
 
 
+def _pairs(build, partner: str = "nearest-landmark", k: int = 100, seed: int = 0):
+    """``build()``'s model behind the Swapper interface (FF++ split pairs in a run, else seeded pairs)."""
+    from idbench.swapper.base import plan_partners
+
+    from .protocol import LearnedPairSwapper
+
+    plan_partners([], [], partner)  # an unknown partner rule fails before the weights are read
+    return LearnedPairSwapper(build(), partner=partner, k=k, seed=seed)
+
+
 @register_swapper(SwapperSpec("inswapper", INSWAPPER_SPEC.description, kind="learned", params=LEARNED_PARAMS))
 def _inswapper(spec: SwapperSpec, weights=None, device: str = "cpu", identity_encoder=None,
-               identity_weights=None, **_):
+               identity_weights=None, partner: str = "nearest-landmark", k: int = 100, seed: int = 0, **_):
     from .inswapper import InSwapper
 
-    return InSwapper(INSWAPPER_SPEC, weights, device, identity_encoder, identity_weights)
+    return _pairs(lambda: InSwapper(INSWAPPER_SPEC, weights, device, identity_encoder, identity_weights), partner, k,
+                  seed)
 
 
 @register_swapper(SwapperSpec("blendswap", BLENDSWAP_SPEC.description, kind="learned", params=LEARNED_PARAMS))
-def _blendswap(spec: SwapperSpec, weights=None, device: str = "cpu", **_):
+def _blendswap(spec: SwapperSpec, weights=None, device: str = "cpu", partner: str = "nearest-landmark",
+               k: int = 100, seed: int = 0, **_):
     from .blendswap import BlendSwap
 
-    return BlendSwap(BLENDSWAP_SPEC, weights, device)
+    return _pairs(lambda: BlendSwap(BLENDSWAP_SPEC, weights, device), partner, k, seed)
 
 
 @register_swapper(SwapperSpec("simswap", SIMSWAP_SPEC.description, kind="learned", params=LEARNED_PARAMS))
-def _simswap(spec: SwapperSpec, weights=None, device: str = "cpu", **_):
+def _simswap(spec: SwapperSpec, weights=None, device: str = "cpu", partner: str = "nearest-landmark",
+             k: int = 100, seed: int = 0, **_):
     from .simswap import SimSwap
 
-    return SimSwap(SIMSWAP_SPEC, weights, device)
+    return _pairs(lambda: SimSwap(SIMSWAP_SPEC, weights, device), partner, k, seed)
