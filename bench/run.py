@@ -69,13 +69,19 @@ def resolve_device(device: str) -> str:
 
 
 def build_swappers(cfg: "RunConfig") -> Dict[str, object]:
-    """Every ``--swappers`` entry built from the registry, before any work (unknown names fail here)."""
-    from idbench.swapper import create_swapper, parse_swapper
+    """Every ``--swappers`` entry built from the registry, before any work (unknown names, missing or wrong
+    weight files fail here). Pair swappers (``blend``, learned) take the run's seed, ``--k-partners`` and
+    device; learned ones their files from ``--weights``."""
+    from idbench.swapper import SWAPPERS, create_swapper, parse_swapper
+    from idbench.swapper.learned import factory_weights
 
     out = {}
     for text in cfg.swappers:
         name, _ = parse_swapper(text)
-        kw = {"seed": cfg.seed, "k": cfg.k_partners} if name == "blend" else {}
+        kind = SWAPPERS.spec(name).kind
+        kw = {"seed": cfg.seed, "k": cfg.k_partners, "device": cfg.device} if kind in ("pseudo", "learned") else {}
+        if kind == "learned":
+            kw.update(factory_weights(name, cfg.weights))
         if name.startswith("ffpp:"):
             kw = {"root": cfg.root, "compression": cfg.compression, "frames": cfg.frames}
         if name == "results":
@@ -173,9 +179,9 @@ def run(cfg: RunConfig) -> dict:
 
     from idbench.regions import check_region
 
-    swappers = build_swappers(cfg)  # unknown names / missing folders fail before any work
-    check_region(cfg.saliency_region)
     cfg.device = resolve_device(cfg.device)
+    swappers = build_swappers(cfg)  # unknown names, missing folders or weight files fail before any work
+    check_region(cfg.saliency_region)
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = Cache(cfg.cache_dir, enabled=not cfg.no_cache)

@@ -16,12 +16,14 @@ only when a swapper is built.
 
 from __future__ import annotations
 
+from typing import Dict, Mapping
+
 from idbench.swapper.registry import SwapperSpec, register_swapper
 
 from .spec import BLENDSWAP_SPEC, INSWAPPER_SPEC, LEARNED_SPECS, SIMSWAP_SPEC, Crop, LearnedSwapperSpec
 
 __all__ = ["LEARNED_SPECS", "LearnedSwapperSpec", "Crop", "INSWAPPER_SPEC", "BLENDSWAP_SPEC", "SIMSWAP_SPEC",
-           "learned_spec", "weight_status"]
+           "learned_spec", "weight_status", "weight_names", "factory_weights"]
 
 
 #: what `bench list swappers` shows for each learned swapper
@@ -46,6 +48,22 @@ def weight_status(name: str) -> str:
         if weights_status(spec.identity_encoder) != "present":
             return f"{weights_status(spec.identity_encoder)} ({get_spec(spec.identity_encoder).weights[0].filename})"
     return status
+
+
+def weight_names(name: str) -> Dict[str, str]:
+    """``--weights NAME=PATH`` names a swapper takes -> the file each sets ({} for swappers without weights)."""
+    spec = LEARNED_SPECS.get(name)
+    return spec.weight_names() if spec is not None else {}
+
+
+def factory_weights(name: str, weights: Mapping[str, str]) -> Dict[str, object]:
+    """The factory keywords of a learned swapper from ``--weights`` (keys as :func:`weight_names` gives them):
+    ``weights={file: path}`` and, for inswapper, ``identity_weights`` (its arcface.onnx file)."""
+    spec = LEARNED_SPECS[name]
+    kw: Dict[str, object] = {"weights": {f: weights[f] for f in spec.weight_files() if f in weights} or None}
+    if spec.identity_from_registry and spec.identity_encoder in weights:
+        kw["identity_weights"] = weights[spec.identity_encoder]
+    return kw
 
 
 def _pairs(build, partner: str = "nearest-landmark", k: int = 100, seed: int = 0):
