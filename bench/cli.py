@@ -83,12 +83,12 @@ def list_cmd(what: str = typer.Argument(..., help="encoders | detectors | swappe
         _table(("name", "description"), [(n, DETECTORS.spec(n).description) for n in DETECTORS.names(pattern)])
     elif what == "swappers":  # learned swappers also say whether their weight files are present
         from idbench.swapper import SWAPPERS
-        from idbench.swapper.learned import weight_status
+        from idbench.swapper.learned import weight_places, weight_status
 
-        rows = [(n, SWAPPERS.spec(n).kind, weight_status(n),
+        rows = [(n, SWAPPERS.spec(n).kind, weight_status(n), weight_places(n),
                  "; ".join(f"{p}: {d}" for p, d in SWAPPERS.spec(n).params) or "-",
                  SWAPPERS.spec(n).description) for n in SWAPPERS.names(pattern)]
-        _table(("name", "kind", "weights", "parameters", "description"),
+        _table(("name", "kind", "weights", "weight files go in", "parameters", "description"),
                [(n + (":DIR" if SWAPPERS.spec(n).arg else ""), *rest) for n, *rest in rows])
     else:
         registry = _other_registry(what)

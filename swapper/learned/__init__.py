@@ -23,7 +23,7 @@ from idbench.swapper.registry import SwapperSpec, register_swapper
 from .spec import BLENDSWAP_SPEC, INSWAPPER_SPEC, LEARNED_SPECS, SIMSWAP_SPEC, Crop, LearnedSwapperSpec
 
 __all__ = ["LEARNED_SPECS", "LearnedSwapperSpec", "Crop", "INSWAPPER_SPEC", "BLENDSWAP_SPEC", "SIMSWAP_SPEC",
-           "learned_spec", "weight_status", "weight_names", "factory_weights"]
+           "learned_spec", "weight_status", "weight_places", "weight_names", "factory_weights"]
 
 
 #: what `bench list swappers` shows for each learned swapper
@@ -48,6 +48,21 @@ def weight_status(name: str) -> str:
         if weights_status(spec.identity_encoder) != "present":
             return f"{weights_status(spec.identity_encoder)} ({get_spec(spec.identity_encoder).weights[0].filename})"
     return status
+
+
+def weight_places(name: str) -> str:
+    """For listings: where each weight file of a learned swapper goes (inswapper: also its encoder's file)."""
+    from .spec import weight_place
+
+    spec = LEARNED_SPECS.get(name)
+    if spec is None:
+        return "-"
+    places = [weight_place(s) for s in spec.weights]
+    if spec.identity_from_registry:
+        from idbench.encoders import get_spec
+
+        places += [weight_place(s) for s in get_spec(spec.identity_encoder).weights]
+    return "; ".join(places)
 
 
 def weight_names(name: str) -> Dict[str, str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
-from idbench.weights import WeightSource, resolve_weights, weights_presence
+from idbench.weights import WeightSource, idbench_home, resolve_weights, weights_presence
 
 INSIGHTFACE_REPO = "https://github.com/deepinsight/insightface"
 BLENDFACE_REPO = "https://github.com/mapooon/BlendFace"
@@ -70,6 +70,12 @@ class LearnedSwapperSpec:
         if self.identity_from_registry:
             names[self.identity_encoder] = self.identity_encoder
         return names
+
+
+def weight_place(source: WeightSource) -> str:
+    """Where a weight file goes, for listings: ``FILE in ECOSYSTEM_DIR/ or $IDBENCH_HOME/weights/``."""
+    dirs = [*source.search, str(idbench_home() / "weights")]
+    return f"{source.filename} in " + " or ".join(d.rstrip("/") + "/" for d in dirs)
 
 
 def explicit_path(weights: Optional[Dict[str, str]], source: WeightSource) -> Optional[str]:
