@@ -20,12 +20,15 @@ target_face) -> SwapResult`` (full frame, pasted back; raise ``SwapError`` for o
 with no other code: subclass :class:`PairSwapper` (implement ``swap``, set ``name``, optionally
 ``params()``), or wrap an existing object with ``PairSwapper.wrap(obj, name)``, and register a factory::
 
-    @register_swapper(SwapperSpec("simswap", "SimSwap 224", "learned", params=PAIR_PARAMS))
-    def _make(spec, **kw):
-        return PairSwapper.wrap(SimSwap(...), "simswap", **kw)
+    @register_swapper(SwapperSpec("myswap", "My swapper", "learned", params=PAIR_PARAMS))
+    def _make(spec, seed=0, k=100, partner="nearest-landmark", **kw):
+        return PairSwapper.wrap(MySwap(...), "myswap", seed=seed, k=k, partner=partner)
 
 Its pairs are planned like the pseudo-swap's (``partner`` = ``nearest-landmark`` among ``k``
-random faces of other identities, or ``random``; seeded).
+random faces of other identities, or ``random``; seeded), in a run (:meth:`PairSwapper.plan`) and in
+``bench swap`` (:meth:`PairSwapper.swap_batch`). The built-in ``inswapper``, ``blendswap`` and ``simswap``
+are :class:`idbench.swapper.learned.protocol.LearnedPairSwapper` s, which plan FF++'s split pairs
+(``<target>_<source>``) when the run has them.
 """
 
 from __future__ import annotations

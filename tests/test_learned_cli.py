@@ -174,3 +174,21 @@ def test_wrong_weight_files_through_the_cli(folder, learned_home, tmp_path, monk
     assert "not a PyTorch checkpoint" in _one_line_error(r)
     err = _one_line_error(_swap(folder, tmp_path / "o", "simswap", "--weights", f"latest_net_G={w}"))
     assert "Did you mean: latest_net_G.pth" in err
+
+
+def test_explicit_weight_paths_through_the_cli(folder, learned_weights_dir, empty_home):
+    """--weights FILE=PATH (or the swapper's name, with one file; inswapper's encoder as arcface.onnx)."""
+    w = learned_weights_dir / "weights"
+    given = {"inswapper": [f"inswapper={w / 'inswapper_128.onnx'}", f"arcface.onnx={w / 'w600k_r50.onnx'}"],
+             "simswap": [f"latest_net_G.pth={w / 'latest_net_G.pth'}",
+                         f"arcface_checkpoint.tar={w / 'arcface_checkpoint.tar'}"]}
+    for name, items in given.items():
+        out = empty_home / name
+        r = _swap(folder, out, name, "--limit", "2", *[x for item in items for x in ("--weights", item)])
+        assert r.exit_code == 0, r.output
+        summary = json.loads((out / "swap.json").read_text())
+        assert summary["n_ok"] == 2
+        prov = summary["provenance"]
+        used = {Path(v["path"]) for v in prov["weights"].values()} | ({Path(prov["identity_weights"])}
+                                                                      if name == "inswapper" else set())
+        assert used == {Path(item.split("=", 1)[1]) for item in items}  # the given files, not searched for
