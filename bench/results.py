@@ -4,14 +4,21 @@ Sections (``--sections``, default ``shared``; ``all`` = every one; each may take
 
 * ``shared``: ``bench run --encoders dlib --dataset folder --root ../shared/data/faces --swappers blend
   --out runs/shared``: the bias/verification/retrieval table of dlib and the ``blend`` swapper line;
-* ``lfw``: ``bench run --encoders dlib --dataset lfw --root ../shared/data/lfw --out runs/lfw``: the
-  10-fold accuracy line;
-* ``blendface``: ``python -m idbench.bench.blendface_experiment --epochs 6`` (its own printed table);
-* ``speed``: ``python -m idbench.bench.speed --limit 64 --video ../shared/data/videos/liveportrait_d6.mp4``.
+* ``lfw``: ``bench run --encoders dlib,mobileface.toml,faceres.toml --dataset lfw --root ../shared/data/lfw
+  --out runs/lfw``: LFW 10-fold accuracy of dlib and the two real ONNX encoders, next to the figures
+  measured independently (``../shared/models/README.md``; dlib's author's for dlib);
+* ``decomposition``: ``bench run --encoders dlib,mobileface.toml,faceres.toml --analyses
+  bias,verification,retrieval,decomposition --dataset folder --root ../shared/data/faces --out
+  runs/decomposition``: the bias table of the three encoders and the per-attribute relative gaps;
+* ``blendface``: ``python -m idbench.bench.blendface_experiment`` for dlib (``--epochs 6``) and for
+  mobileface (``--encoder encoders/contracts/mobileface.toml``): their own ``results.md`` tables;
+* ``speed``: ``python -m idbench.bench.speed --limit 200 --sizes 200,700 --rounds 3`` and
+  ``python -m idbench.bench.speed_dlib_torch --repeats 5``.
 
 Each section prints its markdown; with ``--write-readme README.md`` the block between
 ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` is replaced by it, so the README numbers are
-exactly what this command printed.
+exactly what this command printed. Runs share the cache, so a section whose run is already cached
+takes about a minute.
 """
 
 from __future__ import annotations
@@ -24,7 +31,12 @@ from pathlib import Path
 from typing import Callable, Dict, List
 
 SHARED = Path("../shared/data")
-SECTIONS = ("shared", "lfw", "blendface", "speed")
+SECTIONS = ("shared", "lfw", "decomposition", "blendface", "speed")
+CONTRACTS = Path(__file__).resolve().parents[1] / "encoders" / "contracts"
+THREE = ["dlib", str(CONTRACTS / "mobileface.toml"), str(CONTRACTS / "faceres.toml")]
+# figures measured outside idbench: ../shared/models/README.md (same LFW images, own pipeline); dlib's author
+INDEPENDENT_LFW = {"dlib": "dlib's author: 99.38%", "mobileface": "94.17 ± 1.38 %, AUC 0.981",
+                   "faceres": "96.92 ± 0.79 %, AUC 0.994"}
 
 
 def _f(v, nd: int = 4) -> str:
@@ -67,23 +79,91 @@ def shared_section(res: dict) -> str:
 
 
 def run_shared(args) -> str:
+    return shared_section(_run(args, "shared", dataset="folder", root=str(SHARED / "faces"), encoders=["dlib"],
+                               swappers=["blend"]))
+
+
+def _run(args, name: str, **kw) -> dict:
     from idbench.bench.run import RunConfig, run
 
-    res = run(RunConfig(dataset="folder", root=str(SHARED / "faces"), encoders=["dlib"], swappers=["blend"],
-                        out=str(Path(args.runs) / "shared"), cache_dir=args.cache_dir))
-    return shared_section(res)
+    return run(RunConfig(out=str(Path(args.runs) / name), cache_dir=args.cache_dir, **kw))
+
+
+def _ci(v, ci, nd: int = 3) -> str:
+    ci = ci or [None, None]
+    return f"{_f(v, nd)} [{_f(ci[0], nd)}, {_f(ci[1], nd)}]"
+
+
+def lfw_section(res: dict) -> str:
+    """The LFW table (one row per encoder) from a run's results."""
+    ds = res["dataset"]
+    lines = [f"**LFW** (`bench run --encoders dlib,encoders/contracts/mobileface.toml,encoders/contracts/faceres.toml "
+             f"--dataset lfw --root ../shared/data/lfw --out runs/lfw`; {ds['n_items']} images, "
+             f"{len(res.get('failures', []))} listed failures):", "",
+             "| encoder | LFW 10-fold accuracy | AUC | EER | TAR@FAR 1e-3 | independent figure |", "|" + "---|" * 6]
+    for name, r in res["encoders"].items():
+        v = r["verification"]
+        lines.append(f"| {name} | {100 * v['accuracy_mean']:.2f}% ± {100 * v['accuracy_std']:.2f} | {v['auc']:.4f} | "
+                     f"{100 * v['eer']:.2f}% | {v['tar_at_far_1e-3']:.3f} | {INDEPENDENT_LFW.get(name, 'n/a')} |")
+    n_pairs = next(iter(res["encoders"].values()))["verification"]["n_pairs"]
+    lines += ["", f"{n_pairs} View 2 pairs of the deep-funneled images, threshold chosen on the other 9 folds."]
+    return "\n".join(lines)
 
 
 def run_lfw(args) -> str:
-    from idbench.bench.run import RunConfig, run
+    return lfw_section(_run(args, "lfw", dataset="lfw", root=str(SHARED / "lfw"), encoders=THREE))
 
-    res = run(RunConfig(dataset="lfw", root=str(SHARED / "lfw"), encoders=["dlib"], out=str(Path(args.runs) / "lfw"),
-                        cache_dir=args.cache_dir))
-    v = res["encoders"]["dlib"]["verification"]
-    return (f"**LFW** (`bench run --encoders dlib --dataset lfw --root ../shared/data/lfw --out runs/lfw`): 10-fold "
-            f"accuracy **{100 * v['accuracy_mean']:.2f}% ± {100 * v['accuracy_std']:.2f}** (AUC {v['auc']:.4f}, EER "
-            f"{100 * v['eer']:.1f}%, TAR@FAR 1e-3 {v['tar_at_far_1e-3']:.3f}) on {v['n_pairs']} View 2 pairs; "
-            f"{len(res.get('failures', []))} listed failures.")
+
+def decomposition_section(res: dict) -> str:
+    """The three encoders' bias table and the decomposition's relative gap per variant."""
+    ds, dec = res["dataset"], res["decomposition"]
+    lines = [f"**Bias of three real encoders** (`bench run --encoders dlib,encoders/contracts/mobileface.toml,"
+             f"encoders/contracts/faceres.toml --analyses bias,verification,retrieval,decomposition --dataset folder "
+             f"--root ../shared/data/faces --out runs/decomposition`; {ds['n_items']} photos, "
+             f"{dec['n_planned_swaps']} planned swaps, seed {dec['seed']}):", "",
+             "| encoder | positive | swapped | negative | bias gap [95% CI] | relative gap [95% CI] | bias AUC [95% CI] |",
+             "|" + "---|" * 7]
+    for name, r in res["encoders"].items():
+        b = r["bias"]
+        lines.append(f"| {name} | {_f(b['positive_mean'], 3)} | {_f(b['swapped_mean'], 3)} | {_f(b['negative_mean'], 3)} "
+                     f"| {_ci(b['mean_gap'], b.get('mean_gap_ci'))} | {_ci(b['relative_gap'], b.get('relative_gap_ci'))} "
+                     f"| {_ci(b['auc'], b.get('auc_ci'))} |")
+    variants = dec["variants"]
+    lines += ["", "Relative gap [95% CI] per attribute family (section \"Attribute decomposition\"):", "",
+              "| encoder | " + " | ".join(variants) + " |", "|" + "---|" * (len(variants) + 1)]
+    for name, per in dec["encoders"].items():
+        lines.append(f"| {name} | " + " | ".join(
+            _ci(per[v].get("relative_gap"), per[v].get("relative_gap_ci")) if "error" not in per[v] else "n/a"
+            for v in variants) + " |")
+    rows = dec.get("pairwise", [])
+    pairs = {tuple(sorted((r["encoder_a"], r["encoder_b"]))) for r in rows}
+    metrics = {r["metric"] for r in rows}
+    lines += ["", f"Pairwise (paired bootstrap and permutation tests, Holm-adjusted): {sum(bool(r.get('significant')) for r in rows)} "
+                  f"of {len(rows)} comparisons ({len(variants)} variants x {len(pairs)} encoder pairs x {len(metrics)} "
+                  f"metrics) significant at 0.05."]
+    return "\n".join(lines)
+
+
+def run_decomposition(args) -> str:
+    return decomposition_section(_run(args, "decomposition", dataset="folder", root=str(SHARED / "faces"),
+                                      encoders=THREE, analyses=["bias", "verification", "retrieval", "decomposition"],
+                                      saliency_faces=0))
+
+
+# the BlendFace experiment per encoder: (work folder, extra arguments)
+BLENDFACE_RUNS = (("blendface_dlib", ["--epochs", "6"]),
+                  ("blendface_mobileface", ["--encoder", str(CONTRACTS / "mobileface.toml")]))
+
+
+def run_blendface(args) -> str:
+    parts = []
+    for work, extra in BLENDFACE_RUNS:
+        wdir = Path(args.runs) / work
+        _module_output(["idbench.bench.blendface_experiment", "--work", str(wdir), *extra])
+        parts.append(f"`python -m idbench.bench.blendface_experiment --work runs/{work} "
+                     f"{' '.join(extra).replace(str(CONTRACTS), 'encoders/contracts')}`:\n\n"
+                     + (wdir / "results.md").read_text().strip())
+    return "\n\n".join(parts)
 
 
 def _module_output(argv: List[str]) -> str:
@@ -94,20 +174,22 @@ def _module_output(argv: List[str]) -> str:
 
 
 RUNNERS: Dict[str, Callable] = {
-    "shared": run_shared, "lfw": run_lfw,
-    "blendface": lambda a: _module_output(["idbench.bench.blendface_experiment", "--epochs", "6"]),
-    "speed": lambda a: _module_output(["idbench.bench.speed", "--limit", "64", "--video",
-                                       str(SHARED / "videos" / "liveportrait_d6.mp4")]),
+    "shared": run_shared, "lfw": run_lfw, "decomposition": run_decomposition, "blendface": run_blendface,
+    "speed": lambda a: "\n\n".join([
+        "`python -m idbench.bench.speed --limit 200 --sizes 200,700 --rounds 3`:",
+        _module_output(["idbench.bench.speed", "--limit", "200", "--sizes", "200,700", "--rounds", "3"]),
+        "`python -m idbench.bench.speed_dlib_torch --repeats 5`:",
+        _module_output(["idbench.bench.speed_dlib_torch", "--repeats", "5"])]),
 }
 
 
 def write_block(readme: Path, name: str, text: str) -> None:
     """Replace the README block ``<!-- results:NAME -->...<!-- /results:NAME -->`` by ``text``."""
     src = readme.read_text()
-    pat = re.compile(rf"(<!-- results:{name} -->\n).*?(\n<!-- /results:{name} -->)", re.S)
+    pat = re.compile(rf"(<!-- results:{name} -->\n)(?:.*?\n)?(<!-- /results:{name} -->)", re.S)
     if not pat.search(src):
         raise SystemExit(f"error: {readme} has no <!-- results:{name} --> block")
-    readme.write_text(pat.sub(lambda m: m.group(1) + text + m.group(2), src))
+    readme.write_text(pat.sub(lambda m: m.group(1) + text + "\n" + m.group(2), src))
 
 
 def main(argv=None) -> None:

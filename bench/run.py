@@ -147,7 +147,7 @@ def plan_swap_embeddings(sw, plan, ctx, encoders, cfg, cache, failures, desc: st
     items = [SwapItem(int(p), str(ctx.labels[s]), f"{t.paths[s]} -> {t.paths[p]}", source=int(s))
              for _, s, p in plan.swaps]
     S = embed_swaps(sw, items, ctx, encoders, cfg, cache, desc=desc, total=len(items))
-    failures += swap_failures(S.skipped)
+    failures += swap_failures(S.skipped, "bias-swap")
     emb = {n: np.full((len(items), e.spec.embedding_size), np.nan, np.float32) for n, e in encoders.items()}
     for r in range(len(S.paths)):
         i = S.item(r).meta["index"]

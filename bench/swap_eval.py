@@ -54,8 +54,9 @@ def swap_items(swapper, items, ctx) -> Iterator[DetectedImage]:
                         {"swap": out.item, "provenance": out.provenance, "index": i, "cacheable": bool(out.key)})
 
 
-def swap_failures(skipped: Iterable[Tuple[str, str]]) -> List[dict]:
-    return [failure("swap" if r.startswith("swap failed") else "swap-detect", p,
+def swap_failures(skipped: Iterable[Tuple[str, str]], stage: str = "swap") -> List[dict]:
+    """``stage`` says who asked for the swaps (``swap``: a swapper's evaluation; ``bias-swap``: the bias analysis)."""
+    return [failure(stage if r.startswith("swap failed") else f"{stage}-detect", p,
                     r if r.startswith("swap failed") else f"no face in the swap ({r})") for p, r in skipped]
 
 

@@ -231,8 +231,9 @@ class Cascade(Detector):
         self.stage_names = tuple(stages)
         self.device = device
 
-    def detect(self, image: np.ndarray) -> List[Face]:
-        for name in self.stage_names:
+    def detect(self, image: np.ndarray, stages: slice = slice(None)) -> List[Face]:
+        """The first face list a stage finds; ``stages`` runs only some of them (e.g. ``slice(1)``)."""
+        for name in self.stage_names[stages]:
             faces = create_detector(name, self.device).detect(image)
             if faces:
                 return faces

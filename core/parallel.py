@@ -69,7 +69,8 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: Optional[int]
     """``map(fn, items)`` computed by ``workers`` processes; lazily yields results in input order.
 
     ``fn`` and the items must be picklable (a module-level function or a ``functools.partial`` of
-    one). At most ``window`` (default 16 x workers: results should be small) items are in flight.
+    one). At most ``window`` (default 128 x workers: results should be small; a wide window keeps the
+    workers busy while the caller stops to load a model) items are in flight.
     ``preload`` runs in this process before the workers are forked, so models it loads are loaded
     once and shared copy-on-write. With one worker, or fewer than ``min_items`` items, everything
     runs in the calling process. An exception raised by ``fn`` propagates when its item's turn comes.
@@ -80,7 +81,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: Optional[int]
     if n <= 1 or len(items) < min_items:
         yield from map(fn, items)
         return
-    window = max(n, window or 16 * n)
+    window = max(n, window or 128 * n)
     if preload is not None and _context().get_start_method() == "fork":
         preload()
     todo = iter(items)

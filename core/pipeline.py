@@ -28,7 +28,7 @@ import numpy as np
 
 from idbench.align import align_face
 from idbench.cache import Cache, bytes_key, content_key
-from idbench.detectors import create_detector, preload_detector
+from idbench.detectors import Cascade, create_detector, preload_detector
 from idbench.errors import IdbenchError
 from idbench.faces import Face
 from idbench.face_policy import FacePolicy, apply_face_policy, resolve_policy
@@ -121,8 +121,18 @@ def select_faces(faces: Sequence[Face], all_faces: bool = False,
     return faces if all_faces else faces[:1]
 
 
-def _detect_cached(item: DetectedImage, detector: str, cache: Cache, device: str) -> List[Face]:
-    """Every face of the item's image (cached by content; raises IdbenchError for an unreadable image)."""
+class _Deferred(Exception):
+    """A cascade's first stage found no face in a worker: the calling process runs the other stages."""
+
+
+def _detect_cached(item: DetectedImage, detector: str, cache: Cache, device: str,
+                   stages: slice = slice(None)) -> List[Face]:
+    """Every face of the item's image (cached by content; raises IdbenchError for an unreadable image).
+
+    ``stages`` limits a cascade (``auto``) to some of its stages: ``slice(1)`` in the workers (HOG only,
+    so no worker ever loads MTCNN and torch), ``slice(1, None)`` for the few images it found no face in.
+    Either way the result cached under ``detector`` is the cascade's.
+    """
     dkey = content_key("faces", DETECTION_VERSION, item.key, detector)
     cached = cache.get_json("faces", dkey)
     if cached is not None:
@@ -135,7 +145,11 @@ def _detect_cached(item: DetectedImage, detector: str, cache: Cache, device: str
         if item._load is not None and item.meta.get("cacheable", True):
             cache.put_json("faces", dkey, {"error": str(e)})
         raise
-    faces = create_detector(detector, device).detect(image)
+    det = create_detector(detector, device)
+    cascade = isinstance(det, Cascade)
+    faces = det.detect(image, stages) if cascade else det.detect(image)
+    if not faces and cascade and stages.stop is not None and stages.stop < len(det.stage_names):
+        raise _Deferred()
     cache.put_json("faces", dkey, [f.to_dict() for f in faces] if faces else {"error": "no face detected"})
     if not faces:
         raise IdbenchError("no face detected")
@@ -143,13 +157,14 @@ def _detect_cached(item: DetectedImage, detector: str, cache: Cache, device: str
 
 
 def detect_item(item: DetectedImage, detector: str = "auto", cache: Optional[Cache] = None, device: str = "cpu",
-                all_faces: bool = False, policy: Optional[FacePolicy] = None) -> DetectedImage:
+                all_faces: bool = False, policy: Optional[FacePolicy] = None,
+                stages: slice = slice(None)) -> DetectedImage:
     """Detect (or read back) the faces of one item, then :func:`select_faces`; never raises for bad input."""
     if item.error:
         return item
     cache = cache if cache is not None else Cache(enabled=False)
     try:
-        faces = _detect_cached(item, detector, cache, device)
+        faces = _detect_cached(item, detector, cache, device, stages)
     except IdbenchError as e:
         msg = str(e)
         item.error = msg.split(": ", 1)[-1] if msg.startswith(str(item.path)) else msg
@@ -166,9 +181,14 @@ def detect_stream(items: Iterable[DetectedImage], detector: str = "auto", cache:
 
 
 def _detect_path(path_center, detector: str, cache: Optional[Cache], device: str, all_faces: bool,
-                 policy: Optional[FacePolicy] = None) -> DetectedImage:
+                 policy: Optional[FacePolicy] = None, stages: slice = slice(None)) -> DetectedImage:
     path, center = path_center
-    return detect_item(file_item(path, center), detector, cache, device, all_faces, policy)
+    item = file_item(path, center)
+    try:
+        return detect_item(item, detector, cache, device, all_faces, policy, stages)
+    except _Deferred:
+        item.meta["deferred"] = True
+        return item
 
 
 def detect_paths(paths: Sequence, detector: str = "auto", cache: Optional[Cache] = None, device: str = "cpu",
@@ -180,9 +200,14 @@ def detect_paths(paths: Sequence, detector: str = "auto", cache: Optional[Cache]
     The items come back without their bytes (the embed stage re-reads a file it must crop).
     """
     centers = list(centers) if centers is not None else [None] * len(paths)
-    fn = partial(_detect_path, detector=detector, cache=cache, device=device, all_faces=all_faces, policy=policy)
-    return ordered_map(fn, list(zip(paths, centers)), workers=None if device == "cpu" else 1,
-                       preload=partial(preload_detector, detector, device))
+    fn = partial(_detect_path, detector=detector, cache=cache, device=device, all_faces=all_faces, policy=policy,
+                 stages=slice(1) if device == "cpu" else slice(None))
+    for item in ordered_map(fn, list(zip(paths, centers)), workers=None if device == "cpu" else 1,
+                            preload=partial(preload_detector, detector, device)):
+        if item.meta.pop("deferred", False):  # the cascade's fallback, loaded once, in this process
+            item = detect_item(file_item(item.path, item.center), detector, cache, device, all_faces, policy,
+                               slice(1, None))
+        yield item
 
 
 def detect_file(path, detector: str = "auto", all_faces: bool = False, cache: Optional[Cache] = None,

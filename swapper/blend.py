@@ -355,21 +355,25 @@ def _kernel_for(scale: float) -> int:
     return max(3, k | 1)
 
 
+def checked_pair(source_image, source_face: Optional[Face], other_image, other_face: Optional[Face],
+                 min_face: float = MIN_FACE_PX, other: str = "target"):
+    """Both images as RGB uint8 with their 68 landmarks; a :class:`SwapError` says which side failed."""
+    out = []
+    for role, image, face in (("source", source_image, source_face), (other, other_image, other_face)):
+        img = prepare_image(image)
+        try:
+            out += [img, face_landmarks(img, face, min_face)]
+        except SwapError as e:
+            raise SwapError(e.reason, f"{role}: {e.detail}") from None
+    return tuple(out)
+
+
 def blend_pair(source_image, source_face: Optional[Face], target_image, target_face: Optional[Face],
                mode: str = "crop", mask: Union[str, MaskFn, None] = "face", size: int = CROP_SIZE,
                min_overlap: float = 0.5, min_face: float = MIN_FACE_PX, seed: Optional[int] = None,
                provenance: Optional[dict] = None, mask_fn: Optional[MaskFn] = None) -> SwapResult:
     """Put the source's inner face on the target (``mode`` "crop" or "frame"); raises :class:`SwapError`."""
-    src = prepare_image(source_image)
-    tgt = prepare_image(target_image)
-    try:
-        s_lm = face_landmarks(src, source_face, min_face)
-    except SwapError as e:
-        raise SwapError(e.reason, f"source: {e.detail}") from None
-    try:
-        t_lm = face_landmarks(tgt, target_face, min_face)
-    except SwapError as e:
-        raise SwapError(e.reason, f"target: {e.detail}") from None
+    src, s_lm, tgt, t_lm = checked_pair(source_image, source_face, target_image, target_face, min_face)
     fn = mask_fn or resolve_mask_fn(mask)
     prov = dict(provenance or {})
     prov.setdefault("swapper", "blend")

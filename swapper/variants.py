@@ -40,7 +40,7 @@ from idbench.regions import MaskFn, region_mask_fn
 
 from .base import PairSwapper
 from .blend import (MIN_FACE_PX, BlendSwapper, SwapError, SwapResult, _affine_points, _kernel_for, _warp, blend_mask,
-                    color_transfer, composite, face_landmarks, prepare_image)
+                    checked_pair, color_transfer, composite)
 
 __all__ = ["VARIANTS", "VariantSpec", "VariantSwapper", "make_variant", "tps_warp", "partner_jaw"]
 
@@ -54,16 +54,7 @@ class VariantSpec:
 
 
 def _checked(source_image, source_face, partner_image, partner_face, min_face):
-    src, prt = prepare_image(source_image), prepare_image(partner_image)
-    try:
-        s_lm = face_landmarks(src, source_face, min_face)
-    except SwapError as e:
-        raise SwapError(e.reason, f"source: {e.detail}") from None
-    try:
-        p_lm = face_landmarks(prt, partner_face, min_face)
-    except SwapError as e:
-        raise SwapError(e.reason, f"partner: {e.detail}") from None
-    return src, s_lm, prt, p_lm
+    return checked_pair(source_image, source_face, partner_image, partner_face, min_face, other="partner")
 
 
 def _frame_kernel(lm68: np.ndarray) -> int:

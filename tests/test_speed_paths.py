@@ -99,6 +99,28 @@ def test_pool_detection_matches_in_process(shared_faces, tmp_path, monkeypatch):
     assert [d.path for d in pooled.images] == [Path(p) for p in inputs]  # every input, in input order
 
 
+def test_pool_defers_the_fallback_detector_to_the_caller(shared_faces, tmp_path, monkeypatch):
+    """``auto`` in workers runs HOG only; the images HOG misses get MTCNN in the calling process, same faces."""
+    from idbench.cache import Cache
+    from idbench.pipeline import detect_paths, detect_stream, file_item
+
+    hog_misses = [shared_faces / "ben_affleck" / "02.jpg", shared_faces / "halle_berry" / "03.jpg"]
+    if not all(p.exists() for p in hog_misses):
+        pytest.skip("the shared faces changed")
+    inputs = sorted(shared_faces.glob("*/*.jpg"))[:8] + hog_misses
+    monkeypatch.setenv("IDBENCH_WORKERS", "2")
+    pooled = list(detect_paths(inputs, "auto", Cache(tmp_path / "c"), "cpu"))
+    serial = list(detect_stream((file_item(p) for p in inputs), "auto", Cache(enabled=False), "cpu"))
+    assert [d.path for d in pooled] == [Path(p) for p in inputs]
+    assert [f.detector for d in pooled for f in d.faces][-2:] == ["mtcnn", "mtcnn"]
+    for a, b in zip(pooled, serial):
+        assert not a.error and "deferred" not in a.meta
+        assert [f.to_dict() for f in a.faces] == [f.to_dict() for f in b.faces]
+    # the cache holds the cascade's answer: a rerun (no detector call needed) gives the same faces
+    again = list(detect_paths(inputs, "auto", Cache(tmp_path / "c"), "cpu"))
+    assert [[f.to_dict() for f in d.faces] for d in again] == [[f.to_dict() for f in d.faces] for d in pooled]
+
+
 # ------------------------------------------------------------------------------------------------
 # lazy imports
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -10,7 +9,7 @@ import numpy as np
 from idbench.weights import WeightSource
 
 from .geometry import POSE_COLUMNS
-from .networks import (RESNET50_MIN_BYTES, TorchEstimator, binned_resnet, clamped_crop, expected_angle, load_network,
+from .networks import (RESNET50_MIN_BYTES, TorchEstimator, clamped_crop, expected_angle, load_binned_resnet,
                        resize)
 from .registry import EstimatorSpec, register_estimator
 
@@ -50,17 +49,12 @@ class HopeNetEstimator(TorchEstimator):
         return torch.stack([yaw, pitch, roll], 1).cpu().numpy().astype(np.float64)
 
 
-def hopenet_module(path: Path, allow_pickle: Optional[bool] = None):
-    """HopeNet's network with the weights of ``path`` (``fc_finetune`` may be absent)."""
-    m = binned_resnet({"fc_yaw": 66, "fc_pitch": 66, "fc_roll": 66})
-    return load_network(m, path, "a HopeNet (ResNet-50, 3 x 66 bins)", optional=("fc_finetune.",),
-                        allow_pickle=allow_pickle)
-
-
 @register_estimator(EstimatorSpec(
     "pose.hopenet", "pose", "HopeNet ResNet-50, 3 x 66 bins (300W-LP); user weights hopenet_robust_alpha1.pkl",
     POSE_COLUMNS, weights=(HOPENET_WEIGHTS,), units="degrees",
     paper="Ruiz, Chong & Rehg, Fine-Grained Head Pose Estimation Without Keypoints, CVPRW 2018",
     licence="code: Apache-2.0 (deep-head-pose); weights: trained on 300W-LP (research use)"))
 def _pose_hopenet(spec, weights_path, device="cpu", allow_pickle: Optional[bool] = None):
-    return HopeNetEstimator(spec, hopenet_module(weights_path, allow_pickle), weights_path, device)
+    return HopeNetEstimator(spec, load_binned_resnet({"fc_yaw": 66, "fc_pitch": 66, "fc_roll": 66}, weights_path,
+                            "a HopeNet (ResNet-50, 3 x 66 bins)", allow_pickle),
+                            weights_path, device)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -10,7 +9,7 @@ import numpy as np
 from idbench.weights import WeightSource
 
 from .geometry import GAZE_COLUMNS
-from .networks import (RESNET50_MIN_BYTES, TorchEstimator, binned_resnet, clamped_crop, expected_angle, load_network,
+from .networks import (RESNET50_MIN_BYTES, TorchEstimator, clamped_crop, expected_angle, load_binned_resnet,
                        resize)
 from .registry import EstimatorSpec, register_estimator
 
@@ -45,17 +44,12 @@ class L2CSEstimator(TorchEstimator):
         return torch.stack([pitch, yaw], 1).cpu().numpy().astype(np.float64)
 
 
-def l2cs_module(path: Path, allow_pickle: Optional[bool] = None):
-    """L2CS-Net's network with the weights of ``path`` (``fc_finetune`` may be absent)."""
-    m = binned_resnet({"fc_yaw_gaze": 90, "fc_pitch_gaze": 90})
-    return load_network(m, path, "an L2CS-Net (ResNet-50, 2 x 90 bins)", optional=("fc_finetune.",),
-                        allow_pickle=allow_pickle)
-
-
 @register_estimator(EstimatorSpec(
     "gaze.l2cs", "gaze", "L2CS-Net ResNet-50, 2 x 90 bins (Gaze360); user weights L2CSNet_gaze360.pkl",
     GAZE_COLUMNS, weights=(L2CS_WEIGHTS,), units="degrees",
     paper="Abdelrahman et al., L2CS-Net: Fine-Grained Gaze Estimation in Unconstrained Environments, 2022",
     licence="code: MIT (L2CS-Net); weights: trained on Gaze360 (research use)"))
 def _gaze_l2cs(spec, weights_path, device="cpu", allow_pickle: Optional[bool] = None):
-    return L2CSEstimator(spec, l2cs_module(weights_path, allow_pickle), weights_path, device)
+    return L2CSEstimator(spec, load_binned_resnet({"fc_yaw_gaze": 90, "fc_pitch_gaze": 90}, weights_path,
+                         "an L2CS-Net (ResNet-50, 2 x 90 bins)", allow_pickle),
+                         weights_path, device)

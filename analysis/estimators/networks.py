@@ -70,6 +70,11 @@ def load_network(module, path: Path, what: str, key: Optional[str] = None, optio
     return load_state_dict_checked(module, state, what, path, optional=optional)
 
 
+def load_binned_resnet(heads: Dict[str, int], path: Path, what: str, allow_pickle: Optional[bool] = None):
+    """:func:`binned_resnet` with the weights of ``path`` (HopeNet, L2CS-Net; ``fc_finetune`` may be absent)."""
+    return load_network(binned_resnet(heads), path, what, optional=("fc_finetune.",), allow_pickle=allow_pickle)
+
+
 def clamped_crop(image: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
     """The box cut from the image, clipped to its borders (a box wholly outside: NoFaceError)."""
     h, w = image.shape[:2]

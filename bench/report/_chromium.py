@@ -23,7 +23,7 @@ var ce=console.error;
 console.error=function(){keep(Array.prototype.join.call(arguments,' '));ce.apply(console,arguments);};
 })();</script>"""
 SECTION_HEIGHT = {"summary": 900, "bias": 1500, "verification": 1100, "retrieval": 500, "swaps": 800,
-                  "saliency": 1000, "leaderboard": 900, "failures": 800, "provenance": 500}
+                  "saliency": 1250, "leaderboard": 900, "failures": 800, "provenance": 500}
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Dict, List, Optional, Sequence
 
 from .tables import fmt_value, get_path
@@ -45,6 +46,14 @@ def figure_html(fig, div_id: str) -> str:
                        config={"displaylogo": False, "responsive": True})
 
 
+_NUMBER = re.compile(r"^\s*(?:[-+\u2212]?\d|n/a$|nan$|inf$)")
+
+
+def _numeric(cell: object) -> bool:
+    """Numbers (and n/a) are right-aligned so digits line up; text (paths, reasons) is left-aligned."""
+    return bool(_NUMBER.match(str(cell)))
+
+
 def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], bold: Optional[List[List[bool]]] = None,
                caption: str = "", header_rows: Sequence[Sequence[tuple]] = ()) -> str:
     """A plain HTML table; ``bold[i][j]`` marks the best cell; ``header_rows`` are (label, colspan) rows."""
@@ -56,8 +65,8 @@ def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], bold: Optio
     for i, r in enumerate(rows):
         cells = []
         for j, c in enumerate(r):
-            b = bold is not None and bold[i][j]
-            cells.append(f'<td class="best">{esc(c)}</td>' if b else f"<td>{esc(c)}</td>")
+            cls = " ".join(n for n, on in (("best", bold is not None and bold[i][j]), ("text", not _numeric(c))) if on)
+            cells.append(f'<td class="{cls}">{esc(c)}</td>' if cls else f"<td>{esc(c)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
     return f'<table class="data">{cap}<thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'

@@ -24,6 +24,7 @@ table.data{border-collapse:collapse;margin:1em 0;font-size:.9em} table.data capt
 color:#444;padding:.3em 0} table.data th,table.data td{border-bottom:1px solid #ddd;padding:.3em .6em;
 text-align:right;overflow-wrap:anywhere;max-width:40em} table.data th{overflow-wrap:normal}
 table.data th:first-child,table.data td:first-child{text-align:left;white-space:nowrap}
+table.data td.text{text-align:left}
 table.data thead th{border-bottom:2px solid #333;background:#fafafa} td.best{font-weight:bold}
 table.data tr.group th{text-align:left;background:#eef2f7;font-style:italic} .scroll{overflow-x:auto}
 pre.wrap{white-space:pre-wrap;overflow-wrap:anywhere;font-size:.8em;background:#f7f7f7;padding:1em}
