@@ -30,14 +30,19 @@ def fail(msg: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-WEIGHTS_HELP = "NAME=PATH: explicit weight file of encoder NAME (repeatable; NAME as given or a contract's name)"
+WEIGHTS_HELP = ("NAME=PATH: explicit weight file of encoder NAME (repeatable; NAME as given or a contract's name), "
+                "or of a learned swapper: its file's name (blendswap.pth, latest_net_G.pth, ...) or, with one file, "
+                "its own name")
 
 
-def parse_weights(items: List[str], encoders: List[str]) -> Dict[str, str]:
+def parse_weights(items: List[str], encoders: List[str], swappers: List[str] = ()) -> Dict[str, str]:
     """``--weights NAME=PATH`` (every command): NAME must be one of the command's encoders (as given, or the
-    ``name`` of a contract file among them); anything else is an error, never silently unused."""
+    ``name`` of a contract file among them) or a weight name of one of its learned swappers
+    (:func:`idbench.swapper.learned.weight_names`, stored under the file's name); anything else is an
+    error, never silently unused."""
     from idbench.encoders.contract import is_contract_path, read_contract
     from idbench.errors import IdbenchError
+    from idbench.swapper.learned import weight_names
 
     known = {}
     for e in encoders:
@@ -45,19 +50,24 @@ def parse_weights(items: List[str], encoders: List[str]) -> Dict[str, str]:
             known[e] = read_contract(e).name if is_contract_path(e) else e
         except IdbenchError as err:
             fail(str(err))
+    swapper_names = {n: key for s in swappers for n, key in weight_names(s).items()}
     out: Dict[str, str] = {}
     for item in items:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             fail(f"--weights takes NAME=PATH, got {item!r}")
         match = next((e for e, label in known.items() if name in (e, label)), None)
+        if match is None and name in swapper_names:
+            match = swapper_names[name]
         if match is None:
             from idbench.encoders import list_encoders
             from idbench.errors import UnknownNameError
 
-            if name not in list_encoders():  # a typo: suggest this command's encoders
-                fail(str(UnknownNameError("encoder in --weights", name, list(known))))
-            fail(f"--weights names {name}, which this command does not use (it uses {', '.join(known)})")
+            uses = [*known, *swapper_names]
+            if name not in list_encoders():  # a typo: suggest this command's encoders and swapper files
+                what = "encoder or weight file" if swapper_names else "encoder"
+                fail(str(UnknownNameError(f"{what} in --weights", name, uses)))
+            fail(f"--weights names {name}, which this command does not use (it uses {', '.join(uses)})")
         out[match] = path
     return out
 
@@ -82,12 +92,12 @@ def list_cmd(what: str = typer.Argument(..., help="encoders | detectors | swappe
         _table(("name", "description"), [(n, DETECTORS.spec(n).description) for n in DETECTORS.names(pattern)])
     elif what == "swappers":  # learned swappers also say whether their weight files are present
         from idbench.swapper import SWAPPERS
-        from idbench.swapper.learned import weight_status
+        from idbench.swapper.learned import weight_places, weight_status
 
-        rows = [(n, SWAPPERS.spec(n).kind, weight_status(n),
+        rows = [(n, SWAPPERS.spec(n).kind, weight_status(n), weight_places(n),
                  "; ".join(f"{p}: {d}" for p, d in SWAPPERS.spec(n).params) or "-",
                  SWAPPERS.spec(n).description) for n in SWAPPERS.names(pattern)]
-        _table(("name", "kind", "weights", "parameters", "description"),
+        _table(("name", "kind", "weights", "weight files go in", "parameters", "description"),
                [(n + (":DIR" if SWAPPERS.spec(n).arg else ""), *rest) for n, *rest in rows])
     else:
         registry = _other_registry(what)
@@ -217,7 +227,8 @@ def run_cmd(
     from idbench.bench import validate as V
     from idbench.errors import IdbenchError
 
-    w = parse_weights(weights, [e for e in encoders.split(",") if e] + [e for e in id_encoders.split(",") if e])
+    w = parse_weights(weights, [e for e in encoders.split(",") if e] + [e for e in id_encoders.split(",") if e],
+                      [s.strip() for s in swappers.split(",") if s.strip()])
     from idbench.bench.decomposition import parse_analyses
 
     try:  # every argument checked before any work starts

@@ -57,15 +57,19 @@ class RunConfig:
 
 
 def build_swappers(cfg: "RunConfig") -> Dict[str, object]:
-    """Every ``--swappers`` entry built from the registry, before any work (unknown names fail here)."""
+    """Every ``--swappers`` entry built from the registry, before any work (unknown names, missing or wrong
+    weight files fail here). Pair swappers (``blend``, learned) take the run's seed, ``--k-partners`` and
+    device; learned ones their files from ``--weights``."""
     from idbench.swapper import SWAPPERS, create_swapper, parse_swapper
+    from idbench.swapper.learned import factory_weights
 
     out = {}
     for text in cfg.swappers:
         name, _ = parse_swapper(text)
-        kw = {"seed": cfg.seed, "k": cfg.k_partners, "device": cfg.device} if name == "blend" else {}
-        if SWAPPERS.spec(name).kind == "learned":
-            kw = {"device": cfg.device}
+        kind = SWAPPERS.spec(name).kind
+        kw = {"seed": cfg.seed, "k": cfg.k_partners, "device": cfg.device} if kind in ("pseudo", "learned") else {}
+        if kind == "learned":
+            kw.update(factory_weights(name, cfg.weights))
         if name.startswith("ffpp:"):
             kw = {"root": cfg.root, "compression": cfg.compression, "frames": cfg.frames}
         if name == "results":
@@ -163,8 +167,8 @@ def run(cfg: RunConfig) -> dict:
 
     from idbench.regions import check_region
 
-    cfg.device = resolve_device(cfg.device)  # before anything is built on it
-    swappers = build_swappers(cfg)  # unknown names / missing folders fail before any work
+    cfg.device = resolve_device(cfg.device)
+    swappers = build_swappers(cfg)  # unknown names, missing folders or weight files fail before any work
     check_region(cfg.saliency_region)
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)

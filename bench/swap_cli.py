@@ -1,10 +1,13 @@
-"""``bench swap``: write pseudo-swaps (``blend``) or FF++ frames (``ffpp:<Method>``) to a folder.
+"""``bench swap``: write swaps (``blend``, ``inswapper``, ``blendswap``, ``simswap``) or FF++ frames
+(``ffpp:<Method>``) to a folder.
 
-``bench swap --swapper blend --out DIR INPUT...``: INPUT are image files or folders; an image's
-identity is the name of its parent folder. Every image is an anchor: its inner face is blended onto
-its nearest-landmark partner of another identity (seeded choice among --k random candidates).
-Writes ``swaps/`` and ``masks/`` (PNG), ``manifest.csv`` (one row per anchor, failures included
-with their reason), ``contact_sheet.png`` (rows of source, target, mask, result) and ``swap.json``.
+``bench swap --swapper blend|inswapper|blendswap|simswap --out DIR INPUT...``: INPUT are image files or
+folders; an image's identity is the name of its parent folder. Every image is an anchor (the source):
+swapped onto its nearest-landmark partner of another identity (seeded choice among --k random candidates),
+by blending its inner face (``blend``) or by the learned swapper, whose crop is pasted back into the full
+target frame. One path for all (:func:`swap_images`). Writes ``swaps/`` and ``masks/`` (PNG),
+``manifest.csv`` (one row per anchor, failures included with their reason), ``contact_sheet.png`` (rows of
+source, target, mask, result) and ``swap.json`` (parameters; learned: the weight files and their sha256).
 
 ``bench swap --swapper ffpp:FaceShifter --out DIR FFPP_ROOT``: N evenly spaced frames per
 manipulated video (``--frames``), ``frames/<target>_<source>/<index>.png``, manifest and a sheet.
@@ -118,24 +121,23 @@ def detect_inputs(inputs, detector: str, cache, device: str, progress: bool = Tr
     return files, faces, errors
 
 
-def swap_blend(inputs: Sequence[Path], out: Path, seed: int = 0, k: int = 100, mode: str = "frame",
-               limit: Optional[int] = None, region: str = "face", detector: str = "auto", cache=None,
-               device: str = "cpu", sheet_rows: int = 40, progress: bool = False,
-               partner: str = "nearest-landmark", mask: Optional[str] = None) -> Dict[str, object]:
-    """The ``blend`` branch of ``bench swap`` (also usable from Python). Returns a summary dict.
+def swap_images(swapper: str, inputs: Sequence[Path], out: Path, seed: int = 0, k: int = 100,
+                partner: str = "nearest-landmark", limit: Optional[int] = None, detector: str = "auto", cache=None,
+                device: str = "cpu", sheet_rows: int = 40, progress: bool = False, **options) -> Dict[str, object]:
+    """``bench swap`` for every pair swapper (``blend``, ``inswapper``, ``blendswap``, ``simswap``; also usable
+    from Python). Returns the summary written to ``swap.json``.
 
-    The swaps are the pipeline's pseudo-swaps (:class:`idbench.swapper.BlendSwapper`, the same
-    parameters give the same images as the bias analysis and ``bench run --swappers blend``).
+    ``options`` go to the swapper's factory (``blend``: ``mode``, ``region``; learned: ``weights``). The
+    swapper is built first, so a missing or wrong weight file fails before any detection. Each image is a
+    source, swapped onto its partner (:meth:`idbench.swapper.PairSwapper.swap_batch`, the pair rule of
+    ``bench run``: same parameters, same pairs, same pixels).
     """
     from tqdm.auto import tqdm
 
-    from idbench.align import arcface_crop
     from idbench.cache import Cache
-    from idbench.errors import InputError
-    from idbench.imageio import list_image_files, read_image
-    from idbench.pipeline import detect_stream, file_item
     from idbench.swapper import create_swapper
 
+    sw = create_swapper(swapper, seed=seed, k=k, partner=partner, device=device, **options)
     cache = cache if cache is not None else Cache(enabled=False)
     files, faces, detect_err = detect_inputs(inputs, detector, cache, device, progress)
     out = Path(out)
@@ -145,55 +147,61 @@ def swap_blend(inputs: Sequence[Path], out: Path, seed: int = 0, k: int = 100, m
     anchors = list(range(len(files)))
     if limit is not None and 0 <= limit < len(files):
         anchors = sorted(np.random.default_rng(seed).choice(len(files), limit, replace=False).tolist())
-    region = mask if mask is not None else region
-    sw = create_swapper("blend", mode=mode, seed=seed, k=k, region=region, partner=partner, device=device)
     rows: List[dict] = []
     sheet: List[List[np.ndarray]] = []
-    n_ok = 0
     # images are passed as paths and read when needed: memory stays bounded
     results = sw.swap_batch(paths, faces, ids, paths=paths, anchors=anchors)
     for a, res in zip(tqdm(anchors, desc="write", disable=not progress), results):
-        prov = res.provenance
-        row = {"source_path": paths[a], "target_path": prov.get("target_path", ""), "source_identity": ids[a],
-               "target_identity": prov.get("target_id", ""), "identity_label": ids[a], "output_path": "",
-               "mask_path": "", "landmark_distance": "", "status": "ok" if res.ok else "error", "reason": "",
-               "frame": ""}
-        if "landmark_distance" in prov:
-            row["landmark_distance"] = f"{prov['landmark_distance']:.6f}"
-        if not res.ok:
-            row["reason"] = f"source: {detect_err[a]}" if a in detect_err else res.reason
-            rows.append(row)
-            continue
-        t = int(prov["target_index"])
-        name = f"{_safe(Path(paths[a]).stem)}__on__{_safe(ids[t])}_{_safe(Path(paths[t]).stem)}.png"
-        img_rel = Path("swaps") / _safe(ids[a]) / name
-        mask_rel = Path("masks") / _safe(ids[a]) / name
-        _save_png(out / img_rel, res.image)
-        _save_png(out / mask_rel, np.clip(np.rint(res.mask * 255), 0, 255).astype(np.uint8))
-        row["output_path"], row["mask_path"] = str(img_rel), str(mask_rel)
+        row = _manifest_row(paths[a], ids[a], res, detect_err.get(a))
+        if res.ok:
+            t = int(res.provenance["target_index"])
+            name = f"{_safe(Path(paths[a]).stem)}__on__{_safe(ids[t])}_{_safe(Path(paths[t]).stem)}.png"
+            row["output_path"] = str(Path("swaps") / _safe(ids[a]) / name)
+            row["mask_path"] = str(Path("masks") / _safe(ids[a]) / name)
+            _save_png(out / row["output_path"], res.image)
+            _save_png(out / row["mask_path"], np.clip(np.rint(res.mask * 255), 0, 255).astype(np.uint8))
+            if len(sheet) < sheet_rows:
+                sheet.append(_sheet_cells(paths[a], faces[a], paths[t], faces[t], res, sw.params().get("mode")))
         rows.append(row)
-        n_ok += 1
-        if len(sheet) < sheet_rows:
-            src, tgt = read_image(paths[a]), read_image(paths[t])
-            if mode == "crop":
-                cells = [arcface_crop(src, faces[a].landmarks5), arcface_crop(tgt, faces[t].landmarks5)]
-                cells += [(res.mask * 255).astype(np.uint8), res.image]
-            else:
-                cells = [_face_square(src, faces[a]), _face_square(tgt, faces[t]),
-                         _face_square((res.mask * 255).astype(np.uint8), faces[t]),
-                         _face_square(res.image, faces[t])]
-            sheet.append(cells)
     with open(out / "manifest.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
         w.writeheader()
         w.writerows(rows)
     _save_png(out / "contact_sheet.png", contact_sheet(sheet, cell=112))
-    summary = {"swapper": "blend", "params": sw.params(), "mode": mode, "seed": seed, "k": k, "region": region,
-               "detector": detector,
-               "n_inputs": len(files), "n_anchors": len(anchors), "n_ok": n_ok, "n_failed": len(anchors) - n_ok,
-               "manifest": str(out / "manifest.csv"), "contact_sheet": str(out / "contact_sheet.png")}
-    (out / "swap.json").write_text(json.dumps(summary, indent=2))
+    n_ok = sum(r["status"] == "ok" for r in rows)
+    summary = {"swapper": swapper, "params": sw.params(), "provenance": sw.provenance(), "seed": seed, "k": k,
+               "partner": partner, "detector": detector, "n_inputs": len(files), "n_anchors": len(anchors),
+               "n_ok": n_ok, "n_failed": len(anchors) - n_ok, "manifest": str(out / "manifest.csv"),
+               "contact_sheet": str(out / "contact_sheet.png")}
+    (out / "swap.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def _manifest_row(source_path: str, source_id: str, res, detect_error: Optional[str]) -> dict:
+    """One manifest row (output and mask paths filled in by the caller for a written swap)."""
+    prov = res.provenance
+    row = {c: "" for c in MANIFEST_COLUMNS}
+    row.update(source_path=source_path, target_path=prov.get("target_path", ""), source_identity=source_id,
+               target_identity=prov.get("target_id", ""), identity_label=source_id,
+               status="ok" if res.ok else "error")
+    if "landmark_distance" in prov:
+        row["landmark_distance"] = f"{prov['landmark_distance']:.6f}"
+    if not res.ok:
+        row["reason"] = f"source: {detect_error}" if detect_error else res.reason
+    return row
+
+
+def _sheet_cells(src_path: str, src_face, tgt_path: str, tgt_face, res, mode: Optional[str]) -> List[np.ndarray]:
+    """Source, target, mask, result: ArcFace crops for blend's crop mode, else squares around the faces."""
+    from idbench.align import arcface_crop
+    from idbench.imageio import read_image
+
+    src, tgt = read_image(src_path), read_image(tgt_path)
+    mask8 = (res.mask * 255).astype(np.uint8)
+    if mode == "crop":
+        return [arcface_crop(src, src_face.landmarks5), arcface_crop(tgt, tgt_face.landmarks5), mask8, res.image]
+    return [_face_square(src, src_face), _face_square(tgt, tgt_face), _face_square(mask8, tgt_face),
+            _face_square(res.image, tgt_face)]
 
 
 def swap_ffpp(name: str, root: Path, out: Path, compression: str = "c23", frames: int = 10,
@@ -238,21 +246,25 @@ def register(app) -> None:
     """Add the ``swap`` command to the ``bench`` typer app."""
     import typer
 
+    from idbench.bench.cli import WEIGHTS_HELP
+
     @app.command("swap")
     def swap_cmd(
         inputs: List[Path] = typer.Argument(..., help="image files/folders (identity = parent folder name); "
                                                       "for ffpp:<Method>, the FF++ root"),
-        swapper: str = typer.Option("blend", "--swapper", "-s", help="blend | ffpp:<Method> (bench list swappers)"),
+        swapper: str = typer.Option("blend", "--swapper", "-s", help="blend | inswapper | blendswap | simswap | "
+                                                                     "ffpp:<Method> (bench list swappers)"),
         out: Path = typer.Option(..., "--out", "-o", help="output folder"),
         seed: int = typer.Option(0, "--seed", help="seed of the partner choice (and of --limit's sample)"),
         k: int = typer.Option(100, "--k", help="random other-identity candidates per anchor"),
-        mode: str = typer.Option("frame", "--mode", help="frame (full images, the default of every blend) | crop "
-                                                         "(112 ArcFace crops, the paper's geometry)"),
+        mode: str = typer.Option("frame", "--mode", help="blend: frame (full images, the default of every blend) | "
+                                                         "crop (112 ArcFace crops, the paper's geometry)"),
         partner: str = typer.Option("nearest-landmark", "--partner", help="nearest-landmark | random"),
         limit: Optional[int] = typer.Option(None, "--limit", help="at most this many swaps (a seeded sample of "
                                                                  "anchors; FF++: frames)"),
-        region: str = typer.Option("face", "--region", "--mask", help="blended face region: face | inner | "
+        region: str = typer.Option("face", "--region", "--mask", help="blend: blended face region: face | inner | "
                                                                       "parsing:<BiSeNet .pth> (idbench.regions)"),
+        weights: List[str] = typer.Option([], "--weights", help=WEIGHTS_HELP),
         detector: str = typer.Option("auto", "--detector", "-d"),
         compression: str = typer.Option("c23", "--compression", help="FF++ compression (c0, c23, c40)"),
         frames: int = typer.Option(10, "--frames", help="FF++ frames per video"),
@@ -261,25 +273,30 @@ def register(app) -> None:
         no_cache: bool = typer.Option(False, "--no-cache"),
         cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
     ):
-        """Write swapped images, masks, a manifest CSV and a contact sheet into --out."""
-        from idbench.bench.cli import fail
+        """Write swapped images (full frames, pasted back), masks, a manifest CSV and a contact sheet into --out."""
+        from idbench.bench.cli import fail, parse_weights
         from idbench.cache import Cache
         from idbench.errors import IdbenchError
 
         if mode not in ("crop", "frame"):
             fail(f"--mode must be crop or frame, got {mode!r}")
         try:
-            from idbench.bench.validate import validate_command
+            from idbench.bench.validate import check_swappers, validate_command
 
             validate_command(detector=detector, inputs=inputs, out_dir=out, cache_dir=cache_dir, no_cache=no_cache)
             from idbench.swapper import SWAPPERS, parse_swapper
 
             name, _ = parse_swapper(swapper)  # unknown names raise with suggestions
             kind = SWAPPERS.spec(name).kind
-            if kind == "pseudo":
-                s = swap_blend(inputs, out, seed=seed, k=k, mode=mode, limit=limit, region=region, detector=detector,
-                               partner=partner, cache=Cache(cache_dir, enabled=not no_cache), device=device,
-                               sheet_rows=sheet_rows, progress=True)
+            w = parse_weights(weights, [], [name])
+            if kind in ("pseudo", "learned"):
+                options = _pair_options(name, kind, mode, region, w)
+                check_swappers([name], "folder", w)  # a learned swapper's files: found before any work
+                from idbench.bench.run import resolve_device
+
+                s = swap_images(name, inputs, out, seed=seed, k=k, partner=partner, limit=limit, detector=detector,
+                                cache=Cache(cache_dir, enabled=not no_cache), device=resolve_device(device),
+                                sheet_rows=sheet_rows, progress=True, **options)
             elif kind == "dataset" and name.startswith("ffpp:"):
                 if len(inputs) != 1:
                     fail("ffpp:<Method> takes exactly one INPUT: the FaceForensics++ root")
@@ -290,3 +307,17 @@ def register(app) -> None:
         except IdbenchError as e:
             fail(str(e))
         typer.echo(f"{s['n_ok']} swaps written, {s['n_failed']} failed -> {s['manifest']}, {s['contact_sheet']}")
+
+
+def _pair_options(name: str, kind: str, mode: str, region: str, weights: Dict[str, str]) -> Dict[str, object]:
+    """The factory options of a pair swapper from ``bench swap``'s flags (blend's flags are blend's only)."""
+    from idbench.errors import InputError
+
+    if kind == "pseudo":
+        return {"mode": mode, "region": region}
+    if mode != "frame" or region != "face":
+        raise InputError(f"--mode and --region are blend's options; {name} swaps its own crop and pastes it back "
+                         f"into the full frame")
+    from idbench.swapper.learned import factory_weights
+
+    return factory_weights(name, weights)

@@ -194,7 +194,8 @@ def evaluate_swapper(swapper, ctx, encoders, id_encs, estimators, cfg, cache) ->
     S = embed_swaps(swapper, items, ctx, encoders, cfg, cache, estimators, f"swaps {swapper.name}", total)
     fails += swap_failures(S.skipped)
     swaps = [S.item(r).meta["swap"] for r in range(len(S.paths))]
-    out = {"params": swapper.params(), "n_planned": len(items), "failures": fails, "id_encoders": id_encs,
+    out = {"params": swapper.params(), "provenance": swapper.provenance(), "n_planned": len(items),
+           "failures": fails, "id_encoders": id_encs,
            "estimators": {k: v[0] for k, v in estimators.items()}}
     if not swaps:
         out.update({"summary": {"n_swaps": 0}, "directions": {"n_swaps": ""}, "per_sample": {}, "n": 0})

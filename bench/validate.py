@@ -56,8 +56,11 @@ def check_weights(weights: Mapping[str, os.PathLike], used: Sequence[str]) -> No
             raise InputError(f"--weights {name}={path}: no such file")
 
 
-def check_swappers(specs: Sequence[str], dataset: str) -> None:
+def check_swappers(specs: Sequence[str], dataset: str, weights: Optional[Mapping[str, str]] = None) -> None:
+    """Names, ``results:DIR`` folders, and a learned swapper's weight files (found and large enough, not yet
+    loaded: a missing file is one line saying where it goes, before any work)."""
     from idbench.swapper import parse_swapper
+    from idbench.swapper.learned import LEARNED_SPECS, factory_weights
 
     for s in specs:
         if s.startswith("results:"):
@@ -68,6 +71,8 @@ def check_swappers(specs: Sequence[str], dataset: str) -> None:
         parse_swapper(s)  # an unknown name raises with close-match suggestions
         if s.startswith("ffpp:") and dataset != "ffpp":
             raise InputError(f"--swappers {s} reads FaceForensics++'s own videos: it needs --dataset ffpp")
+        if s in LEARNED_SPECS:
+            LEARNED_SPECS[s].resolve(factory_weights(s, weights or {})["weights"])
 
 
 def check_dataset(name: str, root: Optional[os.PathLike], splits: Optional[os.PathLike] = None) -> None:
@@ -133,11 +138,18 @@ def validate_run(*, encoders: Sequence[str], id_encoders: Sequence[str], detecto
     """Everything ``bench run`` is given, cheap checks first."""
     check_detector(detector)
     check_dataset(dataset, root, splits)
-    check_swappers(swappers, dataset)
+    check_swappers(swappers, dataset, weights)
     check_writable_dir(out)
     check_cache(cache_dir, no_cache)
     check_encoders([*encoders, *[e for e in id_encoders if e not in encoders]])
-    check_weights(weights, [*encoders, *[e for e in id_encoders if e not in encoders]])
+    check_weights(weights, [*encoders, *[e for e in id_encoders if e not in encoders], *swapper_weight_keys(swappers)])
+
+
+def swapper_weight_keys(swappers: Sequence[str]) -> List[str]:
+    """The ``--weights`` keys the learned swappers among ``swappers`` take (file names, inswapper's encoder)."""
+    from idbench.swapper.learned import weight_names
+
+    return sorted({key for s in swappers for key in weight_names(s).values()})
 
 
 def validate_embed(*, encoder: str, detector: str, inputs: Sequence[os.PathLike], out, weights,

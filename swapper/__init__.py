@@ -1,5 +1,6 @@
 """Face swappers behind one interface (:mod:`idbench.swapper.base`): the ``blend`` pseudo-swapper,
-FaceForensics++'s manipulated videos (``ffpp:<Method>``) and any method's outputs (``results:DIR``).
+FaceForensics++'s manipulated videos (``ffpp:<Method>``), any method's outputs (``results:DIR``) and the
+learned swappers ``inswapper``, ``blendswap``, ``simswap`` (:mod:`idbench.swapper.learned`).
 
 >>> from idbench.swapper import SWAPPERS, create_swapper, list_swappers
 """

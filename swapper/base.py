@@ -20,12 +20,15 @@ target_face) -> SwapResult`` (full frame, pasted back; raise ``SwapError`` for o
 with no other code: subclass :class:`PairSwapper` (implement ``swap``, set ``name``, optionally
 ``params()``), or wrap an existing object with ``PairSwapper.wrap(obj, name)``, and register a factory::
 
-    @register_swapper(SwapperSpec("simswap", "SimSwap 224", "learned", params=PAIR_PARAMS))
-    def _make(spec, **kw):
-        return PairSwapper.wrap(SimSwap(...), "simswap", **kw)
+    @register_swapper(SwapperSpec("myswap", "My swapper", "learned", params=PAIR_PARAMS))
+    def _make(spec, seed=0, k=100, partner="nearest-landmark", **kw):
+        return PairSwapper.wrap(MySwap(...), "myswap", seed=seed, k=k, partner=partner)
 
 Its pairs are planned like the pseudo-swap's (``partner`` = ``nearest-landmark`` among ``k``
-random faces of other identities, or ``random``; seeded).
+random faces of other identities, or ``random``; seeded), in a run (:meth:`PairSwapper.plan`) and in
+``bench swap`` (:meth:`PairSwapper.swap_batch`). The built-in ``inswapper``, ``blendswap`` and ``simswap``
+are :class:`idbench.swapper.learned.protocol.LearnedPairSwapper` s, which plan FF++'s split pairs
+(``<target>_<source>``) when the run has them.
 """
 
 from __future__ import annotations
@@ -96,6 +99,10 @@ class Swapper(ABC):
         """The parameters that change the swaps (recorded in ``results["swappers"][name]["params"]``)."""
         return {}
 
+    def provenance(self) -> Dict[str, object]:
+        """What the swapper records about itself besides :meth:`params` (e.g. weight files and their sha256)."""
+        return {}
+
     @abstractmethod
     def plan(self, ctx: SwapContext) -> Tuple[List[SwapItem], List[Failure]]:
         """The items to swap, and one failure per item that could not be planned."""
@@ -149,7 +156,10 @@ class PairSwapper(Swapper):
     Planning: every usable row is a source, swapped onto its partner (:func:`plan_partners`, rule
     ``partner``, ``k`` candidates, ``seed``). The cache key of a swap is the content of its inputs
     (both images' keys, both face records) and :meth:`params`, so a rerun never rebuilds it.
+    Outside a run (``bench swap``), :meth:`swap_batch` plans and swaps a list of images the same way.
     """
+
+    min_face: float = 32.0  # px of 68-landmark extent a face needs to take part (blend.MIN_FACE_PX)
 
     def __init__(self, partner: str = "nearest-landmark", k: int = 100, seed: int = 0):
         self.partner, self.k, self.seed = partner, int(k), int(seed)
@@ -164,6 +174,10 @@ class PairSwapper(Swapper):
     def usable(self, ctx: SwapContext) -> Optional[List[bool]]:
         """Rows that may take part (default: all with 68 landmarks)."""
         return None
+
+    def partners(self, faces: Sequence, identities: Sequence) -> Tuple[np.ndarray, np.ndarray]:
+        """(partner row, landmark distance) of every row; -1 where none (:func:`plan_partners`)."""
+        return plan_partners(faces, identities, self.partner, self.k, self.seed)
 
     def plan(self, ctx: SwapContext) -> Tuple[List[SwapItem], List[Failure]]:
         from idbench.pipeline import failure
@@ -195,6 +209,71 @@ class PairSwapper(Swapper):
 
             yield SwapOutput(it, key, load, {"swapper": self.name, "source_path": t.paths[it.source],
                                              "target_path": t.paths[it.target], **params})
+
+    # --- outside a run: a list of images (bench swap) ---------------------------------------------
+    def prepare_row(self, image, face):
+        """The face of one row after the per-row checks (image readable, 68 landmarks inside it, at least
+        ``min_face`` px); raises ``SwapError``. A row that fails is neither swapped nor a partner."""
+        from .blend import _with_lm68, face_landmarks, prepare_image
+
+        return _with_lm68(face, face_landmarks(prepare_image(image), face, self.min_face))
+
+    def swap_batch(self, images: Sequence, faces: Sequence, identities: Sequence,
+                   paths: Optional[Sequence] = None, anchors: Optional[Sequence[int]] = None) -> list:
+        """Swap every anchor (default: every row; the source) onto its partner (the target); one
+        :class:`~idbench.swapper.blend.SwapResult` or ``SwapFailure`` per anchor, in order.
+
+        ``images`` may hold arrays or paths (read when needed, so memory stays bounded).
+        """
+        import os
+
+        from idbench.errors import InputError
+
+        from .blend import SwapError
+
+        n = len(faces)
+        if len(images) != n or len(identities) != n:
+            raise InputError(f"images ({len(images)}), faces ({n}) and identities ({len(identities)}) differ in length")
+        paths = [str(p) for p in paths] if paths is not None else [
+            str(im) if isinstance(im, (str, os.PathLike)) else f"#{i}" for i, im in enumerate(images)]
+        usable, problems = [], {}
+        for i in range(n):
+            try:
+                usable.append(self.prepare_row(images[i], faces[i]))
+            except SwapError as e:
+                usable.append(None)
+                problems[i] = str(e)
+        partner, dist = self.partners(usable, identities)
+        rows = range(n) if anchors is None else anchors
+        return [self._anchor_swap(int(i), images, usable, identities, paths, partner, dist, problems) for i in rows]
+
+    def _anchor_swap(self, i, images, usable, identities, paths, partner, dist, problems):
+        from .blend import SwapFailure
+
+        prov = {"swapper": self.name, **self.params(), "source_index": i, "source_id": str(identities[i]),
+                "source_path": paths[i], "identity": str(identities[i])}
+        if i in problems:
+            return SwapFailure(f"source: {problems[i]}", prov)
+        j = int(partner[i])
+        if j < 0:
+            return SwapFailure("no partner: no usable image of another identity", prov)
+        prov.update({"target_index": j, "target_id": str(identities[j]), "target_path": paths[j],
+                     "landmark_distance": float(dist[i])})
+        # anchor = source, partner = target (the paper's "anchor"/"partner" names kept as aliases)
+        prov.update({"anchor_id": prov["source_id"], "anchor_path": paths[i],
+                     "partner_id": prov["target_id"], "partner_path": paths[j]})
+        return self.swap_pair(images[i], usable[i], images[j], usable[j], provenance=prov)
+
+    def swap_pair(self, source_image, source_face, target_image, target_face, provenance: Optional[dict] = None):
+        """Like :meth:`swap` (images may be paths) but returns a ``SwapFailure`` instead of raising for bad input."""
+        from .blend import SwapError, SwapFailure, prepare_image
+
+        try:
+            res = self.swap(prepare_image(source_image), source_face, prepare_image(target_image), target_face)
+        except SwapError as e:
+            return SwapFailure(str(e), dict(provenance or {}))
+        res.provenance = {**(provenance or {}), **(res.provenance or {})}
+        return res
 
     @staticmethod
     def wrap(obj, name: str, **kw) -> "PairSwapper":

@@ -24,7 +24,8 @@ Two geometries:
   matches the crop recipe.
 
 Bad input is reported per item: :class:`SwapError` (an :class:`~idbench.errors.IdbenchError`) from
-the single-pair functions, :class:`SwapFailure` records from :meth:`BlendSwapper.swap_batch`.
+the single-pair functions, :class:`SwapFailure` records from :meth:`BlendSwapper.swap_batch`
+(:meth:`idbench.swapper.PairSwapper.swap_batch`, shared with the learned swappers).
 """
 
 from __future__ import annotations
@@ -484,13 +485,6 @@ class BlendSwapper(PairSwapper):
                           min_overlap=self.min_overlap, min_face=self.min_face, seed=self.seed,
                           provenance=provenance, mask_fn=self.mask_fn)
 
-    def swap_pair(self, *args, **kw) -> Union[SwapResult, SwapFailure]:
-        """Like :meth:`swap` but returns a :class:`SwapFailure` instead of raising for bad input."""
-        try:
-            return self.swap(*args, **kw)
-        except SwapError as e:
-            return SwapFailure(str(e), dict(kw.get("provenance") or {}))
-
     def usable(self, ctx) -> List[bool]:
         """In a run: faces whose landmark extent reaches ``min_face`` (the image-free part of the checks)."""
         return [f.landmarks68 is not None and float(np.ptp(np.asarray(f.landmarks68), axis=0).max()) >= self.min_face
@@ -498,50 +492,6 @@ class BlendSwapper(PairSwapper):
 
     def partners(self, faces: Sequence[Optional[Face]], identities: Sequence) -> Tuple[np.ndarray, np.ndarray]:
         return plan_partners(faces, identities, self.partner, self.k, self.seed, align=self.align_partners)
-
-    def swap_batch(self, images: Sequence, faces: Sequence[Optional[Face]], identities: Sequence,
-                   paths: Optional[Sequence] = None, anchors: Optional[Sequence[int]] = None
-                   ) -> List[Union[SwapResult, SwapFailure]]:
-        """Pseudo-swap every anchor (default: every row) onto its partner; one result per anchor.
-
-        ``images`` may hold arrays or paths (read when needed). Rows whose image or face fails the
-        checks are excluded from the partner pool and reported as failures when they are anchors.
-        """
-        n = len(faces)
-        if len(images) != n or len(identities) != n:
-            raise InputError(f"images ({len(images)}), faces ({n}) and identities ({len(identities)}) differ in length")
-        paths = [str(p) for p in paths] if paths is not None else [
-            str(im) if isinstance(im, (str, os.PathLike)) else f"#{i}" for i, im in enumerate(images)]
-        usable: List[Optional[Face]] = []
-        problems: Dict[int, str] = {}
-        for i in range(n):
-            try:
-                img = prepare_image(images[i])
-                lm = face_landmarks(img, faces[i], self.min_face)
-                usable.append(_with_lm68(faces[i], lm))
-            except SwapError as e:
-                usable.append(None)
-                problems[i] = str(e)
-        partner, dist = self.partners(usable, identities)
-        out: List[Union[SwapResult, SwapFailure]] = []
-        for i in (range(n) if anchors is None else anchors):
-            out.append(self._anchor_swap(int(i), images, usable, identities, paths, partner, dist, problems))
-        return out
-
-    def _anchor_swap(self, i, images, usable, identities, paths, partner, dist, problems):
-        prov = {"swapper": "blend", **self.params(), "mask": self.region, "source_index": i,
-                "source_id": str(identities[i]), "source_path": paths[i], "identity": str(identities[i])}
-        if i in problems:
-            return SwapFailure(f"source: {problems[i]}", prov)
-        j = int(partner[i])
-        if j < 0:
-            return SwapFailure("no partner: no usable image of another identity", prov)
-        prov.update({"target_index": j, "target_id": str(identities[j]), "target_path": paths[j],
-                     "landmark_distance": float(dist[i])})
-        # anchor = source, partner = target (the paper's "anchor"/"partner" names kept as aliases)
-        prov.update({"anchor_id": prov["source_id"], "anchor_path": paths[i],
-                     "partner_id": prov["target_id"], "partner_path": paths[j]})
-        return self.swap_pair(images[i], usable[i], images[j], usable[j], provenance=prov)
 
 
 # --- registry entry -------------------------------------------------------------------------------

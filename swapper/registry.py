@@ -1,5 +1,6 @@
 """The swapper registry: ``blend`` (pseudo-swaps), ``ffpp:<Method>`` (FaceForensics++'s own results),
-``results`` (any method's outputs in a folder: ``results:DIR``), and later learned swappers.
+``results`` (any method's outputs in a folder: ``results:DIR``) and the learned swappers (``inswapper``,
+``blendswap``, ``simswap``: :mod:`idbench.swapper.learned`).
 
 >>> from idbench.swapper import create_swapper, list_swappers, parse_swapper
 >>> list_swappers()                      # ['blend', 'ffpp:DeepFakeDetection', ..., 'results']

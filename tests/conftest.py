@@ -64,3 +64,22 @@ def isolated_idbench_home(tmp_path_factory):
         os.environ.pop("IDBENCH_HOME", None)
     else:
         os.environ["IDBENCH_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def learned_weights_dir(tmp_path_factory) -> Path:
+    """Every learned swapper's files in the official formats (test weights whose swaps keep a face)."""
+    pytest.importorskip("torch")
+    from learned_weights import place_weights
+
+    home = tmp_path_factory.mktemp("learned_home")
+    place_weights(home, tmp_path_factory.mktemp("learned_tmp"), scoreable=True)
+    return home
+
+
+@pytest.fixture
+def learned_home(learned_weights_dir, monkeypatch) -> Path:
+    """``$IDBENCH_HOME`` holding the learned swappers' weights (``weights/``), for this test only."""
+    monkeypatch.setenv("IDBENCH_HOME", str(learned_weights_dir))
+    return learned_weights_dir
+

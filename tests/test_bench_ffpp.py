@@ -95,3 +95,54 @@ def test_ffpp_missing_pieces_are_clear(ffpp_root, tmp_path):
     r = CliRunner().invoke(app, ["run", "--dataset", "ffpp", "--root", str(ffpp_root), "--split", "val",
                                  "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "val.json" in r.output
+
+
+LEARNED = ("inswapper", "blendswap", "simswap")
+BOTH_CONVENTIONS = ("id_retrieval_top1[dlib]", "pose_l2[pose.pnp]", "expression_l2[expression.landmarks]",  # FaceShifter
+                    "id_distance[dlib]", "id_relative[dlib]", "pose_l1[pose.pnp]", "gaze_l1[gaze.iris]",  # BlendFace
+                    "expression_l1[expression.landmarks]", "pose_relative[pose.pnp]", "gaze_relative[gaze.iris]",
+                    "expression_relative[expression.landmarks]")
+
+
+def test_ffpp_learned_swappers_end_to_end(ffpp_root, learned_home, tmp_path):
+    """FaceShifter's pairing: every test.json pair (a, b) gives a_b and b_a (<target>_<source>); each evaluated
+    target frame is swapped with the source video's nearest frame, pasted back, scored with both conventions
+    next to blend. Weights: the official formats (tests/learned_weights.py), no real ones."""
+    import hashlib
+
+    out = tmp_path / "out"
+    args = ["run", "--dataset", "ffpp", "--root", str(ffpp_root), "--frames", "3", "--encoders", "dlib",
+            "--swappers", "blend," + ",".join(LEARNED), "--analyses", "retrieval", "--out", str(out),
+            "--cache-dir", str(tmp_path / "cache"), "--n-boot", "50", "--saliency-faces", "0"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    split = json.loads((ffpp_root / "splits" / "test.json").read_text())
+    want = {f"{t}_{s}" for a, b in split[:2] for t, s in ((a, b), (b, a))}  # 004/005 have no face: listed
+    for name in LEARNED:
+        sw = res["swappers"][name]
+        assert sw["n_planned"] == 12, name  # 4 directed pairs x 3 target frames
+        plan_fails = sorted(f["item"] for f in sw["failures"] if f["stage"] == "swap-plan")
+        assert plan_fails == ["004_005", "005_004"] and all("unmatched pair" in f["reason"]
+                                                            for f in sw["failures"] if f["stage"] == "swap-plan")
+        no_face = [f for f in sw["failures"] if f["stage"] == "swap-detect"]
+        assert sw["summary"]["n_swaps"] + len(no_face) == 12 and sw["summary"]["n_swaps"] >= 9, (name, no_face)
+        per = sw["per_sample"]
+        pairs = [n.split("#")[0] for n in per["name"]]
+        assert set(pairs) <= want and max(pairs.count(p) for p in want) == 3
+        assert all(p.split("_")[1] == s for p, s in zip(pairs, per["source"]))  # scored against the source video
+        assert set(BOTH_CONVENTIONS) <= set(sw["summary"]), (name, sorted(sw["summary"]))
+        w = sw["provenance"]["weights"]
+        for f, info in w.items():  # the files read, named with their sha256 (computed here independently)
+            assert info["sha256"] == hashlib.sha256((learned_home / "weights" / f).read_bytes()).hexdigest()
+    for name in ("inswapper", "blendswap"):  # test weights keep the target's face: the swap is still the target
+        assert res["swappers"][name]["summary"]["id_relative[dlib]"] < 0.5  # (blend carries the source's face: 1)
+    assert res["swappers"]["blend"]["summary"]["id_relative[dlib]"] > 0.5
+    rows = {x["name"]: x for x in csv.DictReader(open(out / "leaderboard.csv"))}
+    assert {"blend", *LEARNED} <= set(rows) and all(rows[n]["id_distance[dlib]"] for n in LEARNED)
+    md = (out / "leaderboard.md").read_text()
+    assert all(n in md for n in LEARNED)
+    html = (out / "report.html").read_text()
+    head = html[html.index("Swap evaluation, one column per swapper"):]
+    head = head[:head.index("</thead>")]
+    assert all(f"<th>{n}</th>" in head for n in ("blend", *LEARNED))  # one table, side by side

@@ -33,6 +33,9 @@ from idbench.swapper.learned.spec import Crop
 from test_swapper import synth_face, synth_image  # the synthetic 68-point faces of the blend tests
 
 torch = pytest.importorskip("torch")
+from learned_weights import (identity_onnx, inswapper_onnx, randomise_bn, small_arcface,  # noqa: E402
+                             small_blendswap, small_simswap_generator)
+
 LAYOUTS = Path(__file__).parent / "data" / "learned_swapper_layouts.json.gz"
 
 
@@ -42,15 +45,6 @@ def _layout(module) -> dict:
 
 def _official(name: str) -> dict:
     return json.load(gzip.open(LAYOUTS))[name]
-
-
-def _randomise_bn(module, seed: int) -> None:
-    """Non-trivial BatchNorm statistics, so eval-mode normalisation is exercised."""
-    g = torch.Generator().manual_seed(seed)
-    for m in module.modules():
-        if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.BatchNorm1d)):
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
 
 
 def _pair(seed: int = 0, size: int = 240):
@@ -79,7 +73,7 @@ def test_aad_layer_is_faceshifters_formula():
 
     torch.manual_seed(0)
     layer = AAD(4, 3, id_size=5).eval()
-    _randomise_bn(layer, 1)
+    randomise_bn(layer, 1)
     h, z, zid = torch.randn(2, 4, 6, 6), torch.randn(2, 3, 6, 6), torch.randn(2, 5)
     with torch.no_grad():
         got = layer(h, z, zid).numpy()
@@ -159,12 +153,12 @@ def test_wrong_files_are_weights_format_errors(tmp_path):
     with pytest.raises(WeightsFormatError, match="not a PyTorch checkpoint"):
         create_swapper("blendswap", weights=html)
     g = tmp_path / "g.pth"
-    torch.save(_small_simswap_generator().state_dict(), g)
+    torch.save(small_simswap_generator().state_dict(), g)
     with pytest.raises(WeightsFormatError, match="not a BlendSwap") as e:
         create_swapper("blendswap", weights=g)  # a SimSwap generator is not a BlendSwap checkpoint
     assert "\n" not in str(e.value)
     with pytest.raises(WeightsFormatError, match="emap"):
-        create_swapper("inswapper", weights=_identity_onnx(tmp_path), identity_encoder=object())
+        create_swapper("inswapper", weights=identity_onnx(tmp_path), identity_encoder=object())
     with pytest.raises(WeightsFormatError, match="not a readable ONNX"):
         create_swapper("inswapper", weights=html, identity_encoder=object())
 
@@ -202,19 +196,10 @@ def test_pasting_the_unchanged_crop_back_keeps_the_frame():
 
 # --- BlendSwap -----------------------------------------------------------------------------------
 
-def _small_blendswap(seed: int = 0):
-    from idbench.swapper.learned.aei_net import BlendSwapNet
-
-    torch.manual_seed(seed)
-    net = BlendSwapNet(width=16, id_layers=(1, 1, 1, 1))
-    _randomise_bn(net, seed)
-    return net
-
-
 @pytest.fixture(scope="module")
 def blendswap_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("blendswap") / "blendswap.pth"
-    torch.save(_small_blendswap().state_dict(), path)  # the official format: BlendSwap's whole state_dict()
+    torch.save(small_blendswap().state_dict(), path)  # the official format: BlendSwap's whole state_dict()
     return path
 
 
@@ -239,7 +224,7 @@ def test_blendswap_loads_official_keys_runs_and_pastes_back(blendswap, blendswap
 
 def test_blendswap_generate_is_the_official_forward(blendswap):
     """``generate`` (identity once per source) equals BlendSwap.forward(target, source) on the same crops."""
-    sw = blendswap
+    sw = blendswap.model
     src_img, src, tgt_img, tgt = _pair(1)
     s_crop, _ = crop_face(src_img, src, sw.spec.source)
     t_crop, _ = crop_face(tgt_img, tgt, sw.spec.target)
@@ -251,7 +236,7 @@ def test_blendswap_generate_is_the_official_forward(blendswap):
 
 def test_blendswap_mask_head_decides_what_changes(tmp_path):
     """Mask head bias -50: the output is the target crop (the frame barely moves); +50: the generator's."""
-    net = _small_blendswap(2)
+    net = small_blendswap(2)
     src_img, src, tgt_img, tgt = _pair(2)
     outs = {}
     for bias in (-50.0, 50.0):
@@ -282,24 +267,6 @@ def test_blendswap_bad_faces_are_swap_errors(blendswap):
 
 # --- SimSwap -------------------------------------------------------------------------------------
 
-def _small_simswap_generator(seed: int = 0):
-    from idbench.swapper.learned.simswap_net import SimSwapGenerator
-
-    torch.manual_seed(seed)
-    g = SimSwapGenerator(n_blocks=2, width=8)
-    _randomise_bn(g, seed)
-    return g.eval()
-
-
-def _small_arcface(seed: int = 0):
-    from idbench.swapper.learned.simswap_net import SimSwapArcFace
-
-    torch.manual_seed(seed)
-    a = SimSwapArcFace((1, 1, 1, 1), width=4)
-    _randomise_bn(a, seed)
-    return a.eval()
-
-
 def _save_pickled_like_simswap(module, path: Path, where: str = "models.arcface_models") -> None:
     """``torch.save(model)`` with the classes under one of SimSwap's own paths (``models.arcface_models`` or
     ``models``, which re-exports them)."""
@@ -327,10 +294,10 @@ def _save_pickled_like_simswap(module, path: Path, where: str = "models.arcface_
 @pytest.fixture(scope="module")
 def simswap_files(tmp_path_factory):
     d = tmp_path_factory.mktemp("simswap")
-    torch.save(_small_simswap_generator().state_dict(), d / "latest_net_G.pth")
-    _save_pickled_like_simswap(_small_arcface(), d / "arcface_checkpoint.tar")
-    _save_pickled_like_simswap(_small_arcface(), d / "arcface_models_pkg.tar", where="models")
-    torch.save(_small_arcface().state_dict(), d / "arcface_state_dict.pth")
+    torch.save(small_simswap_generator().state_dict(), d / "latest_net_G.pth")
+    _save_pickled_like_simswap(small_arcface(), d / "arcface_checkpoint.tar")
+    _save_pickled_like_simswap(small_arcface(), d / "arcface_models_pkg.tar", where="models")
+    torch.save(small_arcface().state_dict(), d / "arcface_state_dict.pth")
     return d
 
 
@@ -345,12 +312,12 @@ def test_simswap_pickled_arcface_needs_the_trust_switch(simswap_files, monkeypat
     assert "models" not in sys.modules  # the class-path alias is gone after loading
     pkg_path = create_swapper("simswap", weights={**weights, "arcface_checkpoint.tar": simswap_files /
                                                   "arcface_models_pkg.tar"})
-    for a, b in zip(pickled.arcface.state_dict().values(), pkg_path.arcface.state_dict().values()):
+    for a, b in zip(pickled.model.arcface.state_dict().values(), pkg_path.model.arcface.state_dict().values()):
         assert torch.equal(a, b)
     weights["arcface_checkpoint.tar"] = simswap_files / "arcface_state_dict.pth"
     monkeypatch.delenv("IDBENCH_ALLOW_PICKLE")
     resaved = create_swapper("simswap", weights=weights)
-    for a, b in zip(pickled.arcface.state_dict().values(), resaved.arcface.state_dict().values()):
+    for a, b in zip(pickled.model.arcface.state_dict().values(), resaved.model.arcface.state_dict().values()):
         assert torch.equal(a, b)
 
 
@@ -373,58 +340,17 @@ def test_simswap_runs_pastes_back_and_is_deterministic(simswap_files):
 
 # --- inswapper -----------------------------------------------------------------------------------
 
-def _export(module, args, names, out_names, path: Path) -> Path:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, args, str(path), input_names=names, output_names=out_names, dynamo=False,
-                          opset_version=17)
-    return path
-
-
-def _identity_onnx(tmp_path: Path) -> Path:
-    """A small recognition graph with w600k_r50's I/O (1 x 3 x 112 x 112 -> 1 x 512; > 1 MB like the real one)."""
-    torch.manual_seed(5)
-    net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(14), torch.nn.Flatten(), torch.nn.Linear(588, 512)).eval()
-    return _export(net, (torch.zeros(1, 3, 112, 112),), ["input.1"], ["embedding"], tmp_path / "w600k_r50.onnx")
-
-
-class _TinySwapper(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
-        self.fc = torch.nn.Linear(512, 3)
-
-    def forward(self, target, source):
-        return torch.sigmoid(self.conv(target) * 4 + self.fc(source)[:, :, None, None] * 8)
-
-
-def _inswapper_onnx(tmp_path: Path) -> Path:
-    """inswapper_128's I/O ('target' 1x3x128x128, 'source' 1x512 -> 'output'), emap appended as last initializer."""
-    import onnx
-    from onnx import numpy_helper
-
-    torch.manual_seed(6)
-    path = _export(_TinySwapper().eval(), (torch.zeros(1, 3, 128, 128), torch.zeros(1, 512)), ["target", "source"],
-                   ["output"], tmp_path / "inswapper_128.onnx")
-    model = onnx.load(str(path))
-    emap = np.random.default_rng(7).normal(0, 1, (512, 512)).astype(np.float32)
-    model.graph.initializer.append(numpy_helper.from_array(emap, "emap"))
-    onnx.save(model, str(path))
-    return path
-
-
 @pytest.fixture(scope="module")
 def inswapper_files(tmp_path_factory):
     d = tmp_path_factory.mktemp("inswapper")
-    return _inswapper_onnx(d), _identity_onnx(d)
+    return inswapper_onnx(d), identity_onnx(d)
 
 
 def test_inswapper_matches_insightfaces_own_inswapper(inswapper_files):
     ins = pytest.importorskip("insightface.model_zoo.inswapper")
     model, ident = inswapper_files
-    sw = create_swapper("inswapper", weights=model, identity_weights=ident)
+    pair_swapper = create_swapper("inswapper", weights=model, identity_weights=ident)
+    sw = pair_swapper.model
     src_img, src, tgt_img, tgt = _pair(4)
     s_crop, _ = crop_face(src_img, src, sw.spec.source)
     latent = sw.identity(s_crop)
@@ -500,7 +426,7 @@ def test_official_code_parity():
     pairs = [(ADDGenerator(512, 3), AADGenerator()), (MultilevelAttributesEncoder(), AttributesEncoder()),
              (Generator_Adain_Upsample(3, 3, 512, n_blocks=9, deep=False), SimSwapGenerator())]
     for official, ours in pairs:
-        _randomise_bn(official, 3)
+        randomise_bn(official, 3)
         ours.load_state_dict(official.state_dict(), strict=True)
         official.eval(), ours.eval()
     x256, x224, z = torch.rand(1, 3, 256, 256), torch.rand(1, 3, 224, 224), torch.nn.functional.normalize(
@@ -529,24 +455,3 @@ def test_simswap_on_a_real_photo_changes_only_the_target_face(simswap_files, t1_
     for f in faces[:1] + faces[2:]:  # every other face is untouched
         bx1, by1, bx2, by2 = np.round(f.box).astype(int)
         assert not changed[max(by1, 0):by2, max(bx1, 0):bx2].any()
-
-
-# --- bench run / bench swap on the miniature FF++ tree and a folder ---------------------------------
-
-def _place_weights(home: Path, tmp: Path) -> None:
-    """Random official-format files where the resolver looks ($IDBENCH_HOME/weights)."""
-    w = home / "weights"
-    w.mkdir(parents=True, exist_ok=True)
-    torch.save(_small_simswap_generator().state_dict(), w / "latest_net_G.pth")
-    torch.save(_small_arcface().state_dict(), w / "arcface_checkpoint.tar")
-    torch.save(_small_blendswap().state_dict(), w / "blendswap.pth")
-    for p in (_inswapper_onnx(tmp), _identity_onnx(tmp)):
-        (w / p.name).write_bytes(p.read_bytes())
-
-
-@pytest.fixture
-def weights_home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    _place_weights(home, tmp_path)
-    monkeypatch.setenv("IDBENCH_HOME", str(home))
-    return home

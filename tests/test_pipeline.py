@@ -185,7 +185,7 @@ def test_three_blend_paths_give_identical_swaps(small_folder, tmp_path):
     from idbench.bench import encoder_analysis as EA
     from idbench.bench.datasets import load_dataset
     from idbench.bench.run import _detect_dataset, bias_swapper
-    from idbench.bench.swap_cli import swap_blend
+    from idbench.bench.swap_cli import swap_images
     from idbench.cache import Cache
     from idbench.imageio import read_image
     from idbench.swapper import SwapContext, SwapItem, plan_partners
@@ -202,8 +202,8 @@ def test_three_blend_paths_give_identical_swaps(small_folder, tmp_path):
     bias = EA.plan_bias(labels, partner, seed=cfg.seed)  # the bias analysis
     run_pairs = {(it.source, it.target) for it in run_items}
     assert {(s, p) for _, s, p in bias.swaps} <= run_pairs
-    summary = swap_blend([small_folder], tmp_path / "sw", seed=cfg.seed, k=cfg.k_partners, detector=cfg.detector,
-                         cache=cache)  # bench swap, default parameters
+    summary = swap_images("blend", [small_folder], tmp_path / "sw", seed=cfg.seed, k=cfg.k_partners,
+                          detector=cfg.detector, cache=cache)  # bench swap, default parameters
     assert summary["params"] == blend.params()
     rows = list(csv.DictReader(open(tmp_path / "sw" / "manifest.csv")))
     row_of = {p: r for r, p in enumerate(table.paths)}

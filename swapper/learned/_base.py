@@ -16,10 +16,10 @@ import numpy as np
 
 from idbench.faces import Face
 from idbench.swapper.blend import MIN_FACE_PX, SwapError, SwapResult
-from idbench.weights import cached_sha256, resolve_weights
+from idbench.weights import cached_sha256
 
 from .paste import crop_face, paste_back
-from .spec import LearnedSwapperSpec, explicit_path
+from .spec import LearnedSwapperSpec
 
 _LATENT_CACHE = 64  # source latents kept: FF++ swaps one source onto many target frames
 
@@ -51,7 +51,7 @@ class LearnedSwapper:
     def __init__(self, spec: LearnedSwapperSpec, weights=None, device: str = "cpu"):
         self.spec = spec
         self.device = device
-        self.paths: Dict[str, Path] = {s.filename: resolve_weights(s, explicit_path(weights, s)) for s in spec.weights}
+        self.paths: Dict[str, Path] = spec.resolve(weights)
         self._latents: "OrderedDict[str, np.ndarray]" = OrderedDict()
 
     # --- to implement ---------------------------------------------------------------------------

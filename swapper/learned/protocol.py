@@ -43,17 +43,21 @@ def ffpp_items(ctx: SwapContext, pairs: Sequence[Tuple[str, str]]) -> Tuple[List
 class LearnedPairSwapper(PairSwapper):
     """A :class:`LearnedSwapper` as a pair swapper: FF++ split pairs when the run has them, else seeded pairs."""
 
-    def __init__(self, swapper: LearnedSwapper, partner: str = "nearest-landmark", k: int = 100, seed: int = 0):
+    def __init__(self, model: LearnedSwapper, partner: str = "nearest-landmark", k: int = 100, seed: int = 0):
         super().__init__(partner=partner, k=k, seed=seed)
-        self.swapper = swapper
-        self.spec = swapper.spec  # the typed LearnedSwapperSpec
-        self.name = swapper.spec.name
+        self.model = model  # the loaded network(s), crops and paste-back
+        self.spec = model.spec  # the typed LearnedSwapperSpec
+        self.name = model.spec.name
 
     def swap(self, source_image, source_face, target_image, target_face):
-        return self.swapper.swap(source_image, source_face, target_image, target_face)
+        """One pair, the full target frame with the swapped face pasted back (raises ``SwapError``)."""
+        return self.model.swap(source_image, source_face, target_image, target_face)
 
     def params(self) -> Dict[str, object]:
-        return {**super().params(), **self.swapper.params()}
+        return {**super().params(), **self.model.params()}
+
+    def provenance(self) -> Dict[str, object]:
+        return self.model.provenance()
 
     def plan(self, ctx: SwapContext) -> Tuple[List[SwapItem], List[Failure]]:
         pairs = ctx.options.get("video_pairs") if ctx.options else None

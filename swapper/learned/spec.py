@@ -9,9 +9,10 @@ path always wins (``weights={"inswapper_128.onnx": PATH}``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Dict, Optional, Tuple
 
-from idbench.weights import WeightSource, weights_presence
+from idbench.weights import WeightSource, idbench_home, resolve_weights, weights_presence
 
 INSIGHTFACE_REPO = "https://github.com/deepinsight/insightface"
 BLENDFACE_REPO = "https://github.com/mapooon/BlendFace"
@@ -54,6 +55,27 @@ class LearnedSwapperSpec:
 
     def weight_files(self) -> Tuple[str, ...]:
         return tuple(s.filename for s in self.weights)
+
+    def resolve(self, weights=None) -> Dict[str, Path]:
+        """``{filename: path}`` of every weight file (explicit ``weights`` first, then the search folders);
+        raises the one-line ``WeightsNotFoundError`` / ``WeightsFormatError`` of :func:`resolve_weights`."""
+        return {s.filename: resolve_weights(s, explicit_path(weights, s)) for s in self.weights}
+
+    def weight_names(self) -> Dict[str, str]:
+        """The names ``--weights NAME=PATH`` takes for this swapper -> the file (or identity encoder) each sets:
+        every file's name, the swapper's own name when it has one file, its registry identity encoder's name."""
+        names = {f: f for f in self.weight_files()}
+        if len(self.weights) == 1:
+            names[self.name] = self.weights[0].filename
+        if self.identity_from_registry:
+            names[self.identity_encoder] = self.identity_encoder
+        return names
+
+
+def weight_place(source: WeightSource) -> str:
+    """Where a weight file goes, for listings: ``FILE in ECOSYSTEM_DIR/ or $IDBENCH_HOME/weights/``."""
+    dirs = [*source.search, str(idbench_home() / "weights")]
+    return f"{source.filename} in " + " or ".join(d.rstrip("/") + "/" for d in dirs)
 
 
 def explicit_path(weights: Optional[Dict[str, str]], source: WeightSource) -> Optional[str]:
