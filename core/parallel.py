@@ -23,6 +23,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 MAX_DEFAULT_WORKERS = 8
+THREADED_RUNTIMES = ("torch", "onnxruntime", "mediapipe", "tensorflow", "jax")  # loaded: workers are spawned
 MIN_ITEMS_FOR_POOL = 8  # below this, starting workers costs more than it saves
 
 
@@ -49,8 +50,10 @@ def _context() -> multiprocessing.context.BaseContext:
     # imports. But forking a process whose torch (OpenMP) or other thread pools are running can leave a
     # child blocked on a lock held by a thread that was not copied (seen with `bench run`, which builds
     # its torch encoders before detecting): then spawn, which starts clean workers.
+    # The same holds for every runtime that keeps native worker threads once used: a `make results` process
+    # that had run the estimators (mediapipe's graph threads) forked workers that hung at once.
     methods = multiprocessing.get_all_start_methods()
-    safe_to_fork = "fork" in methods and "torch" not in sys.modules
+    safe_to_fork = "fork" in methods and not any(m in sys.modules for m in THREADED_RUNTIMES)
     return multiprocessing.get_context("fork" if safe_to_fork else "spawn")
 
 

@@ -217,3 +217,15 @@ def test_cuda_embedding_matches_cpu(shared_faces):
                       progress=False, device="cuda")
     assert gpu.paths == cpu.paths
     np.testing.assert_allclose(gpu.embeddings["dlib"], cpu.embeddings["dlib"], atol=1e-4)
+
+
+@pytest.mark.parametrize("runtime", ["", "onnxruntime", "mediapipe", "torch"])
+def test_workers_are_spawned_once_a_threaded_runtime_is_loaded(runtime):
+    """Forking after torch/onnxruntime/mediapipe ran can hang the child on a lock of a thread fork did not copy."""
+    code = (f"import {runtime}\n" if runtime else "") + (
+        "from idbench.parallel import _context, ordered_map\n"
+        "print(_context().get_start_method(), list(ordered_map(abs, list(range(-10, 0)), workers=2)))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-1500:]
+    method = "fork" if not runtime else "spawn"
+    assert r.stdout.split()[0] == method and list(range(10, 0, -1)) == eval(r.stdout.split(" ", 1)[1])
