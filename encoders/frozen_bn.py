@@ -24,8 +24,8 @@ class FrozenBatchNorm(nn.Module):
         super().__init__()
         self.eps = bn.eps
         self.num_features = bn.num_features
-        self.weight = nn.Parameter(bn.weight.detach().clone()) if bn.affine else None
-        self.bias = nn.Parameter(bn.bias.detach().clone()) if bn.affine else None
+        self.weight = nn.Parameter(bn.weight.detach().clone(), bn.weight.requires_grad) if bn.affine else None
+        self.bias = nn.Parameter(bn.bias.detach().clone(), bn.bias.requires_grad) if bn.affine else None
         if bn.running_mean is None:  # track_running_stats=False: the statistics are those of each input
             raise ValueError("a batch norm without running statistics cannot be frozen")
         self.register_buffer("running_mean", bn.running_mean.detach().clone())
@@ -52,6 +52,8 @@ def freeze_batch_norms(module: nn.Module,
 
     if wanted(module):
         return FrozenBatchNorm(module)
+    if isinstance(module, torch.jit.ScriptModule):  # compiled: its submodules cannot be swapped (see ScriptBackbone)
+        return module
     for name, child in list(module.named_children()):
         new = freeze_batch_norms(child, which)
         if new is not child:
