@@ -23,7 +23,7 @@ re-running continues where it stopped):
 Runs (2 CPU cores; the README's tables)::
 
     python -m idbench.bench.blendface_experiment --epochs 6                       # dlib, runs/blendface_dlib
-    python -m idbench.bench.blendface_experiment --encoder encoders/contracts/mobileface.toml --epochs 20 \\
+    python -m idbench.bench.blendface_experiment --encoder encoders/contracts/mobileface.toml --epochs 6 \\
         --lr 0.01 --head-lr 0.01                                                  # runs/blendface_mobileface
 
 Smoke run (a few minutes)::
@@ -118,10 +118,11 @@ def run_training(args: argparse.Namespace, data: Path) -> Dict[str, dict]:
 
     out = {}
     for name, p in (("arcface", 0.0), ("blendface", args.blend_prob)):
-        t = time.time()
         res = train(train_config(args, data, name, p))
         log = [json.loads(ln) for ln in (args.work / name / "log.jsonl").read_text().splitlines() if ln.strip()]
-        out[name] = {"blend_prob": p, "steps": res["step"], "seconds": round(time.time() - t, 1),
+        # step-loop seconds from the log's timestamps: the same when a finished run is re-entered (resume)
+        seconds = log[-1]["time"] - log[0]["time"] + args.batch_size / log[0]["samples_per_s"] if log else 0.0
+        out[name] = {"blend_prob": p, "steps": res["step"], "seconds": round(seconds, 1),
                      "first_loss": log[0]["loss"] if log else None, "last_loss": log[-1]["loss"] if log else None,
                      "last_accuracy": log[-1]["accuracy"] if log else None,
                      "blend_rate": float(np.mean([r["blend_rate"] for r in log])) if log else None}
@@ -166,14 +167,14 @@ def evaluate(args: argparse.Namespace, data: Path, pretrained) -> Dict[str, dict
         p = 0.0 if run == "arcface" else args.blend_prob
         if contract.is_file():
             rows.append((f"{label} + {title} (p={p:g})", create_encoder(contract, device=_device(args)), contract))
-    results = {}
+    results, scores = {}, {}
     for title, enc, contract in rows:
         emb = enc.embed(faces)
         swap_emb = np.full((len(swaps), emb.shape[1]), np.nan, np.float32)
         if ok.any():
             swap_emb[ok] = enc.embed(swaps[ok])
         r = analyse(emb, labels, plan, swap_emb, seed=args.seed, n_boot=args.n_boot)
-        r.pop("scores", None)
+        scores[title] = r.pop("scores", None)
         gal, _ = gallery_split(labels)
         src = np.array([s[1] for s in plan.swaps], np.int64)
         keep = ok & ~np.isin(src, gal)  # swaps of gallery images would find their own source photo
@@ -184,7 +185,34 @@ def evaluate(args: argparse.Namespace, data: Path, pretrained) -> Dict[str, dict
         results[title] = r
     results["_eval"] = {"identities": len(held), "faces": len(ps), "swaps": int(len(plan.swaps)),
                         "swaps_rejected": int((~ok).sum())}
+    results["_paired"] = paired(scores, plan, ok, args)
     return results
+
+
+def paired(scores: Dict[str, Optional[dict]], plan, ok: np.ndarray, args: argparse.Namespace) -> List[dict]:
+    """The BlendFace fine-tune against the pretrained encoder and against the ArcFace fine-tune on the same
+    items: paired differences (BlendFace - other) of the three bias metrics, anchor-cluster bootstrap interval
+    and sign-flip permutation p-value (:func:`idbench.analysis.paired_bias_difference`)."""
+    from idbench import analysis as M
+
+    titles = [t for t, sc in scores.items() if sc is not None]
+    if len(titles) < 3:
+        return []
+    groups = {"positive_groups": [a for a, _ in plan.positive], "negative_groups": [a for a, _ in plan.negative],
+              "swapped_groups": [s[0] for s, good in zip(plan.swaps, ok) if good]}
+    out = []
+    blend = titles[2]
+    for other in titles[:2]:
+        a, b = scores[blend], scores[other]
+        try:
+            d = M.paired_bias_difference(a["positive"], a["swapped"], a["negative"], b["positive"], b["swapped"],
+                                         b["negative"], n_boot=args.n_boot, n_perm=2000, seed=args.seed,
+                                         **groups).to_dict()
+        except M.MetricInputError as e:
+            out.append({"a": blend, "b": other, "error": str(e)})
+            continue
+        out.append({"a": blend, "b": other, **d})
+    return out
 
 
 def _device(args: argparse.Namespace) -> str:
@@ -197,6 +225,22 @@ def _f(v, nd: int = 3) -> str:
 
 TABLE_HEADER = ("| encoder (held-out identities) | positive | swapped | negative | bias gap [95% CI] | bias AUC | "
                 "relative gap | verification AUC | ID retrieval top-1 | swap ID retrieval top-1 |")
+
+
+def paired_table(rows: List[dict]) -> List[str]:
+    """Markdown lines of :func:`paired` (empty when it has nothing)."""
+    if not rows:
+        return []
+    lines = ["| paired difference (anchor-cluster bootstrap, sign-flip test) | mean gap [95% CI], p | "
+             "relative gap [95% CI], p | bias AUC [95% CI], p |", "|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['a']} - {r['b']} | {r['error']} | | |")
+            continue
+        cells = [f"{r[m]['difference']:+.3f} [{r[m]['ci'][0]:+.3f}, {r[m]['ci'][1]:+.3f}], p = {r[m]['p_value']:.3f}"
+                 for m in ("mean_gap", "relative_gap", "auc")]
+        lines.append(f"| {r['a']} - {r['b']} ({r['n_units']} anchors) | " + " | ".join(cells) + " |")
+    return lines
 
 
 def table(results: Dict[str, dict]) -> List[str]:
@@ -225,6 +269,8 @@ def markdown(results: Dict[str, dict], training: Dict[str, dict], args: argparse
         f"Seed {args.seed}.",
         "",
         *table(results),
+        "",
+        *paired_table(results.get("_paired", [])),
     ]
     lines += ["", "Bias gap: mean(positive) - mean(swapped), 95% bootstrap interval; bias AUC: P(positive > swapped) "
               "(0.5 = no attribute bias); relative gap: (P - S) / (P - N). Swap ID retrieval: share of pseudo-swaps "
@@ -241,6 +287,12 @@ def markdown(results: Dict[str, dict], training: Dict[str, dict], args: argparse
               f"ArcFace s=64, m=0.5; classifier initialised at the class centroids; K={args.k_partners}.",
               ""]
     return "\n".join(lines)
+
+
+def _previous_training(work: Path) -> Dict[str, dict]:
+    """The training summary of the run that trained what ``--eval-only`` evaluates (kept in results.json)."""
+    prev = work / "results.json"
+    return json.loads(prev.read_text()).get("training", {}) if prev.is_file() else {}
 
 
 def _check_crop_size(spec) -> None:
@@ -267,7 +319,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, dict]:
     args.work.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     data = args.work / "data" if args.eval_only else prepare_data(args, pretrained.spec.alignment)
-    training = {} if args.eval_only else run_training(args, data)
+    training = _previous_training(args.work) if args.eval_only else run_training(args, data)
     results = evaluate(args, data, pretrained)
     md = markdown(results, training, args)
     (args.work / "results.md").write_text(md)
