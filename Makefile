@@ -19,7 +19,7 @@ $(BIN)/python:
 # both write the same cv2 package, so we keep exactly one: the contrib build).
 $(STAMP): $(BIN)/python pyproject.toml Makefile
 	$(BIN)/pip install -q "torch==2.14.1" "torchvision==0.29.1"
-	$(BIN)/pip install -q -e ".[bench,test]" "mediapipe==0.10.21"
+	$(BIN)/pip install -q -e ".[bench,test]" "mediapipe==0.10.21" "onnx2torch==1.5.15"
 	$(BIN)/pip install -q --no-deps "facenet-pytorch==2.6.0" "face_recognition==1.3.0"
 	-$(BIN)/pip uninstall -y -q opencv-python opencv-python-headless opencv-contrib-python-headless
 	$(BIN)/pip install -q --force-reinstall --no-deps "opencv-contrib-python==4.11.0.86"

@@ -10,7 +10,7 @@ import sys
 
 # top-level modules the [bench] extra (and the Makefile's --no-deps installs) provide
 BENCH_MODULES = frozenset({
-    "typer", "click", "torch", "torchvision", "onnx", "onnxruntime", "dlib", "face_recognition_models",
+    "typer", "click", "torch", "torchvision", "onnx", "onnxruntime", "onnx2torch", "dlib", "face_recognition_models",
     "pkg_resources", "insightface", "mediapipe", "cv2", "pandas", "plotly", "tqdm", "PIL", "matplotlib", "skimage",
     "facenet_pytorch", "face_recognition", "deepface",
 })

@@ -8,6 +8,9 @@ Examples::
     torchrun --nproc_per_node 4 -m idbench.bench.train --data ... --out ... --arch iresnet100 --blend-prob 0.5
     bench train --data data/faces_prep --out runs/dlib_bf --arch dlib.resnet_v1_torch --lr 0.002 \\
         --head-init centroids --blend-prob 0.5 --epochs 10 --batch-size 32
+    bench train --data data/faces_prep --out runs/mf_bf --arch encoders/contracts/mobileface.toml --lr 0.01 \\
+        --head-init centroids --blend-prob 0.5 --epochs 6 --batch-size 32 [--freeze-until LAYER]
+    bench run --encoders runs/mf_bf/encoder.toml --dataset folder --root DIR   # every run exports encoder.toml
 """
 
 from __future__ import annotations
@@ -62,8 +65,10 @@ def train_cmd(
     data: Path = typer.Option(..., "--data", help="DATA_DIR written by bench prepare"),
     out: Path = typer.Option(..., "--out", "-o", help="run folder (checkpoints, backbone.pth, logs)"),
     arch: str = typer.Option("iresnet50", "--arch",
-                             help="iresnet18|34|50|100, dlib.resnet_v1_torch, or a registered torch encoder"),
-    init: Optional[str] = typer.Option(None, "--init", help="initial backbone weights (checkpoint / state dict)"),
+                             help="iresnet18|34|50|100, dlib.resnet_v1_torch, a registered torch or ONNX encoder, "
+                                  "a contract FILE.toml (ONNX/TorchScript) or an insightface-style FILE.onnx"),
+    init: Optional[str] = typer.Option(None, "--init", help="initial backbone weights (checkpoint / state dict; "
+                                                            "for a contract or ONNX arch: an earlier backbone.pth)"),
     alignment: Optional[str] = typer.Option(None, "--alignment", help="prepared alignment (default: the arch's)"),
     identities: Optional[Path] = typer.Option(None, "--identities",
                                               help="identity list (default DATA/train_identities.txt if present)"),
@@ -84,6 +89,10 @@ def train_cmd(
     lr_power: float = typer.Option(2.0, "--lr-power", help="polynomial decay power"),
     grad_clip: float = typer.Option(5.0, "--grad-clip", help="gradient-norm clip (0: off)"),
     head_init: str = typer.Option("random", "--head-init", help="random | centroids (class means; for fine-tuning)"),
+    freeze_until: Optional[str] = typer.Option(None, "--freeze-until",
+                                               help="freeze every layer before LAYER (module or graph-node name)"),
+    trainable_fraction: Optional[float] = typer.Option(
+        None, "--trainable-fraction", help="train only the last layers holding this share (0-1] of the weights"),
     seed: int = typer.Option(2048, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     amp: str = typer.Option("auto", "--amp", help="auto (on for GPU) | on | off"),
@@ -108,6 +117,7 @@ def train_cmd(
                       blend_prob=blend_prob, k_partners=k_partners, flip=flip, batch_size=batch_size, epochs=epochs,
                       steps=steps, lr=lr, head_lr=head_lr, momentum=momentum, weight_decay=weight_decay,
                       warmup_steps=warmup_steps, lr_power=lr_power, grad_clip=grad_clip, head_init=head_init,
+                      freeze_until=freeze_until, trainable_fraction=trainable_fraction,
                       seed=seed, device=device, amp=amp, sync_bn=sync_bn, workers=workers, threads=threads,
                       save_every=save_every, keep=keep, log_every=log_every, resume=resume,
                       export_name=export_name, plugins=list(plugin), blend_mask=blend_mask, progress=progress)
@@ -115,9 +125,11 @@ def train_cmd(
         res = train(cfg)
     except IdbenchError as e:
         _fail(str(e))
-    if res["losses"] and res["rank"] == 0:
-        typer.echo(f"step {res['step']}: loss {res['losses'][-1]:.4f}; backbone -> {res['backbone']} "
-                   f"(create_encoder({res['export_name']!r}, weights=...)), checkpoint -> {res['last']}")
+    if res["rank"] == 0:
+        loss = f"loss {res['losses'][-1]:.4f}; " if res["losses"] else ""
+        loads = f" (create_encoder({res['export_name']!r}, weights=...))" if res["export_name"] else ""
+        typer.echo(f"step {res['step']}: {loss}encoder -> {res['encoder']} (bench run --encoders {res['encoder']}); "
+                   f"backbone -> {res['backbone']}{loads}; checkpoint -> {res['last']}")
 
 
 def register(app: typer.Typer) -> None:

@@ -3,12 +3,16 @@
 The model is loaded with ``torch.jit.load``; one dry run on a zero batch of the declared size reads
 its output (a tensor, or a tuple/list/dict from which ``output`` picks: an index such as ``"0"`` or a
 key) and checks its width against ``embedding_size`` (used when absent). The encoder is a
-:class:`~idbench.encoders.base.TorchEncoder`: differentiable through ``forward_tensor``.
+:class:`~idbench.encoders.base.TorchEncoder` whose module is a :class:`ScriptBackbone`: differentiable through
+``forward_tensor``, and trainable (``bench train --arch CONTRACT.toml``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import torch
+from torch import nn
 
 from idbench.errors import ContractError, WeightsFormatError
 
@@ -17,8 +21,6 @@ from .base import TorchEncoder
 
 def _pick(out, output: str, where: str):
     """The embedding tensor of a model output."""
-    import torch
-
     if isinstance(out, torch.Tensor):
         if output:
             raise ContractError(f"{where} names output {output!r} but the model returns a single tensor")
@@ -38,22 +40,35 @@ def _pick(out, output: str, where: str):
     raise ContractError(f"{where}: the model returns a {type(out).__name__}, not a tensor")
 
 
-class TorchScriptEncoder(TorchEncoder):
-    """A scripted / traced module; layout and output selection from the spec."""
+class ScriptBackbone(nn.Module):
+    """A TorchScript model on the network's blob in NCHW: permuted for an NHWC model, the embedding output picked
+    and flattened to N x D. The scripted model stays in inference mode (batch-norm statistics frozen, no dropout)
+    when the backbone is trained, as :mod:`idbench.encoders.frozen_bn` does for converted ONNX graphs."""
 
-    batch_size = 32
+    def __init__(self, scripted, layout: str, output: str, name: str):
+        super().__init__()
+        self.scripted = scripted
+        self.nhwc, self.output, self.name = layout == "NHWC", output, name
 
-    def forward_tensor(self, x):
-        x = self.preprocess(x)
-        if self.spec.layout == "NHWC":
+    def train(self, mode: bool = True) -> "ScriptBackbone":
+        super().train(mode)
+        self.scripted.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.nhwc:
             x = x.permute(0, 2, 3, 1)
-        out = _pick(self.module(x), self.spec.output, f"contract {self.spec.name}")
+        out = _pick(self.scripted(x), self.output, f"contract {self.name}")
         return out.reshape(out.shape[0], -1).float()
 
 
-def contract_torchscript_encoder(contract, weights_path: Path, device: str = "cpu") -> TorchScriptEncoder:
-    import torch
+class TorchScriptEncoder(TorchEncoder):
+    """A scripted / traced module (its :class:`ScriptBackbone`); layout and output selection from the spec."""
 
+    batch_size = 32
+
+
+def contract_torchscript_encoder(contract, weights_path: Path, device: str = "cpu") -> TorchScriptEncoder:
     try:
         module = torch.jit.load(str(weights_path), map_location=device)
     except Exception as e:  # noqa: BLE001 - torch raises RuntimeError / ValueError for non-TorchScript files
@@ -62,7 +77,8 @@ def contract_torchscript_encoder(contract, weights_path: Path, device: str = "cp
                                  f"registered architecture, not a contract") from None
     layout = contract.layout or "NCHW"
     spec = contract.spec(layout, contract.embedding_size or 1)
-    enc = TorchScriptEncoder(spec, module, weights_path, device)
+    backbone = ScriptBackbone(module, layout, contract.output, contract.name)
+    enc = TorchScriptEncoder(spec, backbone, weights_path, device)
     h, w = spec.input_size
     with torch.inference_mode():
         try:

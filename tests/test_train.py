@@ -45,8 +45,8 @@ PLUGIN_SRC = textwrap.dedent('''
             super().__init__()
             self.body = nn.Sequential(nn.Conv2d(3, 8, 5, stride=4, padding=2), nn.BatchNorm2d(8), nn.PReLU(8),
                                       nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-                                      nn.AdaptiveAvgPool2d(4))
-            self.fc = nn.Linear(256, 16)
+                                      nn.AdaptiveAvgPool2d(7))  # 14 -> 7: exportable to ONNX
+            self.fc = nn.Linear(784, 16)
             self.features = nn.BatchNorm1d(16)
 
         def forward(self, x):

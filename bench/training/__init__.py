@@ -4,9 +4,10 @@
 :mod:`.config`  ``TrainConfig`` (everything ``bench train`` takes), resume checks, identity list
 :mod:`.data`    ``CropDataset``: prepared crops, BlendFace pseudo-swap augmentation, flips
 :mod:`.loss`    ArcFace / CosFace margin softmax, ``MarginHead``, ``Trainee`` (network + head)
-:mod:`.arch`    trainable architectures (IResNet, dlib's ResNet, any torch encoder) and ``--init``
+:mod:`.arch`    trainable architectures (IResNet, dlib's ResNet, any torch, ONNX or TorchScript encoder), ``--init``
+:mod:`.freeze`  ``--freeze-until`` / ``--trainable-fraction``: which weights train
 :mod:`.loop`    ``train``: set-up, exact resume, the step loop, progress bar
-:mod:`.export`  full checkpoints, ``last.pt``, the exported ``backbone.pth``
+:mod:`.export`  full checkpoints, ``last.pt``, ``backbone.pth``, ``encoder.onnx`` + ``encoder.toml``
 :mod:`.dist`    one process / torchrun process groups
 :mod:`.batchnorm` global-batch batch norm on CPU (gloo)
 :mod:`.logs`    ``log.jsonl`` / ``log.csv``
@@ -21,13 +22,15 @@ from .batchnorm import GlobalBatchNorm, convert_batch_norms
 from .config import TrainConfig, config_dict
 from .data import CropDataset, PseudoSwapper, blend_kernel, nearest_partners
 from .dist import Dist, setup_distributed
-from .export import CHECKPOINT_VERSION, backbone_state_dict, load_checkpoint
+from .export import CHECKPOINT_VERSION, backbone_state_dict, export_encoder, load_checkpoint
+from .freeze import freeze_layers, ordered_parameters
 from .logs import LOG_FIELDS, Logger
 from .loop import class_centroids, train
 from .loss import MarginHead, Trainee, default_margin, margin_logits, margin_loss
 
 __all__ = ["Arch", "Preprocessed", "build_arch", "GlobalBatchNorm", "convert_batch_norms", "TrainConfig",
            "config_dict", "CropDataset", "PseudoSwapper", "blend_kernel", "nearest_partners", "Dist",
-           "setup_distributed", "CHECKPOINT_VERSION", "backbone_state_dict", "load_checkpoint", "LOG_FIELDS",
+           "setup_distributed", "CHECKPOINT_VERSION", "backbone_state_dict", "export_encoder", "load_checkpoint",
+           "freeze_layers", "ordered_parameters", "LOG_FIELDS",
            "Logger", "class_centroids", "train", "MarginHead", "Trainee", "default_margin", "margin_logits",
            "margin_loss"]

@@ -1,4 +1,5 @@
-"""Trainable architectures: IResNet (ArcFace / BlendFace), dlib's ResNet (fine-tuning), any torch encoder.
+"""Trainable architectures: IResNet (ArcFace / BlendFace), dlib's ResNet (fine-tuning), any torch encoder, and any
+ONNX or TorchScript encoder (a contract file, or an insightface-style ONNX path).
 
 Initial weights (``--init``) are read by the loaders of :mod:`idbench.encoders`, which all go through
 the one checkpoint reader (:mod:`idbench.checkpoints`).
@@ -39,8 +40,8 @@ class Arch:
 
     name: str
     module: nn.Module
-    spec: object  # EncoderSpec: alignment, input size, mean/std, embedding size
-    export_name: str  # registered encoder whose factory reads backbone.pth
+    spec: object  # EncoderSpec: alignment, input size, colour, mean/std, layout, embedding size
+    export_name: Optional[str]  # registered encoder whose factory reads backbone.pth (None: only RUN/encoder.toml)
 
 
 _IRESNET = re.compile(r"^(?:iresnet|arcface\.r|blendface\.r)(\d+)$")
@@ -92,6 +93,32 @@ def _dlib_arch(init: Optional[str], export_name: Optional[str]) -> Arch:
     return Arch("dlib.resnet_v1_torch", _trainable(module), spec, export_name or "dlib.finetuned")
 
 
+def _encoder_arch(enc, init: Optional[str], export_name: Optional[str]) -> Arch:
+    """The trainable module of a built encoder: a torch encoder's own module, an ONNX graph converted
+    (:mod:`idbench.encoders.onnx_torch`); ``init`` is a state dict of that module (an earlier run's backbone.pth)."""
+    from idbench.checkpoints import load_state_dict_checked, read_state_dict
+    from idbench.encoders.base import TorchEncoder
+    from idbench.encoders.onnx_backend import OnnxEncoder
+
+    name = enc.spec.name
+    if isinstance(enc, OnnxEncoder):
+        if enc.fixed_batch is not None:
+            raise InputError(f"{enc.weights_path} was exported with a fixed batch of {enc.fixed_batch}; re-export it "
+                             f"with a dynamic batch axis to fine-tune it")
+        from idbench.encoders.onnx_torch import onnx_to_torch
+
+        module = onnx_to_torch(enc.weights_path, enc.spec.layout, enc.output_name)
+    elif isinstance(enc, TorchEncoder):
+        module = enc.module
+    else:
+        raise InputError(f"encoder {name} is not a torch module or an ONNX graph ({type(enc).__name__}); "
+                         f"it cannot be trained")
+    if init:
+        state = read_state_dict(init, f"a backbone.pth of an earlier bench train --arch {name}")
+        load_state_dict_checked(module, state, f"the trainable {name}", Path(init))
+    return Arch(name, _trainable(module), enc.spec, export_name)
+
+
 def _registered_arch(name: str, init: Optional[str], export_name: Optional[str]) -> Arch:
     from idbench.encoders import ENCODERS
     from idbench.encoders.base import TorchEncoder
@@ -102,9 +129,22 @@ def _registered_arch(name: str, init: Optional[str], export_name: Optional[str])
     if init:
         path = resolve_weights(spec.weights[0], init) if spec.weights else Path(init)
     enc = ENCODERS.factory(name)(spec, path, "cpu")
-    if not isinstance(enc, TorchEncoder):
-        raise InputError(f"encoder {name} is not a torch module ({type(enc).__name__}); it cannot be trained")
-    return Arch(name, _trainable(enc.module), spec, export_name or name)
+    return _encoder_arch(enc, None, (export_name or name) if isinstance(enc, TorchEncoder) else None)
+
+
+def _file_arch(path: str, init: Optional[str]) -> Arch:
+    """A contract file (ONNX or TorchScript), or a bare ONNX path read the way ``arcface.onnx`` reads
+    insightface's packs (1 x 3 x 112 x 112 RGB, normalisation found in the graph)."""
+    import dataclasses
+
+    from idbench.encoders import create_encoder
+    from idbench.encoders.contract import is_contract_path
+
+    if is_contract_path(path):
+        return _encoder_arch(create_encoder(path), init, None)
+    enc = create_encoder("arcface.onnx", weights=path)
+    enc.spec = dataclasses.replace(enc.spec, name=Path(path).stem, description=f"{path} read as arcface.onnx")
+    return _encoder_arch(enc, init, None)
 
 
 def build_arch(name: str, init: Optional[str] = None, blend_prob: float = 0.0,
@@ -119,10 +159,17 @@ def build_arch(name: str, init: Optional[str] = None, blend_prob: float = 0.0,
       torch state dict given as ``init``; exported for ``dlib.finetuned``.
     * any other registered encoder whose factory returns a :class:`~idbench.encoders.TorchEncoder`:
       built by its factory with ``init`` as the weight file (``None``: the factory's own
-      initialisation); exported under its own name.
+      initialisation); exported under its own name. A registered ONNX encoder (``arcface.onnx``) is
+      converted like a contract's graph;
+    * a contract file ``*.toml`` (ONNX or TorchScript) or an ONNX path (read as ``arcface.onnx``): the graph
+      becomes a trainable module with the contract's preprocessing (applied by :class:`Preprocessed`) and
+      layout; ``init`` is a state dict of that module (an earlier run's ``backbone.pth``). There is no
+      registered encoder for these: the run's ``encoder.toml`` is how the result is used.
     """
     import idbench.encoders  # noqa: F401  (registers the encoders)
 
+    if name.lower().endswith((".toml", ".onnx")):
+        return _file_arch(name, init)
     m = _IRESNET.match(name)
     if m:
         return _iresnet_arch(int(m.group(1)), init, blend_prob, export_name)

@@ -39,6 +39,8 @@ class TrainConfig:
     lr_power: float = 2.0
     grad_clip: float = 5.0
     head_init: str = "random"  # random | centroids
+    freeze_until: Optional[str] = None  # layer: everything before it is frozen (see .freeze)
+    trainable_fraction: Optional[float] = None  # train only the last parameters holding this share of the weights
     seed: int = 2048
     device: str = "auto"  # auto | cpu | cuda
     amp: str = "auto"  # auto (on GPU) | on | off
@@ -57,7 +59,7 @@ class TrainConfig:
     # fields that must match between a checkpoint and the run resuming from it
     RESUME_KEYS = ("arch", "loss", "scale", "margin", "blend_prob", "k_partners", "flip", "batch_size", "epochs",
                    "steps", "lr", "head_lr", "momentum", "weight_decay", "warmup_steps", "lr_power", "seed",
-                   "head_init")
+                   "head_init", "freeze_until", "trainable_fraction")
 
 
 def config_dict(cfg: TrainConfig) -> dict:

@@ -1,17 +1,24 @@
-"""What a training run writes: full checkpoints (exact resume) and the exported ``backbone.pth``.
+"""What a training run writes: full checkpoints (exact resume), ``backbone.pth`` and the encoder export.
 
 ``checkpoints/step_NNNNNNN.pt`` every ``save_every`` steps and at the end (model, head, optimizer,
 scheduler, scaler, RNG states, step, config), ``last.pt`` (a copy of the latest) and ``backbone.pth``:
 the backbone's plain state dict, the layout its encoder factory reads through :mod:`idbench.checkpoints`
-(``create_encoder("arcface.r50", weights="RUN/backbone.pth")``, ``create_encoder("dlib.finetuned", ...)``).
+(``create_encoder("arcface.r50", weights="RUN/backbone.pth")``, ``create_encoder("dlib.finetuned", ...)``;
+for a converted ONNX graph: ``--init`` of a later run of the same ``--arch``).
+At the end of every run, whatever the architecture: ``encoder.onnx`` (the backbone, NCHW input) and
+``encoder.toml``, a contract file with the weights path relative to it, so
+``bench run --encoders RUN/encoder.toml`` benchmarks the result (:func:`export_encoder`).
 Writes are atomic (temporary file, then rename), so an interrupted run never leaves half a checkpoint.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import random
 import shutil
+import warnings
 from pathlib import Path
 from typing import Dict
 
@@ -19,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from idbench.errors import InputError
+from idbench.errors import IdbenchError, InputError
 
 CHECKPOINT_FORMAT = "idbench.train"
 CHECKPOINT_VERSION = 1
@@ -78,3 +85,82 @@ def load_checkpoint(path: os.PathLike) -> dict:
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{path} is not an idbench training checkpoint")
     return ckpt
+
+
+class _Embedding(nn.Module):
+    """The backbone as exported: N x D float32 whatever shape its output has."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.backbone(x)
+        return y.reshape(y.shape[0], -1).float()
+
+
+def _export_onnx(backbone: nn.Module, spec, path: Path) -> float:
+    """Write the ONNX graph; return the largest difference to the torch module on two random blobs (relative to
+    the largest output value), checked with onnxruntime."""
+    import onnxruntime as ort
+
+    h, w = spec.input_size
+    dev = next(backbone.parameters()).device  # compared on the CPU (no TF32 convolutions), then moved back
+    g = torch.Generator().manual_seed(0)
+    pixels = torch.rand(2, 3, h, w, generator=g) * 255  # the blob of random RGB pixels under the spec's scaling
+    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
+    blob = (pixels.flip(1) if spec.colour == "BGR" else pixels).sub(mean).div(torch.tensor(spec.std).view(1, 3, 1, 1))
+    was = backbone.training
+    net = _Embedding(backbone.cpu()).eval()
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # tracer and deprecation warnings of the TorchScript-based exporter
+            if any(isinstance(m, torch.jit.ScriptModule) for m in backbone.modules()):
+                net = torch.jit.trace(net, blob[:1])  # the exporter cannot trace into a TorchScript submodule itself
+            torch.onnx.export(net, blob[:1], str(tmp), opset_version=17, dynamo=False, input_names=["input"],
+                              output_names=["embedding"], dynamic_axes={"input": {0: "n"}, "embedding": {0: "n"}})
+            ref = net(blob).numpy()
+    except Exception as e:  # noqa: BLE001 - an operator the exporter does not support
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise IdbenchError(f"cannot export {spec.name} to ONNX ({first}); backbone.pth is saved") from None
+    finally:
+        backbone.to(dev).train(was)
+    sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    got = sess.run(["embedding"], {"input": blob.numpy()})[0]
+    diff = float(np.abs(got - ref).max() / max(1.0, float(np.abs(ref).max())))
+    if not diff < 1e-4:
+        raise IdbenchError(f"the ONNX export of {spec.name} differs from the torch module by {diff:.2e} (relative); "
+                           f"backbone.pth is saved")
+    os.replace(tmp, path)
+    return diff
+
+
+def _toml(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return json.dumps(v) if isinstance(v, str) else repr(v)
+
+
+def export_encoder(out: Path, backbone: nn.Module, spec, name: str, about: str) -> Path:
+    """``out/encoder.onnx`` and the contract ``out/encoder.toml`` describing it (the spec's crop, colour order
+    and mean/std; NCHW; output ``embedding``); returns the contract's path."""
+    onnx_path = out / "encoder.onnx"
+    diff = _export_onnx(backbone, spec, onnx_path)
+    sha = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    keys = {"name": name, "weights": onnx_path.name, "backend": "onnx", "input_size": list(spec.input_size),
+            "layout": "NCHW", "colour": spec.colour, "mean": list(spec.mean), "std": list(spec.std),
+            "alignment": spec.alignment, "output": "embedding", "embedding_size": int(spec.embedding_size),
+            "l2_normalised": bool(spec.l2_normalised), "sha256": sha,
+            "licence": spec.licence or "weights: yours (bench train)", "paper": spec.paper,
+            "description": f"{about}; torch state dict: backbone.pth; this ONNX export equals the torch module "
+                           f"to {diff:.1e} (relative)"}
+    text = "# written by bench train: benchmark with `bench run --encoders THIS_FILE`\n" + "".join(
+        f"{k} = {_toml(v)}\n" for k, v in keys.items())
+    path = out / "encoder.toml"
+    tmp = out / ".encoder.toml.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

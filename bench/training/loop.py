@@ -30,8 +30,9 @@ from .batchnorm import convert_batch_norms
 from .config import TrainConfig, check_resume, config_dict, train_identities
 from .data import CropDataset, PseudoSwapper
 from .dist import Dist, setup_distributed
-from .export import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, backbone_state_dict, load_checkpoint, rng_state,
-                     save_run, set_rng_state)
+from .export import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, backbone_state_dict, export_encoder, load_checkpoint,
+                     rng_state, save_run, set_rng_state)
+from .freeze import freeze_layers
 from .logs import Logger
 from .loss import MarginHead, Trainee, default_margin
 
@@ -164,6 +165,7 @@ def _setup(cfg: TrainConfig, d: Dist, out: Path, ckpt: Optional[dict], swapper: 
     np.random.seed(cfg.seed % 2**32)
     random.seed(cfg.seed)
     arch = build_arch(cfg.arch, cfg.init if ckpt is None else None, cfg.blend_prob, cfg.export_name)
+    frozen = freeze_layers(arch.module, cfg.freeze_until, cfg.trainable_fraction)
     ds = _dataset(cfg, arch, swapper)
     local_bs, spe, total = _schedule(cfg, len(ds), d)
     net = _network(cfg, arch, d)
@@ -183,7 +185,7 @@ def _setup(cfg: TrainConfig, d: Dist, out: Path, ckpt: Optional[dict], swapper: 
             trainee, device_ids=[d.device.index] if d.device.type == "cuda" else None)
     meta = {"classes": ds.classes, "arch": arch.name, "export_name": arch.export_name,
             "alignment": cfg.alignment or arch.spec.alignment, "spec": arch.spec.name, "embedding_size": emb_size,
-            "steps_per_epoch": spe, "total_steps": total}
+            "steps_per_epoch": spe, "total_steps": total, "freeze": frozen}
     return _Run(cfg, d, out, arch, ds, net, head, trainee, model, opt, sched, scaler, use_amp, local_bs, meta)
 
 
@@ -277,6 +279,25 @@ def _run_steps(run: _Run, logger: Logger) -> List[float]:
     return losses
 
 
+def _export(run: _Run) -> Optional[Path]:
+    """RUN/encoder.onnx + RUN/encoder.toml of the trained backbone (named ``<arch spec>.<run folder>``); an export
+    that fails (an operator the ONNX exporter lacks) is one warning: the run's checkpoints stay valid."""
+    import dataclasses
+    import sys
+
+    from idbench.errors import IdbenchError
+
+    spec = dataclasses.replace(run.arch.spec, embedding_size=run.meta["embedding_size"])
+    about = (f"{run.arch.spec.name} trained by bench train (--blend-prob {run.cfg.blend_prob}, step {run.step} of "
+             f"{run.total}, {len(run.ds.classes)} identities)")
+    try:
+        return export_encoder(run.out, run.arch.module, spec, f"{run.arch.spec.name}.{run.out.resolve().name}", about)
+    except IdbenchError as e:
+        run.meta["export_error"] = str(e)
+        print(f"warning: {e}", file=sys.stderr)
+        return None
+
+
 def _train(cfg: TrainConfig, d: Dist, swapper: Optional[Callable]) -> dict:
     out = Path(cfg.out)
     if d.main:
@@ -291,8 +312,11 @@ def _train(cfg: TrainConfig, d: Dist, swapper: Optional[Callable]) -> dict:
         (out / "train.json").write_text(json.dumps({"config": config_dict(cfg), **run.meta, "world_size": d.world},
                                                    indent=2, default=str))
     losses = _run_steps(run, logger)
+    encoder = _export(run) if d.main else None
+    d.barrier()
     return {"step": run.step, "losses": losses, "out": str(out), "backbone": str(out / "backbone.pth"),
-            "last": str(out / "last.pt"), "net": run.net.eval(), "rank": d.rank, **run.meta}
+            "last": str(out / "last.pt"), "encoder": str(encoder) if encoder else None, "net": run.net.eval(),
+            "rank": d.rank, **run.meta}
 
 
 def train(cfg: TrainConfig, swapper: Optional[Callable] = None) -> dict:
