@@ -31,7 +31,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Sequence
 
 SHARED = Path("../shared/data")
 SECTIONS = ("shared", "lfw", "decomposition", "blendface", "blendface_mobileface", "speed")
@@ -156,21 +156,6 @@ def run_decomposition(args) -> str:
                                       saliency_faces=0))
 
 
-# the BlendFace experiment of dlib's ResNet: (work folder, extra arguments)
-BLENDFACE_RUNS = (("blendface_dlib", ["--epochs", "6"]),)
-
-
-def run_blendface(args) -> str:
-    parts = []
-    for work, extra in BLENDFACE_RUNS:
-        wdir = Path(args.runs) / work
-        _module_output(["idbench.bench.blendface_experiment", "--work", str(wdir), *extra])
-        parts.append(f"`python -m idbench.bench.blendface_experiment --work runs/{work} "
-                     f"{' '.join(extra).replace(str(CONTRACTS), 'encoders/contracts')}`:\n\n"
-                     + (wdir / "results.md").read_text().strip())
-    return "\n\n".join(parts)
-
-
 def _module_output(argv: List[str]) -> str:
     out = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True)
     if out.returncode != 0:
@@ -178,24 +163,28 @@ def _module_output(argv: List[str]) -> str:
     return "```\n" + out.stdout.strip() + "\n```"
 
 
-def run_blendface_mobileface(args) -> str:
+DLIB = ("--epochs", "6")
+
+
+def experiment_block(args, work: str, argv: Sequence[str]) -> str:
+    """Run (or finish) one BlendFace experiment and format its tables (training time left out: it varies)."""
     import json
 
     from idbench.bench.blendface_experiment import paired_table, table
 
-    work = Path(args.runs) / "blendface_mobileface"
-    _module_output(["idbench.bench.blendface_experiment", *MOBILEFACE, "--work", str(work)])
-    res = json.loads((work / "results.json").read_text())
+    wdir = Path(args.runs) / work
+    _module_output(["idbench.bench.blendface_experiment", *argv, "--work", str(wdir)])
+    res = json.loads((wdir / "results.json").read_text())
     ev, tr = res["results"]["_eval"], res["training"]
-    steps = ", ".join(f"{t['steps']} steps in {t['seconds'] / 60:.0f} min ({n})" for n, t in tr.items())
-    return "\n".join([f"**`python -m idbench.bench.blendface_experiment {' '.join(MOBILEFACE)}`** ({ev['identities']} "
-                      f"held-out identities, {ev['faces']} faces, {ev['swaps']} pseudo-swaps; {steps}):", "",
-                      *table(res["results"]), "", *paired_table(res["results"].get("_paired", []))])
+    steps = ", ".join(f"{t['steps']} steps ({n})" for n, t in tr.items())
+    return "\n".join([f"**`python -m idbench.bench.blendface_experiment {' '.join(argv)} --work runs/{work}`** "
+                      f"({ev['identities']} held-out identities, {ev['faces']} faces, {ev['swaps']} pseudo-swaps; "
+                      f"{steps}):", "", *table(res["results"]), "", *paired_table(res["results"].get("_paired", []))])
 
 
 RUNNERS: Dict[str, Callable] = {
-    "shared": run_shared, "lfw": run_lfw, "decomposition": run_decomposition, "blendface": run_blendface,
-    "blendface_mobileface": run_blendface_mobileface,
+    "shared": run_shared, "lfw": run_lfw, "decomposition": run_decomposition, "blendface": lambda a: experiment_block(a, "blendface_dlib", DLIB),
+    "blendface_mobileface": lambda a: experiment_block(a, "blendface_mobileface", MOBILEFACE),
     "speed": lambda a: "\n\n".join([
         "`python -m idbench.bench.speed --limit 200 --sizes 200,700 --rounds 3`:",
         _module_output(["idbench.bench.speed", "--limit", "200", "--sizes", "200,700", "--rounds", "3"]),
