@@ -83,3 +83,19 @@ def learned_home(learned_weights_dir, monkeypatch) -> Path:
     monkeypatch.setenv("IDBENCH_HOME", str(learned_weights_dir))
     return learned_weights_dir
 
+
+
+def hog_faces(paths, n: int = 4, at_least: int = 3):
+    """(image, first dlib-HOG face) of the first ``n`` of ``paths`` (real photos for model-parity tests)."""
+    from idbench.detectors import create_detector
+    from idbench.imageio import read_image
+
+    det = create_detector("dlib-hog")
+    out = []
+    for p in list(paths)[:n]:
+        img = read_image(p)
+        faces = det.detect(img)
+        if faces:
+            out.append((img, faces[0]))
+    assert len(out) >= at_least
+    return out

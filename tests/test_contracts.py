@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import hog_faces
 import torch
 from torch import nn
 
@@ -456,18 +457,7 @@ def test_weights_name_means_the_same_everywhere(tmp_path, nchw_onnx):
 def lfw_faces():
     if not (MODELS / "mobileface.onnx").is_file() or not LFW.is_dir():
         pytest.skip("../shared/models or ../shared/data/lfw is not available")
-    from idbench.detectors import create_detector
-    from idbench.imageio import read_image
-
-    det = create_detector("dlib-hog")
-    out = []
-    for p in sorted(LFW.glob("A*/*_0001.jpg"))[:4]:
-        img = read_image(p)
-        f = det.detect(img)
-        if f:
-            out.append((img, f[0]))
-    assert len(out) >= 3
-    return out
+    return hog_faces(sorted(LFW.glob("A*/*_0001.jpg")))
 
 
 @pytest.mark.parametrize("contract, output, bgr", [("mobileface", "batchnorm0/add_1:0", False),

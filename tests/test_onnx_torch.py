@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import hog_faces
 import torch
 from torch import nn
 
@@ -28,18 +29,7 @@ def real_faces():
     """Four photos of ../shared/data/faces with their dlib-HOG face."""
     if not (MODELS / "mobileface.onnx").is_file() or not FACES.is_dir():
         pytest.skip("../shared/models or ../shared/data/faces is not available")
-    from idbench.detectors import create_detector
-    from idbench.imageio import read_image
-
-    det = create_detector("dlib-hog")
-    out = []
-    for p in sorted(FACES.glob("*/01.jpg"))[:4]:
-        img = read_image(p)
-        faces = det.detect(img)
-        if faces:
-            out.append((img, faces[0]))
-    assert len(out) >= 3
-    return out
+    return hog_faces(sorted(FACES.glob("*/01.jpg")))
 
 
 def _onnxruntime(path: Path, output: str, blob: np.ndarray) -> np.ndarray:
