@@ -183,7 +183,8 @@ def experiment_block(args, work: str, argv: Sequence[str]) -> str:
 
 
 RUNNERS: Dict[str, Callable] = {
-    "shared": run_shared, "lfw": run_lfw, "decomposition": run_decomposition, "blendface": lambda a: experiment_block(a, "blendface_dlib", DLIB),
+    "shared": run_shared, "lfw": run_lfw, "decomposition": run_decomposition,
+    "blendface": lambda a: experiment_block(a, "blendface_dlib", DLIB),
     "blendface_mobileface": lambda a: experiment_block(a, "blendface_mobileface", MOBILEFACE),
     "speed": lambda a: "\n\n".join([
         "`python -m idbench.bench.speed --limit 200 --sizes 200,700 --rounds 3`:",
