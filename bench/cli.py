@@ -153,6 +153,7 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
 
     from idbench.bench import validate as V
     from idbench.cache import write_atomic
+    from idbench.escape import field  # one TSV row per skipped file, whatever its name holds
     from idbench.devices import resolve_device
     from idbench.errors import IdbenchError
     from idbench.face_policy import image_warnings
@@ -179,8 +180,8 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
         buf = io.BytesIO()
         np.savez(buf, paths=np.array(table.paths, dtype=str), embeddings=table.embeddings[encoder],
                  bboxes=table.bboxes, landmarks=table.landmarks, face_index=table.face_index,
-                 skipped=np.array([f"{p}\t{r}" for p, r in skipped], dtype=str),
-                 warnings=np.array([f"{w['item']}\t{w['reason']}" for w in warnings], dtype=str),
+                 skipped=np.array([f"{field(p)}\t{field(r)}" for p, r in skipped], dtype=str),
+                 warnings=np.array([f"{field(w['item'])}\t{field(w['reason'])}" for w in warnings], dtype=str),
                  encoder=encoder)
         write_atomic(out, buf.getvalue())
     except IdbenchError as e:

@@ -75,6 +75,7 @@ def folder_dataset(root=None, min_images: int = 1, **_) -> Dataset:
     if not root.is_dir():
         raise InputError(f"dataset root {root} is not a folder")
     by_id, ignored = scan_identity_folders(root)
+    by_id, notes = _one_spelling(by_id)
     items = []
     for ident, files in by_id.items():
         if len(files) >= min_images:
@@ -86,7 +87,23 @@ def folder_dataset(root=None, min_images: int = 1, **_) -> Dataset:
     n_id = len({i.identity for i in items})
     note = f"; {len(ignored)} other entries under the root not used (listed with reasons)" if ignored else ""
     return Dataset("folder", str(root), items, f"{len(items)} images of {n_id} identities from {root}{note}",
-                   ignored=[dropped("list", p, r) for p, r in ignored])
+                   ignored=[dropped("list", p, r) for p, r in ignored], notes=notes)
+
+
+def _one_spelling(by_id: dict) -> Tuple[dict, List[str]]:
+    """Identity folder names in their NFC spelling: the NFC and NFD spellings of one name (macOS writes NFD)
+    are one person, and each merge is a note."""
+    from idbench.escape import nfc, shown
+
+    out: dict = {}
+    spellings: dict = {}
+    for ident, files in by_id.items():
+        key = nfc(ident)
+        out.setdefault(key, []).extend(files)
+        spellings.setdefault(key, []).append(ident)
+    notes = [f"identity folders {', '.join(repr(shown(s)) for s in v)} are one name in different Unicode "
+             f"spellings: merged as {shown(k)!r} (NFC)" for k, v in spellings.items() if len(v) > 1]
+    return {k: sorted(v) for k, v in out.items()}, notes
 
 
 # --- LFW ------------------------------------------------------------------------------------------

@@ -20,7 +20,11 @@ import numpy as np
 from .errors import ImageReadError
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
-MAX_PIXELS = 20000 * 20000
+# pixel budget, checked on the header before decoding: 50 Mpx (a 16-bit RGBA image of this size decodes to
+# 400 MB, about 1.2 GB at the peak of its conversion to 8-bit RGB); a decompression bomb never gets decoded
+MAX_PIXELS = 50_000_000
+MIN_SIDE = 8  # an image narrower than this holds no face (1x1, 20000x1 crash detectors' resizes)
+MAX_FILE_BYTES = 1 << 30  # 1 GiB: /dev/zero-like or huge inputs are refused before reading
 
 
 def to_rgb_uint8(img: np.ndarray, *, bgr: bool = True) -> np.ndarray:
@@ -51,14 +55,53 @@ def to_rgb_uint8(img: np.ndarray, *, bgr: bool = True) -> np.ndarray:
     return np.ascontiguousarray(a[:, :, ::-1] if bgr else a)
 
 
-def read_image(path: os.PathLike) -> np.ndarray:
-    """Read an image file as uint8 RGB (H x W x 3)."""
-    import cv2
+def read_regular_file(path: os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file; a FIFO, device or socket is never read (opened non-blocking, checked with
+    ``fstat``, so it cannot hang) and a file above ``limit`` bytes is refused. Raises :class:`ImageReadError`."""
+    import stat
 
     p = Path(path)
-    if not p.is_file():
-        raise ImageReadError(f"{p}: no such file")
-    return decode_image(p.read_bytes(), str(p))
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise ImageReadError(f"{p}: {'no such file' if e.errno == 2 else f'cannot read: {e.strerror or e}'}") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            what = "a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO, device or socket"
+            raise ImageReadError(f"{p}: not a regular file ({what}); not read")
+        if st.st_size > limit:
+            raise ImageReadError(f"{p}: file of {st.st_size} bytes is above the {limit}-byte limit")
+        try:
+            return f.read(limit + 1)
+        except OSError as e:
+            raise ImageReadError(f"{p}: cannot read: {e.strerror or e}") from None
+
+
+def read_image(path: os.PathLike) -> np.ndarray:
+    """Read an image file as uint8 RGB (H x W x 3)."""
+    return decode_image(read_regular_file(path), str(path))
+
+
+def check_image_size(width: int, height: int, name: str = "<bytes>") -> None:
+    """One-line :class:`ImageReadError` for a size outside the budget (:data:`MAX_PIXELS`, :data:`MIN_SIDE`)."""
+    if width * height > MAX_PIXELS:
+        raise ImageReadError(f"{name}: image of {width}x{height} pixels is above the {MAX_PIXELS // 10**6} Mpx "
+                             f"budget; not decoded")
+    if min(width, height) < MIN_SIDE:
+        raise ImageReadError(f"{name}: image of {width}x{height} pixels is degenerate (a side below "
+                             f"{MIN_SIDE} px)")
+
+
+def _declared_size(data: bytes) -> Optional[Tuple[int, int]]:
+    """(width, height) from the file's header (Pillow reads no pixels); None if Pillow does not know it."""
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    except Exception:  # noqa: BLE001 - not a format Pillow reads: OpenCV decides, checked after decoding
+        return None
 
 
 def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
@@ -68,11 +111,16 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
     p = name
     if len(data) == 0:
         raise ImageReadError(f"{p}: empty file")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)  # UNCHANGED ignores EXIF
+    size = _declared_size(data)
+    if size is not None:  # a decompression bomb is refused from its header, before any pixel is decoded
+        check_image_size(*size, p)
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)  # UNCHANGED ignores EXIF
+    except cv2.error:  # e.g. a header OpenCV finds too large itself
+        img = None
     if img is None:
         raise ImageReadError(f"{p}: not a readable image (corrupt or unsupported format)")
-    if img.shape[0] * img.shape[1] > MAX_PIXELS:
-        raise ImageReadError(f"{p}: image of {img.shape[1]}x{img.shape[0]} pixels is too large")
+    check_image_size(img.shape[1], img.shape[0], p)
     return apply_orientation(to_rgb_uint8(img, bgr=True), exif_orientation(data))
 
 

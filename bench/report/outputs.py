@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Sequence
 
+from idbench.atomic import atomic_write
+
 from .layout import write_report
 from .tables import leaderboard_latex, leaderboard_markdown, write_leaderboard
 
@@ -41,12 +43,12 @@ def write_outputs(results: dict, out_dir: Path, formats: Sequence[str] = FORMATS
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(_clean(results), indent=1, default=_json_default, allow_nan=False)
-    (out_dir / "results.json").write_text(text)
+    atomic_write(out_dir / "results.json", text)
     write_leaderboard(results, out_dir / "leaderboard.csv")
     if "md" in formats:
-        (out_dir / "leaderboard.md").write_text(leaderboard_markdown(results))
+        atomic_write(out_dir / "leaderboard.md", leaderboard_markdown(results))
     if "tex" in formats:
-        (out_dir / "leaderboard.tex").write_text(leaderboard_latex(results))
+        atomic_write(out_dir / "leaderboard.tex", leaderboard_latex(results))
     if "html" in formats:
         write_report(results, out_dir / "report.html", out_dir)
 
