@@ -4,6 +4,7 @@ protocol files and numeric options are validated before work."""
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -114,3 +115,155 @@ def test_special_file_as_checkpoint_is_never_opened(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(WeightsFormatError, match="not a regular file"):
         read_state_dict(fifo)  # a FIFO with no writer would block open() forever
+
+
+# --- 2. names are data in every output format ---------------------------------------------------------------
+
+HOSTILE = ['<script>document.title="PWNED"</script>', 'a|b\nc', '=HYPERLINK("http://evil","x")', r"\textbf{x}}",
+           "nul\x00tab\tname", "<img src=x onerror=alert(1)>", "+cmd", "bytes\udcff"]
+
+
+def _hostile_results(tmp_path):
+    """A real run's results shape (tests/test_report.py's synthetic clusters) with every name hostile."""
+    from test_report import make_results
+
+    res = make_results(tmp_path)
+    encs = list(res["encoders"].values())
+    res["encoders"] = {HOSTILE[i]: copy.deepcopy(encs[i % len(encs)]) for i in range(len(HOSTILE))}
+    res["encoders"][HOSTILE[0]]["bias_error"] = HOSTILE[5]  # sections that once printed names raw
+    res["encoders"][HOSTILE[5]]["verification"].pop("pair_scores", None)
+    sw = list(res["swappers"].values())
+    res["swappers"] = {f"sw{HOSTILE[i]}": sw[i % len(sw)] for i in range(2)}
+    res["dataset"]["skipped"] = [[f"/data/{h}/x.jpg", f"reason {h}"] for h in HOSTILE]
+    res["dataset"]["description"] = HOSTILE[0]
+    res["dataset"]["notes"] = list(HOSTILE)
+    res["failures"] = [{"stage": h, "item": h, "reason": h} for h in HOSTILE]
+    for e in res["encoders"].values():
+        for f in e["saliency"]["faces"]:
+            f["identity"] = HOSTILE[0]
+    return res
+
+
+def _cells(line: str):
+    import re
+
+    return re.split(r"(?<!\\)\|", line.strip())[1:-1]
+
+
+def test_hostile_names_add_no_rows_columns_or_formulas(tmp_path):
+    import csv
+
+    from idbench.bench.report import write_outputs
+
+    res = _hostile_results(tmp_path)
+    write_outputs(res, tmp_path / "out")
+    out = tmp_path / "out"
+    # CSV: one row per encoder/swapper (+ the direction row), no text cell that a spreadsheet evaluates
+    rows = list(csv.reader(open(out / "leaderboard.csv", newline="", encoding="utf-8")))
+    assert len(rows) == 1 + 1 + len(HOSTILE) + 2
+    width = len(rows[0])
+    assert all(len(r) == width for r in rows)
+    assert all(not c.startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows for c in r
+               if c and not c.lstrip("-").replace(".", "", 1).replace("e-", "", 1).isdigit())
+    assert "'=HYPERLINK(\"http://evil\",\"x\")" in [r[0] for r in rows]
+    # Markdown: every table row has as many cells as its header; no raw HTML
+    md = (out / "leaderboard.md").read_text()
+    assert "<script" not in md and "<img" not in md
+    for block in md.split("\n## ")[1:]:
+        lines = [ln for ln in block.splitlines() if ln.startswith("|")]
+        n = len(_cells(lines[0]))
+        assert all(len(_cells(ln)) == n for ln in lines), block
+        assert len(lines) == 2 + len([r for r in rows[1:] if r[1] == lines[0].split("|")[1].strip()])
+    # LaTeX: the hostile \textbf is text, braces balance
+    tex = (out / "leaderboard.tex").read_text()
+    assert r"\textbackslash{}textbf\{x\}\}" in tex and "\x00" not in tex and r"nul\textbackslash{}x00" in tex
+    assert tex.count("{") - tex.count(r"\{") == tex.count("}") - tex.count(r"\}")
+
+
+def _scripts_and_handlers(page: str):
+    from html.parser import HTMLParser
+
+    found = {"scripts": [], "handlers": [], "tags": []}
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found["tags"].append(tag)
+            found["handlers"] += [a for a, _ in attrs if a.startswith("on")]
+            self._in = tag == "script"
+
+        def handle_data(self, data):
+            if getattr(self, "_in", False):
+                found["scripts"].append(data)
+
+        def handle_endtag(self, tag):
+            self._in = False
+
+    P().feed(page)
+    return found
+
+
+def test_hostile_names_in_report_html_run_no_script(tmp_path):
+    """Every section of report.html (and `bench report` on a received results.json) shows hostile names as text:
+    the only scripts are plotly.js and the plots; no element gets an event handler or an <img>."""
+    from idbench.bench.report import write_outputs
+
+    res = _hostile_results(tmp_path)
+    out = tmp_path / "out"
+    write_outputs(res, out)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    f = _scripts_and_handlers(page)
+    assert not f["handlers"] and "img" not in f["tags"]
+    assert all("PWNED" not in s or "Plotly.newPlot" in s for s in f["scripts"])
+    assert len(f["scripts"]) == 1 + page.count("Plotly.newPlot(")
+    assert "&lt;script&gt;document.title" in page and "nul\\x00tab\\x09name" in page
+    p = _bench("report", out, "--out", tmp_path / "rebuilt")
+    assert p.returncode == 0, p.stderr[-2000:]
+    page2 = (tmp_path / "rebuilt" / "report.html").read_text(encoding="utf-8")
+    assert not _scripts_and_handlers(page2)["handlers"] and "&lt;script&gt;document.title" in page2
+
+
+def test_hostile_report_in_headless_chromium(tmp_path):
+    from idbench.bench.report._chromium import dump_dom, find_chromium, with_probe
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    from idbench.bench.report import write_outputs
+
+    res = _hostile_results(tmp_path)
+    write_outputs(res, tmp_path / "out")
+    probe = tmp_path / "probe.html"
+    probe.write_text(with_probe((tmp_path / "out" / "report.html").read_text(encoding="utf-8")), encoding="utf-8")
+    dom, _ = dump_dom(chromium, probe, tmp_path / "profile")
+    assert "<title>idbench report</title>" in dom and "PWNED</title>" not in dom
+
+
+def test_field_escaping_is_lossless():
+    from idbench.escape import field, unfield
+
+    for s in HOSTILE + ["back\\slash\\t", "\\x41", "é\u2028"]:
+        assert "\t" not in field(s) and "\n" not in field(s) and "\x00" not in field(s)
+        assert unfield(field(s)) == s
+
+
+def test_identity_names_with_tab_newline_survive_identities_txt(tmp_path):
+    """identities.txt (training's label list): a TAB/newline in a name no longer splits or drops the identity."""
+    from idbench.bench.prepare import read_names, write_names
+
+    names = ["plain", "tab\there", "new\nline", "back\\slash", "jose\u0301"]
+    write_names(tmp_path / "identities.txt", names)
+    got = read_names(tmp_path / "identities.txt")
+    assert got == names[:4] + ["jos\u00e9"]  # NFC: one spelling of one name
+
+
+def test_nfc_and_nfd_spellings_are_one_identity(tmp_path):
+    from PIL import Image
+
+    from idbench.bench.datasets import load_dataset
+
+    for name in ("Jos\u00e9", "Jose\u0301"):
+        (tmp_path / name).mkdir()
+        Image.new("RGB", (64, 64), (120, 90, 60)).save(tmp_path / name / f"{len(name)}.jpg")
+    ds = load_dataset("folder", tmp_path)
+    assert {it.identity for it in ds.items} == {"Jos\u00e9"}
+    assert any("Unicode" in n and "NFC" in n for n in ds.notes)
