@@ -341,23 +341,25 @@ def report_cmd(dirs: List[Path] = typer.Argument(..., help="run folders holding 
                                              help="md | tex | html (repeatable; default: all three)")):
     """Rebuild a run's report, or merge several runs into one leaderboard and report."""
     from idbench.bench.report import FORMATS, merge_results, output_files, write_outputs
-    import json
 
     formats = [f for item in fmt for f in item.split(",") if f] or list(FORMATS)
     for f in formats:
         if f not in FORMATS:
             fail(f"--format takes {' | '.join(FORMATS)}, got {f!r}")
-    for d in dirs:
-        if not (d / "results.json").is_file():
-            fail(f"{d / 'results.json'} not found")
-    if len(dirs) == 1 and out is None:
-        results = json.loads((dirs[0] / "results.json").read_text())
-        out = dirs[0]
-    else:
-        if out is None:
-            fail("merging several runs needs --out DIR")
-        results = merge_results(dirs)
-    write_outputs(results, out, formats)
+    from idbench.bench.run_folder import read_results
+    from idbench.errors import IdbenchError
+
+    try:  # a received run folder: results.json checked, files only from inside the runs
+        if len(dirs) == 1 and out is None:
+            results = read_results(dirs[0])
+            out = dirs[0]
+        else:
+            if out is None:
+                fail("merging several runs needs --out DIR")
+            results = merge_results(dirs, out)
+        write_outputs(results, out, formats)
+    except IdbenchError as e:
+        fail(str(e))
     typer.echo("wrote " + ", ".join(str(p) for p in output_files(out, formats)))
 
 

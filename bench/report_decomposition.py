@@ -53,9 +53,12 @@ def _chart(dec: dict) -> str:
 
 
 def _image(out_dir: Path, rel: Optional[str], alt: str) -> str:
-    if not rel or not (Path(out_dir) / rel).is_file():
+    from idbench.bench.run_folder import run_file
+
+    f = run_file(out_dir, rel)  # only files inside the run folder
+    if f is None:
         return ""
-    data = base64.b64encode((Path(out_dir) / rel).read_bytes()).decode()
+    data = base64.b64encode(f.read_bytes()).decode()
     return f"<figure><img alt='{html_text(alt)}' src='data:image/png;base64,{data}'><figcaption>{html_text(alt)}" \
            "</figcaption></figure>"
 

@@ -33,12 +33,12 @@ def has_control(s: str) -> bool:
     return bool(_CONTROL.search(s) or _SURROGATE.search(s))
 
 
-def shown(s: Any) -> str:
-    """``s`` as text safe to show: control characters and undecodable bytes become ``\\xNN`` / ``\\uNNNN``."""
-    s = str(s)
-    s = _SURROGATE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", s)
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}",
-                        s)
+def shown(s: Any, keep: str = "") -> str:
+    """``s`` as text safe to show: control characters (but those in ``keep``) and undecodable bytes become
+    ``\\xNN`` / ``\\uNNNN``."""
+    s = _SURROGATE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", str(s))
+    return _CONTROL.sub(lambda m: m.group() if m.group() in keep else
+                        f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", s)
 
 
 def nfc(s: str) -> str:
@@ -47,8 +47,8 @@ def nfc(s: str) -> str:
 
 
 def html_text(s: Any) -> str:
-    """Text for an HTML element or quoted attribute value."""
-    return html.escape(shown(s), quote=True)
+    """Text for an HTML element or quoted attribute value (newlines and TABs are kept: whitespace in HTML)."""
+    return html.escape(shown(s, keep="\n\t"), quote=True)
 
 
 _MD = {"\\": "\\\\", "|": "\\|", "*": "\\*", "`": "\\`", "~": "\\~", "<": "&lt;", ">": "&gt;", "&": "&amp;"}

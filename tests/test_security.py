@@ -208,14 +208,14 @@ def test_hostile_names_in_report_html_run_no_script(tmp_path):
     from idbench.bench.report import write_outputs
 
     res = _hostile_results(tmp_path)
-    out = tmp_path / "out"
+    out = tmp_path  # the saliency maps live inside the run folder, as in a real run
     write_outputs(res, out)
     page = (out / "report.html").read_text(encoding="utf-8")
     f = _scripts_and_handlers(page)
     assert not f["handlers"] and "img" not in f["tags"]
     assert all("PWNED" not in s or "Plotly.newPlot" in s for s in f["scripts"])
     assert len(f["scripts"]) == 1 + page.count("Plotly.newPlot(")
-    assert "&lt;script&gt;document.title" in page and "nul\\x00tab\\x09name" in page
+    assert "&lt;script&gt;document.title" in page and "nul\\x00tab" in page
     p = _bench("report", out, "--out", tmp_path / "rebuilt")
     assert p.returncode == 0, p.stderr[-2000:]
     page2 = (tmp_path / "rebuilt" / "report.html").read_text(encoding="utf-8")
@@ -267,3 +267,98 @@ def test_nfc_and_nfd_spellings_are_one_identity(tmp_path):
     ds = load_dataset("folder", tmp_path)
     assert {it.identity for it in ds.items} == {"Jos\u00e9"}
     assert any("Unicode" in n and "NFC" in n for n in ds.notes)
+
+
+# --- 3. a run folder is self-contained and safe to receive ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A synthetic run folder (tests/test_report.py's clusters), saliency maps inside it."""
+    from test_report import make_results
+
+    from idbench.bench.report import write_outputs
+
+    d = tmp_path_factory.mktemp("run") / "x"
+    d.mkdir()
+    write_outputs(make_results(d), d)
+    return d
+
+
+def _copy_run(src: Path, dest: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dest)
+    return dest
+
+
+def test_results_json_stores_paths_relative_and_a_moved_run_keeps_its_maps(small_run, tmp_path):
+    import json
+
+    r = json.loads((small_run / "results.json").read_text())
+    assert r["schema"] == {"name": "idbench.results", "version": 2}
+    maps = [p for e in r["encoders"].values() for p in e["saliency"]["maps"]]
+    assert maps and all(not os.path.isabs(p) for p in maps)
+    moved = _copy_run(small_run, tmp_path / "elsewhere" / "x")
+    (moved / "report.html").unlink()
+    p = _bench("report", moved)
+    assert p.returncode == 0, p.stderr[-1500:]
+    assert (moved / "report.html").read_text().count("data:image\\u002fpng;base64,") == len(maps)
+
+
+@pytest.mark.parametrize("planted", ["/etc/passwd", "../secret.npz", "sub/../../secret.npz", "link.npz"])
+def test_bench_report_refuses_files_outside_the_run(small_run, tmp_path, planted):
+    import json
+
+    run = _copy_run(small_run, tmp_path / "recv" / "x")
+    (tmp_path / "recv" / "secret.npz").write_bytes(b"SECRET-CONTENT")
+    if planted == "link.npz":
+        (run / "link.npz").symlink_to(tmp_path / "recv" / "secret.npz")
+    r = json.loads((run / "results.json").read_text())
+    next(iter(r["encoders"].values()))["saliency"]["maps"][0] = planted
+    (run / "results.json").write_text(json.dumps(r))
+    before = (run / "report.html").read_bytes()
+    p = _bench("report", run)
+    assert p.returncode == 2 and "outside its run folder" in _one_line_error(p)
+    assert (run / "report.html").read_bytes() == before
+
+
+@pytest.mark.parametrize("content,words", [
+    (b'{"encoders": {"a": {"bias"', "truncated or not JSON"),
+    (b"[1, 2, 3]", "holds a JSON list"),
+    (b'{"schema": {"name": "other.tool", "version": 1}, "encoders": {}}', "foreign file"),
+    (b'{"schema": {"name": "idbench.results", "version": 99}, "encoders": {}}', "schema version 99"),
+    (b'{"encoders": [1, 2], "dataset": {}}', "'encoders' is a list"),
+    (b'{"encoders": {"a": 3}, "dataset": {}}', "entry 'a' is a int"),
+    (b"\xff\xfe garbage", "not UTF-8"),
+])
+def test_bad_results_json_is_one_line(tmp_path, content, words):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_bytes(content)
+    p = _bench("report", tmp_path / "run")
+    assert p.returncode == 2 and words in _one_line_error(p)
+
+
+def test_merging_runs_of_different_datasets_is_refused(small_run, tmp_path):
+    import json
+
+    other = _copy_run(small_run, tmp_path / "lfw_run")
+    r = json.loads((other / "results.json").read_text())
+    r["dataset"]["name"] = "lfw"
+    (other / "results.json").write_text(json.dumps(r))
+    p = _bench("report", small_run, other, "--out", tmp_path / "merged")
+    assert p.returncode == 2 and "differ in dataset" in _one_line_error(p)
+    assert not (tmp_path / "merged" / "results.json").exists()
+
+
+def test_runs_with_the_same_folder_name_stay_distinct(small_run, tmp_path):
+    import json
+
+    runs = [_copy_run(small_run, tmp_path / k / "x") for k in ("a", "b", "c")]
+    p = _bench("report", *runs, "--out", tmp_path / "merged")
+    assert p.returncode == 0, p.stderr[-1500:]
+    merged = json.loads((tmp_path / "merged" / "results.json").read_text())
+    n_enc = len(json.loads((small_run / "results.json").read_text())["encoders"])
+    assert len(merged["encoders"]) == 3 * n_enc
+    # the merged folder is self-contained: its maps were copied in, relative paths
+    maps = [p for e in merged["encoders"].values() for p in e["saliency"]["maps"]]
+    assert all(not os.path.isabs(m) and (tmp_path / "merged" / m).is_file() for m in maps)

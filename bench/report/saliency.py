@@ -16,10 +16,12 @@ MAX_FACES = 6
 
 
 def _load(p: str, out_dir: Path) -> Optional[dict]:
-    f = Path(p) if Path(p).is_absolute() else out_dir / p
-    if not f.is_file():
+    from idbench.bench.run_folder import run_file
+
+    f = run_file(out_dir, p)  # only files inside the run folder
+    if f is None:
         return None
-    with np.load(f) as z:
+    with np.load(f, allow_pickle=False) as z:
         return {k: z[k] for k in ("crop", "saliency", "mask")}
 
 
@@ -112,8 +114,10 @@ def saliency_section(results: dict, out_dir: Path) -> Optional[str]:
             continue
         imgs = []
         for i, p in enumerate(sal[n]["overlays"][:MAX_FACES]):
-            f = Path(p) if Path(p).is_absolute() else out_dir / p
-            if f.is_file():
+            from idbench.bench.run_folder import run_file
+
+            f = run_file(out_dir, p)
+            if f is not None:
                 b64 = base64.b64encode(f.read_bytes()).decode()
                 imgs.append(f'<figure><img src="data:image/png;base64,{b64}" width="150" alt="saliency">'
                             f'<figcaption>{_caption(sal[n], i)}</figcaption></figure>')
