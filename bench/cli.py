@@ -130,7 +130,9 @@ def _table(header, rows) -> None:
 def _cache(no_cache: bool, cache_dir: Optional[Path]):
     from idbench.cache import Cache
 
-    return Cache(cache_dir, enabled=not no_cache)
+    from idbench.bench.validate import cache_read_only
+
+    return Cache(cache_dir, enabled=not no_cache, read_only=not no_cache and cache_read_only(cache_dir))
 
 
 @app.command()
@@ -164,6 +166,7 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
         V.validate_embed(encoder=encoder, detector=detector, inputs=inputs, out=out, weights=wpath,
                          cache_dir=cache_dir, no_cache=no_cache)
         policy = V.face_policy(multi_face, min_face, all_faces)
+        V.check_numbers(min_face=min_face, detect_batch=detect_batch)
         device = resolve_device(device)
         from idbench.encoders import create_encoder  # imports torch: after the checks
         from idbench.pipeline import detect_paths, embed_detected
@@ -239,6 +242,8 @@ def run_cmd(
         V.validate_run(encoders=enc_names, id_encoders=id_names, detector=detector, swappers=sw_names, weights=w,
                        dataset=dataset, root=root, splits=splits, out=out, cache_dir=cache_dir, no_cache=no_cache)
         V.face_policy(multi_face, min_face)
+        V.check_numbers(seed=seed, n_boot=n_boot, k_partners=k_partners, min_face=min_face, frames=frames,
+                        saliency_faces=saliency_faces, n_perm=n_perm, detect_batch=detect_batch)
         wanted = parse_analyses(analyses, ("bias", "verification", "retrieval", "decomposition"))
     except IdbenchError as e:
         fail(str(e))

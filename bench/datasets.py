@@ -75,7 +75,7 @@ def folder_dataset(root=None, min_images: int = 1, **_) -> Dataset:
     if not root.is_dir():
         raise InputError(f"dataset root {root} is not a folder")
     by_id, ignored = scan_identity_folders(root)
-    by_id, notes = _one_spelling(by_id)
+    by_id, notes = _one_spelling(_without_run_folders(root, by_id, ignored))
     items = []
     for ident, files in by_id.items():
         if len(files) >= min_images:
@@ -88,6 +88,19 @@ def folder_dataset(root=None, min_images: int = 1, **_) -> Dataset:
     note = f"; {len(ignored)} other entries under the root not used (listed with reasons)" if ignored else ""
     return Dataset("folder", str(root), items, f"{len(items)} images of {n_id} identities from {root}{note}",
                    ignored=[dropped("list", p, r) for p, r in ignored], notes=notes)
+
+
+def _without_run_folders(root: Path, by_id: dict, ignored: list) -> dict:
+    """An idbench output folder under the root (it holds the run lock) is not an identity: listed, not used."""
+    from idbench.atomic import LOCK_NAME
+
+    out = {}
+    for ident, files in by_id.items():
+        if (root / ident / LOCK_NAME).exists():
+            ignored += [(str(f), "inside an idbench output folder (--out), not a dataset image") for f in files]
+        else:
+            out[ident] = files
+    return out
 
 
 def _one_spelling(by_id: dict) -> Tuple[dict, List[str]]:

@@ -40,9 +40,10 @@ from .atomic import atomic_write as write_atomic, umask as _umask  # noqa: E402,
 
 
 class Cache:
-    def __init__(self, root: Optional[os.PathLike] = None, enabled: bool = True):
+    def __init__(self, root: Optional[os.PathLike] = None, enabled: bool = True, read_only: bool = False):
         self.root = Path(root) if root is not None else idbench_home() / "cache"
         self.enabled = enabled
+        self.read_only = read_only  # a warm cache on a read-only mount: read, never written
         self.hits = 0
         self.misses = 0
         self.corrupt = 0  # entries that existed but could not be parsed (treated as misses)
@@ -51,7 +52,8 @@ class Cache:
         return self.root / kind / key[:2] / f"{key}{ext}"
 
     def _write(self, path: Path, data: bytes) -> None:
-        write_atomic(path, data)
+        if not self.read_only:
+            write_atomic(path, data)
 
     def _miss(self, path: Path, exists: bool) -> None:
         self.misses += 1
