@@ -236,14 +236,14 @@ def run_cmd(
     from idbench.bench.decomposition import parse_analyses
 
     try:  # every argument checked before any work starts
+        V.check_numbers(seed=seed, n_boot=n_boot, k_partners=k_partners, min_face=min_face, frames=frames,
+                        saliency_faces=saliency_faces, n_perm=n_perm, detect_batch=detect_batch)
         enc_names = V.split_names(encoders, "--encoders")
         sw_names = [s for s in swappers.split(",") if s.strip()]
         id_names = V.split_names(id_encoders, "--id-encoders") if id_encoders.strip() else []
         V.validate_run(encoders=enc_names, id_encoders=id_names, detector=detector, swappers=sw_names, weights=w,
                        dataset=dataset, root=root, splits=splits, out=out, cache_dir=cache_dir, no_cache=no_cache)
         V.face_policy(multi_face, min_face)
-        V.check_numbers(seed=seed, n_boot=n_boot, k_partners=k_partners, min_face=min_face, frames=frames,
-                        saliency_faces=saliency_faces, n_perm=n_perm, detect_batch=detect_batch)
         wanted = parse_analyses(analyses, ("bias", "verification", "retrieval", "decomposition"))
     except IdbenchError as e:
         fail(str(e))

@@ -93,13 +93,20 @@ def check_image_size(width: int, height: int, name: str = "<bytes>") -> None:
                              f"{MIN_SIDE} px)")
 
 
-def _declared_size(data: bytes) -> Optional[Tuple[int, int]]:
+def _declared_size(data: bytes, name: str) -> Optional[Tuple[int, int]]:
     """(width, height) from the file's header (Pillow reads no pixels); None if Pillow does not know it."""
-    try:
-        from PIL import Image
+    import warnings
 
-        with Image.open(io.BytesIO(data)) as im:
-            return im.size
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the budget below decides
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size
+    except Image.DecompressionBombError as e:  # Pillow's own limit (179 Mpx) is above the budget too
+        raise ImageReadError(f"{name}: {str(e).split(' could be')[0]}: above the {MAX_PIXELS // 10**6} Mpx "
+                             f"budget; not decoded") from None
     except Exception:  # noqa: BLE001 - not a format Pillow reads: OpenCV decides, checked after decoding
         return None
 
@@ -111,7 +118,7 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
     p = name
     if len(data) == 0:
         raise ImageReadError(f"{p}: empty file")
-    size = _declared_size(data)
+    size = _declared_size(data, p)
     if size is not None:  # a decompression bomb is refused from its header, before any pixel is decoded
         check_image_size(*size, p)
     try:

@@ -362,3 +362,261 @@ def test_runs_with_the_same_folder_name_stay_distinct(small_run, tmp_path):
     # the merged folder is self-contained: its maps were copied in, relative paths
     maps = [p for e in merged["encoders"].values() for p in e["saliency"]["maps"]]
     assert all(not os.path.isabs(m) and (tmp_path / "merged" / m).is_file() for m in maps)
+
+
+# --- 4. outputs are atomic and owned -------------------------------------------------------------------------
+
+def test_full_disk_mid_write_keeps_the_old_results(small_run, tmp_path, monkeypatch):
+    """The disk fills while results.json is written: one line naming the file, the old file intact, no temp."""
+    import errno
+    import json
+
+    from test_report import make_results
+
+    from idbench.bench.report import write_outputs
+    from idbench.errors import StorageError
+
+    run = _copy_run(small_run, tmp_path / "x")
+    before = (run / "results.json").read_bytes()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)  # the data went into the page cache, the disk refuses it
+    with pytest.raises(StorageError) as e:
+        write_outputs(make_results(tmp_path / "new"), run)
+    msg = str(e.value)
+    assert "\n" not in msg and str(run / "results.json") in msg and "disk full" in msg
+    assert (run / "results.json").read_bytes() == before and json.loads(before)
+    assert not [p for p in run.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_every_output_writer_is_atomic(tmp_path, monkeypatch):
+    """leaderboard.csv/.md/.tex and report.html too: a failing rename leaves each old file as it was."""
+    import errno
+
+    from test_report import make_results
+
+    from idbench.bench.report import write_outputs
+    from idbench.errors import StorageError
+
+    res = make_results(tmp_path)
+    write_outputs(res, tmp_path)
+    names = ["results.json", "leaderboard.csv", "leaderboard.md", "leaderboard.tex", "report.html"]
+    before = {n: (tmp_path / n).read_bytes() for n in names}
+    real = os.replace
+    for name in names:
+        def refuse(src, dst, name=name):
+            if str(dst).endswith(name):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(src, dst)
+
+        monkeypatch.setattr(os, "replace", refuse)
+        res["dataset"]["description"] = f"changed for {name}"
+        with pytest.raises(StorageError, match=name.replace(".", r"\.")):
+            write_outputs(res, tmp_path)
+        assert (tmp_path / name).read_bytes() == before[name]
+        monkeypatch.setattr(os, "replace", real)
+        write_outputs(res, tmp_path)
+        before = {n: (tmp_path / n).read_bytes() for n in names}
+
+
+def test_second_run_into_one_out_is_refused(tmp_path):
+    """A run holds --out: a second `bench run` into it fails with one line at once, and writes nothing there."""
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from idbench.atomic import out_lock\n"
+                               f"with out_lock({str(out)!r}):\n print('locked', flush=True); sys.stdin.readline()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        p = _bench("run", "--dataset", "sample", "--root", tmp_path / "sample", "--encoders", "dlib", "--out", out,
+                   "--cache-dir", tmp_path / "cache", "--saliency-faces", "0")
+        assert p.returncode == 2 and "in use by another run" in _one_line_error(p)
+        assert sorted(f.name for f in out.iterdir()) == [".idbench.lock"]
+    finally:
+        holder.communicate("\n", timeout=60)
+    from idbench.atomic import out_lock
+
+    with out_lock(out):  # released when its holder ended
+        pass
+
+
+def test_out_or_cache_inside_the_dataset_root_is_refused(tmp_path):
+    root = tmp_path / "faces"
+    (root / "alice").mkdir(parents=True)
+    for opt in (["--out", root / "runs"], ["--out", tmp_path / "o", "--cache-dir", root / "cache"]):
+        p = _bench("run", "--dataset", "folder", "--root", root, *opt)
+        assert p.returncode == 2 and "inside the dataset root" in _one_line_error(p)
+
+
+def test_an_old_run_folder_inside_the_root_is_not_an_identity(tmp_path):
+    from PIL import Image
+
+    from idbench.atomic import LOCK_NAME
+    from idbench.bench.datasets import load_dataset
+
+    for d in ("alice", "bob", "runs"):
+        (tmp_path / d).mkdir()
+        Image.new("RGB", (64, 64), (10, 20, 30)).save(tmp_path / d / "1.png")
+    (tmp_path / "runs" / LOCK_NAME).write_text("123")
+    ds = load_dataset("folder", tmp_path)
+    assert {it.identity for it in ds.items} == {"alice", "bob"}
+    assert any("output folder" in r["reason"] for r in ds.ignored)
+
+
+def test_read_only_warm_cache_is_used_read_only(tmp_path, monkeypatch):
+    from idbench.bench import validate as V
+    from idbench.cache import Cache
+    from idbench.errors import StorageError
+
+    warm, cold = tmp_path / "warm", tmp_path / "cold"
+    Cache(warm).put_json("faces", "ab" * 32, [1, 2])
+    cold.mkdir()
+    real = V.check_writable_dir
+
+    def read_only_mount(d, what="output folder"):
+        if Path(d) in (warm, cold):
+            raise StorageError(f"cannot write {d}: read-only file system (errno 30)")
+        return real(d, what)
+
+    monkeypatch.setattr(V, "check_writable_dir", read_only_mount)
+    V.check_cache(warm, no_cache=False)  # accepted: used read-only
+    assert V.cache_read_only(warm)
+    with pytest.raises(StorageError):
+        V.check_cache(cold, no_cache=False)  # an empty unwritable cache is of no use: refused
+    c = Cache(warm, read_only=True)
+    assert c.get_json("faces", "ab" * 32) == [1, 2]
+    c.put_json("faces", "cd" * 32, [3])  # a miss is computed, never written
+    assert not (warm / "faces" / "cd").exists()
+
+
+# --- 5. hostile images and files are bounded -----------------------------------------------------------------
+
+def _png(width: int, height: int, idat: bytes = b"") -> bytes:
+    """A PNG whose header declares width x height (8-bit RGB), with whatever pixel data is given."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(idat or b"\0" * 64)) + \
+        chunk(b"IEND", b"")
+
+
+def test_decompression_bomb_is_refused_from_its_header(tmp_path):
+    from idbench.errors import ImageReadError
+    from idbench.imageio import read_image
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png(60000, 60000))
+    assert bomb.stat().st_size < 1000
+    with pytest.raises(ImageReadError, match="above the 50 Mpx budget; not decoded"):
+        read_image(bomb)
+
+
+@pytest.mark.parametrize("w,h", [(1, 1), (20000, 1), (1, 5000)])
+def test_degenerate_sizes_are_one_line(tmp_path, w, h):
+    import cv2
+
+    from idbench.errors import ImageReadError
+    from idbench.imageio import read_image
+    from idbench.pipeline import detect_item, file_item
+
+    f = tmp_path / "thin.png"
+    cv2.imwrite(str(f), np.full((h, w, 3), 128, np.uint8))
+    with pytest.raises(ImageReadError, match="degenerate"):
+        read_image(f)
+    item = detect_item(file_item(f), "mtcnn")  # once crashed the MTCNN fallback's resize
+    assert "degenerate" in item.error and "\n" not in item.error
+
+
+def test_16bit_rgba_is_converted_within_budget(tmp_path):
+    """A 16-bit RGBA PNG: 8-bit RGB, alpha composited on black (computed here with numpy from the source)."""
+    import cv2
+
+    from idbench.imageio import read_image
+
+    rng = np.random.default_rng(0)
+    bgra = rng.integers(0, 65536, (40, 30, 4), dtype=np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), bgra)
+    rgb8 = np.floor(bgra[:, :, [2, 1, 0]] / 257.0 + 0.5)
+    alpha = np.floor(bgra[:, :, 3:4] / 257.0 + 0.5) / 255.0
+    want = np.floor(rgb8 * alpha + 0.5).astype(np.uint8)
+    got = read_image(tmp_path / "deep.png")
+    assert got.dtype == np.uint8 and got.shape == (40, 30, 3)
+    assert np.abs(got.astype(int) - want).max() <= 1
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero", "/dev/null"])
+def test_special_files_are_never_read(tmp_path, special):
+    """A FIFO (would block forever), /dev/zero (would read until memory runs out): refused from fstat."""
+    from idbench.errors import ImageReadError
+    from idbench.imageio import read_image
+    from idbench.pipeline import file_item
+
+    path = tmp_path / "face.jpg"
+    if special == "fifo":
+        os.mkfifo(path)
+    else:
+        path = Path(special)
+    with pytest.raises(ImageReadError, match="not a regular file"):
+        read_image(path)
+    assert "not a regular file" in file_item(path).error
+
+
+def test_fifo_named_in_a_results_folder_or_given_to_embed_does_not_hang(tmp_path):
+    from idbench.swapper.base import SwapItem
+    from idbench.swapper.results import _file_output
+
+    fifo = tmp_path / "swap.png"
+    os.mkfifo(fifo)
+    out = _file_output(SwapItem(0, "a", "a"), fifo, "results")
+    with pytest.raises(Exception, match="not a regular file"):
+        out.load()
+    (tmp_path / "folder" / "alice").mkdir(parents=True)
+    os.mkfifo(tmp_path / "folder" / "alice" / "pipe.jpg")
+    p = _bench("embed", "--encoder", "dlib", "--detector", "dlib-hog", "--out", tmp_path / "e.npz",
+               "--no-cache", fifo, tmp_path / "folder", timeout=240)
+    assert "not a regular file" in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("key,value,words", [
+    ("input_size", "[112000, 112000]", "input_size sides must be"),
+    ("mean", "[nan, 0, 0]", "mean must be finite"),
+    ("std", "inf", "std must be finite"),
+    ("std", "[-1, 1, 1]", "std must be finite"),
+    ("name", '"evil\\u0000name"', "without control characters"),
+    ("name", '"two\\nlines"', "without control characters"),
+])
+def test_contract_values_are_range_checked(tmp_path, key, value, words):
+    from idbench.encoders.contract import read_contract
+    from idbench.errors import ContractError
+
+    keys = {"name": '"c"', "weights": '"m.onnx"', "input_size": "[112, 112]", "colour": '"RGB"',
+            "mean": "[127.5, 127.5, 127.5]", "std": "[128, 128, 128]", "alignment": '"arcface112"', key: value}
+    (tmp_path / "c.toml").write_text("".join(f"{k} = {v}\n" for k, v in keys.items()))
+    with pytest.raises(ContractError, match=words) as e:
+        read_contract(tmp_path / "c.toml")
+    assert "\n" not in str(e.value) and "\x00" not in str(e.value)
+
+
+# --- 6. one bad encoder never sinks a run ------------------------------------------------------------------
+
+def test_non_finite_encoder_is_listed_and_the_others_kept():
+    from idbench.bench.run_checks import drop_non_finite_encoders
+
+    rng = np.random.default_rng(0)
+    good = rng.normal(size=(6, 4)).astype(np.float32)
+    bad = good.copy()
+    bad[2, 1] = np.nan
+    encoders, emb, failures = {"good": object(), "nan": object()}, {"good": good, "nan": bad}, []
+    assert drop_non_finite_encoders(encoders, emb, failures) == ["nan"]
+    assert list(encoders) == ["good"] and list(emb) == ["good"]
+    assert failures[0]["item"] == "nan" and "1 of 6 embeddings" in failures[0]["reason"]
+    from idbench.errors import InputError
+
+    with pytest.raises(InputError, match="every encoder failed"):
+        drop_non_finite_encoders({"nan": object()}, {"nan": bad}, [])
