@@ -620,3 +620,90 @@ def test_non_finite_encoder_is_listed_and_the_others_kept():
 
     with pytest.raises(InputError, match="every encoder failed"):
         drop_non_finite_encoders({"nan": object()}, {"nan": bad}, [])
+
+
+# --- 7. protocol files and arguments are validated before work ---------------------------------------------
+
+@pytest.mark.parametrize("args,words", [
+    (["--seed", "-1"], "--seed -1: must be an integer in 0.."),
+    (["--n-boot", "-5"], "--n-boot -5"),
+    (["--n-boot", "0"], "--n-boot 0"),
+    (["--k-partners", "0"], "--k-partners 0"),
+    (["--min-face", "100000"], "--min-face 100000"),
+    (["--min-face", "0"], "--min-face 0"),
+    (["--frames", "0"], "--frames 0"),
+    (["--n-perm", "0"], "--n-perm 0"),
+])
+def test_numeric_options_are_range_checked_before_work(tmp_path, args, words):
+    p = _bench("run", "--dataset", "sample", "--root", tmp_path / "sample", "--out", tmp_path / "o", *args)
+    assert p.returncode == 2 and words in _one_line_error(p)
+    assert not (tmp_path / "sample").exists() and not (tmp_path / "o" / "results.json").exists()
+
+
+def _lfw_root(tmp_path: Path, pairs: str) -> Path:
+    root = tmp_path / "lfw"
+    (root / "lfw").mkdir(parents=True)
+    (root / "pairs.txt").write_text(pairs)
+    return root
+
+
+@pytest.mark.parametrize("pairs,words", [
+    ("A\t1\t2\nA\t1\tB\t1\n", "line 1 must be 'N_FOLDS PAIRS_PER_FOLD_HALF'"),  # no header
+    ("ten 300\n", "line 1 must be"),
+    ("0 0\n", "line 1 must be"),
+    ("1 1\nA\t1\tx\nA\t1\tB\t1\n", "line 2 must be 'name n1 n2'"),
+    ("1 1\nA\t1\t2\nA\t1\tB\n", "line 3 must be 'name1 n1 name2 n2'"),
+    ("1 1\nA\t1\t2\nA\t1\tB\t-3\n", "line 3 must be"),
+    ("1 1\nA\t1\tB\t2\nA\t1\t2\n", "line 2 must be 'name n1 n2'"),  # halves swapped
+    ("1 1\n..\t1\t2\nA\t1\tB\t1\n", "line 2: a name with a path separator"),
+])
+def test_malformed_lfw_pairs_file_is_one_line_with_its_line_number(tmp_path, pairs, words):
+    from idbench.bench.datasets import load_dataset
+    from idbench.errors import InputError
+
+    with pytest.raises(InputError, match=words) as e:
+        load_dataset("lfw", _lfw_root(tmp_path, pairs))
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("content,words", [
+    ('{"000": "003"}', "non-empty JSON list"),
+    ("[]", "non-empty JSON list"),
+    ('[["000", "003"], ["001"]]', "entry 1 is"),
+    ('[["000", "003"], "001_002"]', "entry 1 is"),
+    ('[["000", {"x": 1}]]', "entry 0 is"),
+    ('[["000", "../../etc"]]', "entry 0 is"),
+    ('[["000", "003"],', r"not a valid FF\+\+ split file \(.*line 1\)"),
+])
+def test_malformed_ffpp_split_is_one_line(tmp_path, content, words):
+    from idbench.bench.datasets import ffpp_split_ids
+    from idbench.errors import InputError
+
+    (tmp_path / "splits").mkdir()
+    (tmp_path / "splits" / "test.json").write_text(content)
+    with pytest.raises(InputError, match=words) as e:
+        ffpp_split_ids(tmp_path, "test")
+    assert "\n" not in str(e.value)
+
+
+def test_run_that_keeps_no_face_is_an_error(tmp_path):
+    """Images without faces: the run ends with a one-line error and a non-zero exit, not an empty report."""
+    from PIL import Image
+
+    for who in ("a", "b"):
+        (tmp_path / "data" / who).mkdir(parents=True)
+        for k in range(2):
+            Image.new("RGB", (80, 80), (40 * k, 90, 160)).save(tmp_path / "data" / who / f"{k}.png")
+    p = _bench("run", "--dataset", "folder", "--root", tmp_path / "data", "--encoders", "dlib", "--detector",
+               "dlib-hog", "--out", tmp_path / "o", "--cache-dir", tmp_path / "cache", "--saliency-faces", "0")
+    assert p.returncode != 0 and "no face kept in 4 images" in _one_line_error(p)
+    assert not (tmp_path / "o" / "report.html").exists()
+
+
+def test_no_usable_protocol_pair_is_an_error():
+    from idbench.bench.run_checks import check_usable
+    from idbench.errors import InputError
+
+    with pytest.raises(InputError, match="none of the 600 protocol pairs is usable"):
+        check_usable(10, [], np.zeros((0, 3), np.int64), 600)
+    check_usable(10, [], None)  # a dataset without protocol pairs
