@@ -707,3 +707,34 @@ def test_no_usable_protocol_pair_is_an_error():
     with pytest.raises(InputError, match="none of the 600 protocol pairs is usable"):
         check_usable(10, [], np.zeros((0, 3), np.int64), 600)
     check_usable(10, [], None)  # a dataset without protocol pairs
+
+
+def test_run_with_a_nan_encoder_keeps_the_others(shared_faces, tmp_path):
+    """`bench run --encoders good.toml,nan.toml`: the NaN encoder is listed as failed (name and reason, in
+    results.json and on the console); the good encoder's results, leaderboard and report are written."""
+    import json
+    import shutil
+
+    import torch
+    from test_contracts import TinyNet, export, write_contract
+
+    class NaNNet(TinyNet):
+        def forward(self, x):
+            return super().forward(x) * torch.log(x[:, :1, 0, 0] * 0 - 1)  # log(-1): NaN in every row
+
+    good = write_contract(tmp_path, export(TinyNet(), tmp_path / "good.onnx", (1, 3, 112, 112)), "good.toml",
+                          name="good")
+    bad = write_contract(tmp_path, export(NaNNet(), tmp_path / "nan.onnx", (1, 3, 112, 112)), "nan.toml", name="nan")
+    data = tmp_path / "data"
+    for who in sorted(p.name for p in shared_faces.iterdir() if p.is_dir())[:4]:
+        shutil.copytree(shared_faces / who, data / who)
+    p = _bench("run", "--dataset", "folder", "--root", data, "--encoders", f"{good},{bad}", "--detector", "dlib-hog",
+               "--out", tmp_path / "o", "--cache-dir", tmp_path / "cache", "--saliency-faces", "0", "--n-boot", "20",
+               "--k-partners", "3", timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "encoder nan" in p.stderr and "NaN or infinite" in p.stderr
+    r = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert list(r["encoders"]) == ["good"] and r["encoders"]["good"]["bias"]["positive_mean"] is not None
+    assert any(f["item"] == "nan" and "NaN or infinite" in f["reason"] for f in r["failures"])
+    assert "good" in (tmp_path / "o" / "leaderboard.md").read_text()
+    assert "NaN or infinite" in (tmp_path / "o" / "report.html").read_text()
