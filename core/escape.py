@@ -82,15 +82,17 @@ def tex(s: Any) -> str:
 
 
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")  # "-3.0" is a number, not a formula
 
 
 def csv_cell(v: Any) -> Any:
-    """A CSV cell: numbers as they are; text starting like a formula gets a leading ``'`` (shown, not run)."""
+    """A CSV cell: numbers (and number strings such as ``-3.0``) as they are; text starting like a formula
+    (``= + - @`` TAB CR) gets a leading ``'`` (shown, not run)."""
     if v is None or isinstance(v, (bool, int, float)):
         return v
     s = str(v)
     s = s if not _SURROGATE.search(s) else shown(s)
-    return "'" + s if s.startswith(_FORMULA) else s
+    return "'" + s if s.startswith(_FORMULA) and not _NUMBER.match(s) else s
 
 
 _FIELD = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
