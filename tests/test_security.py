@@ -738,3 +738,43 @@ def test_run_with_a_nan_encoder_keeps_the_others(shared_faces, tmp_path):
     assert any(f["item"] == "nan" and "NaN or infinite" in f["reason"] for f in r["failures"])
     assert "good" in (tmp_path / "o" / "leaderboard.md").read_text()
     assert "NaN or infinite" in (tmp_path / "o" / "report.html").read_text()
+
+
+def test_hostile_file_and_folder_names_through_bench_run_and_embed(shared_faces, tmp_path):
+    """Non-UTF-8 file names, TAB/newline/markup in identity folder names: `bench run` and `bench embed` finish,
+    every output parses with the rows and columns it should have, and the npz skipped rows read back exactly."""
+    import csv
+    import json
+    import shutil
+
+    from test_contracts import TinyNet, export, write_contract
+
+    from idbench.escape import unfield
+
+    enc = write_contract(tmp_path, export(TinyNet(), tmp_path / "t.onnx", (1, 3, 112, 112)), "t.toml", name="t")
+    data = tmp_path / "data"
+    who = sorted(p.name for p in shared_faces.iterdir() if p.is_dir())[:3]
+    hostile = {who[0]: "tab\tnew\nline", who[1]: "<b>x</b>|=1+1", who[2]: who[2]}
+    for src, dst in hostile.items():
+        shutil.copytree(shared_faces / src, data / dst)
+    first = sorted((data / who[2]).iterdir())[0]
+    os.rename(first, os.fsencode(data / who[2]) + b"/\xff\xfe-latin1-" + first.name.encode())
+    (data / who[2] / "broken.jpg").write_bytes(b"not an image")
+    os.rename(data / who[2] / "broken.jpg", os.fsencode(data / who[2]) + b"/bad\xffname\tx.jpg")
+    p = _bench("run", "--dataset", "folder", "--root", data, "--encoders", enc, "--detector", "dlib-hog",
+               "--out", tmp_path / "o", "--cache-dir", tmp_path / "cache", "--saliency-faces", "2", "--n-boot", "20",
+               "--k-partners", "3", timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = tmp_path / "o"
+    r = json.loads((out / "results.json").read_text())
+    assert any("bad" in s[0] and "readable" in s[1] for s in r["dataset"]["skipped"])
+    rows = list(csv.reader(open(out / "leaderboard.csv", newline="", encoding="utf-8")))
+    assert [x[0] for x in rows] == ["name", "direction", "t"]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<b>x</b>" not in page and "bad\\xffname" in page
+    e = _bench("embed", "--encoder", enc, "--detector", "dlib-hog", "--out", tmp_path / "e.npz", "--no-cache",
+               data / who[2], timeout=600)
+    assert e.returncode == 0, e.stderr[-2000:]
+    with np.load(tmp_path / "e.npz") as z:
+        skipped = [tuple(unfield(f) for f in row.split("\t")) for row in z["skipped"]]
+    assert any(s[0].endswith("bad\udcffname\tx.jpg") for s in skipped), skipped
