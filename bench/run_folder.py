@@ -140,13 +140,25 @@ def check_mergeable(runs: Sequence[Tuple[str, dict]]) -> None:
 
 
 def unique_labels(dirs: Sequence[os.PathLike]) -> List[str]:
-    """A short distinct label per run folder: its name, with as many parent folders as needed to tell apart."""
+    """A short label per run folder: its name, with as many parent folders as needed to tell different
+    folders apart (``a/x``, ``b/x``); the same folder given twice keeps one label."""
     full = [Path(os.path.abspath(d)).parts for d in dirs]
+    n_distinct = len(set(full))
     for k in range(1, max(len(p) for p in full) + 1):
         labels = ["/".join(p[-k:]) for p in full]
-        if len(set(labels)) == len(labels):
+        if len(set(labels)) == n_distinct:
             return labels
-    return [f"{'/'.join(p)}#{i}" for i, p in enumerate(full)]  # the same folder given twice
+    return ["/".join(p) for p in full]
+
+
+def unique_key(name: str, label: str, taken) -> str:
+    """``name``, else ``label/name``, else ``label#k/name``: no run's entry replaces another's."""
+    if name not in taken:
+        return name
+    key, k = f"{label}/{name}", 2
+    while key in taken:
+        key, k = f"{label}#{k}/{name}", k + 1
+    return key
 
 
 def import_files(results: dict, src: os.PathLike, out: os.PathLike, label: str) -> None:
@@ -158,7 +170,7 @@ def import_files(results: dict, src: os.PathLike, out: os.PathLike, label: str) 
         f = run_file(src, get())
         if f is None:
             continue
-        rel = Path("runs") / label.replace("#", "_") / Path(get())
+        rel = Path("runs") / label / Path(get())
         dest = Path(out) / rel
         if dest.resolve() != f:
             dest.parent.mkdir(parents=True, exist_ok=True)

@@ -778,3 +778,13 @@ def test_hostile_file_and_folder_names_through_bench_run_and_embed(shared_faces,
     with np.load(tmp_path / "e.npz") as z:
         skipped = [tuple(unfield(f) for f in row.split("\t")) for row in z["skipped"]]
     assert any(s[0].endswith("bad\udcffname\tx.jpg") for s in skipped), skipped
+
+
+def test_the_same_run_given_three_times_keeps_three_entries(small_run, tmp_path):
+    import json
+
+    p = _bench("report", small_run, small_run, small_run, "--out", tmp_path / "m")
+    assert p.returncode == 0, p.stderr[-1500:]
+    names = list(json.loads((tmp_path / "m" / "results.json").read_text())["encoders"])
+    n_enc = len(json.loads((small_run / "results.json").read_text())["encoders"])
+    assert len(names) == 3 * n_enc and len(set(names)) == len(names)

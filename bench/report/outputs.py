@@ -69,7 +69,7 @@ def merge_results(dirs: Sequence[Path], out: Optional[Path] = None) -> dict:
     """Merge results.json of several runs of one dataset and protocol (others are refused with one line);
     names get the run's label as prefix when they clash (runs whose folders share a name stay distinct);
     with ``out``, the files the runs name are copied under ``out/runs/<label>/``."""
-    from idbench.bench.run_folder import check_mergeable, import_files, read_results, unique_labels
+    from idbench.bench.run_folder import check_mergeable, import_files, read_results, unique_key, unique_labels
 
     merged: dict = {"encoders": {}, "swappers": {}, "dataset": {"description": "", "notes": [], "skipped": []},
                     "failures": [], "provenance": {"merged_from": []}}
@@ -82,8 +82,7 @@ def merge_results(dirs: Sequence[Path], out: Optional[Path] = None) -> dict:
             import_files(r, d, out, label)
         for kind in ("encoders", "swappers"):
             for n, v in r.get(kind, {}).items():
-                key = n if n not in merged[kind] else f"{label}/{n}"
-                merged[kind][key] = v
+                merged[kind][unique_key(n, label, merged[kind])] = v
         ds = r.get("dataset") or {}
         descs.append(f"{label}: {ds.get('description', '')}")
         merged["dataset"]["notes"] += [f"{label}: {n}" for n in ds.get("notes") or []]
