@@ -163,7 +163,7 @@ def swap_images(swapper: str, inputs: Sequence[Path], out: Path, seed: int = 0, 
             if len(sheet) < sheet_rows:
                 sheet.append(_sheet_cells(paths[a], faces[a], paths[t], faces[t], res, sw.params().get("mode")))
         rows.append(row)
-    with open(out / "manifest.csv", "w", newline="") as f:
+    with open(out / "manifest.csv", "w", newline="", errors="surrogateescape") as f:  # non-UTF-8 names kept
         w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
         w.writeheader()
         w.writerows(rows)
@@ -230,7 +230,7 @@ def swap_ffpp(name: str, root: Path, out: Path, compression: str = "c23", frames
                      "target_identity": p.get("target_id", ""), "identity_label": p.get("source_id", ""),
                      "output_path": "", "mask_path": "", "landmark_distance": "", "status": "error",
                      "reason": fail.reason, "frame": ""})
-    with open(out / "manifest.csv", "w", newline="") as f:
+    with open(out / "manifest.csv", "w", newline="", errors="surrogateescape") as f:  # non-UTF-8 names kept
         w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
         w.writeheader()
         w.writerows(rows)

@@ -184,7 +184,7 @@ def validate_run(*, encoders: Sequence[str], id_encoders: Sequence[str], detecto
     check_detector(detector)
     check_dataset(dataset, root, splits)
     check_swappers(swappers, dataset, weights)
-    check_outside_root(root if dataset != "sample" else None, out=out, cache_dir=cache_dir)
+    check_outside_root(root if dataset == "folder" else None, out=out, cache_dir=cache_dir)  # it lists all
     check_writable_dir(out)
     check_cache(cache_dir, no_cache)
     check_encoders([*encoders, *[e for e in id_encoders if e not in encoders]])
