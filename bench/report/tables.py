@@ -12,23 +12,26 @@ import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-# (column, direction, path into the per-encoder result, description)
-ENCODER_COLUMNS: List[Tuple[str, str, Tuple[str, ...], str]] = [
-    ("positive_mean", "higher", ("bias", "positive_mean"), "mean cosine, anchor vs same identity"),
-    ("swapped_mean", "higher", ("bias", "swapped_mean"), "mean cosine, anchor vs pseudo-swap of same identity"),
-    ("negative_mean", "lower", ("bias", "negative_mean"), "mean cosine, anchor vs nearest-landmark other identity"),
-    ("bias_mean_gap", "lower", ("bias", "mean_gap"), "positive minus swapped mean (attribute bias)"),
-    ("bias_relative_gap", "lower", ("bias", "relative_gap"), "(pos - swapped) / (pos - neg)"),
-    ("bias_auc", "lower", ("bias", "auc"), "AUC positive vs swapped (0.5 = no bias)"),
-    ("bias_wasserstein", "lower", ("bias", "wasserstein"), "1-D EMD positive vs swapped"),
-    ("bias_ks", "lower", ("bias", "ks"), "KS statistic positive vs swapped"),
-    ("verification_auc", "higher", ("verification", "auc"), "ROC AUC same vs different"),
-    ("eer", "lower", ("verification", "eer"), "equal error rate"),
-    ("tar_at_far_1e-3", "higher", ("verification", "tar_at_far_1e-3"), "TAR at FAR 0.1%"),
-    ("verification_accuracy", "higher", ("verification", "accuracy_mean"), "10-fold accuracy"),
-    ("retrieval_top1", "higher", ("retrieval", "top1"), "top-1 ID retrieval"),
-    ("retrieval_top5", "higher", ("retrieval", "top5"), "top-5 ID retrieval"),
-    ("saliency_inner_ratio", "higher", ("saliency", "inner_ratio_mean"), "share of saliency inside the inner face"),
+from idbench.analysis.catalogue import column_metric, metric_direction
+
+# (column, path into the per-encoder result); what each column is (direction, unit, group, display name) is
+# the metric catalogue's (idbench.analysis.catalogue)
+ENCODER_COLUMNS: List[Tuple[str, Tuple[str, ...]]] = [
+    ("positive_mean", ("bias", "positive_mean")),
+    ("swapped_mean", ("bias", "swapped_mean")),
+    ("negative_mean", ("bias", "negative_mean")),
+    ("bias_mean_gap", ("bias", "mean_gap")),
+    ("bias_relative_gap", ("bias", "relative_gap")),
+    ("bias_auc", ("bias", "auc")),
+    ("bias_wasserstein", ("bias", "wasserstein")),
+    ("bias_ks", ("bias", "ks")),
+    ("verification_auc", ("verification", "auc")),
+    ("eer", ("verification", "eer")),
+    ("tar_at_far_1e-3", ("verification", "tar_at_far_1e-3")),
+    ("verification_accuracy", ("verification", "accuracy_mean")),
+    ("retrieval_top1", ("retrieval", "top1")),
+    ("retrieval_top5", ("retrieval", "top5")),
+    ("saliency_inner_ratio", ("saliency", "inner_ratio_mean")),
 ]
 
 # the +- of an encoder column: ("ci", path to a 95% interval) -> half its width; ("std", path) -> the std
@@ -56,28 +59,27 @@ def get_path(d: dict, path: Sequence[str]):
 
 def leaderboard_rows(results: dict) -> Tuple[List[str], List[dict]]:
     """(columns, rows): the direction row first, then one row per encoder, then one per swapper."""
-    cols = ["name", "kind"] + [c for c, *_ in ENCODER_COLUMNS]
+    cols = ["name", "kind"] + [c for c, _ in ENCODER_COLUMNS]
     direction = {"name": "direction", "kind": ""}
-    direction.update({c: d for c, d, *_ in ENCODER_COLUMNS})
+    direction.update({c: metric_direction(c) for c, _ in ENCODER_COLUMNS})
     rows = [direction]
+
+    def add(row: dict, col: str, value) -> None:  # an uncatalogued column raises here: never a silent drop
+        if col not in cols:
+            direction[col] = metric_direction(col)
+            cols.append(col)
+        row[col] = value
+
     for name, r in results.get("encoders", {}).items():
         row = {"name": name, "kind": "encoder"}
-        row.update({c: get_path(r, p) for c, _, p, _ in ENCODER_COLUMNS})
+        row.update({c: get_path(r, p) for c, p in ENCODER_COLUMNS})
         for col, value in r.get("columns", {}).items():  # column families of optional analyses
-            if col not in cols:
-                from idbench.analysis import metric_direction
-
-                cols.append(col)
-                direction[col] = metric_direction(col)
-            row[col] = value
+            add(row, col, value)
         rows.append(row)
     for name, r in results.get("swappers", {}).items():
         row = {"name": name, "kind": "swapper"}
         for col, value in r.get("summary", {}).items():
-            if col not in cols:
-                cols.append(col)
-                direction[col] = r.get("directions", {}).get(col, "")
-            row[col] = value
+            add(row, col, value)
         rows.append(row)
     return cols, rows
 
@@ -93,35 +95,22 @@ def write_leaderboard(results: dict, path: Path) -> None:
 
 def swap_group(col: str) -> Optional[str]:
     """identity / pose / expression / gaze / shape for a swap metric column, None for counts."""
-    base = col.split("[", 1)[0]
-    if base.startswith("id_"):
-        return "identity"
-    kind = base.split("_", 1)[0]
-    return kind if kind in SWAP_GROUPS and not base.endswith("_n") else None
+    group = column_metric(col).group
+    return group if group in SWAP_GROUPS else None
 
 
 def column_unit(col: str) -> str:
-    """The unit of a leaderboard column, from its metric and (for attributes) its estimator."""
-    base, _, est = col.partition("[")
-    est = est.rstrip("]")
-    if base.endswith("_relative") or base.startswith(("id_retrieval", "retrieval", "verification_accuracy",
-                                                      "tar_at", "eer", "saliency")):
-        return "share"
-    if base == "id_distance":
-        return "1 - cos"
-    if base.startswith(("pose_", "gaze_")):
-        return "degrees"
-    if base.startswith(("expression_", "shape_")) and est:
+    """The unit of a leaderboard column: the catalogue's, or (expression, shape) its estimator's."""
+    unit = column_metric(col).unit
+    est = col.partition("[")[2].rstrip("]")
+    if unit == "estimator units" and est:
         try:
             from idbench.analysis.estimators import get_spec
 
-            return get_spec(est).units or "estimator units"
+            return get_spec(est).units or unit
         except Exception:  # an estimator that is not registered here: its units are unknown
-            return "estimator units"
-    if base.startswith(("positive", "swapped", "negative", "bias_mean_gap", "bias_wasserstein")):
-        return "cosine"
-    return {"bias_relative_gap": "share of P - N", "bias_auc": "probability", "bias_ks": "CDF distance",
-            "verification_auc": "probability"}.get(base, "")
+            return unit
+    return unit
 
 
 def column_groups(cols: Sequence[str], kind: str) -> List[Tuple[str, List[str]]]:
