@@ -68,7 +68,7 @@ METRICS: List[Metric] = [
     Metric("bias_mean_gap", "lower", "mean(P) - mean(S)", _BLENDFACE + " (sec. 3 distributions, as a number)",
            "bias_gap", "bias gap", "cosine", _B, comparable=False, precision=4),
     Metric("bias_relative_gap", "lower", "(mean(P) - mean(S)) / (mean(P) - mean(N))",
-           "idbench normalisation of " + _BLENDFACE, "bias_gap", "relative gap", "share of P - N", _B),
+           "idbench normalisation of " + _BLENDFACE, "bias_gap", "rel. gap", "share of P - N", _B),
     Metric("bias_auc", "lower", "P(p > s) + 0.5 P(p = s), p in P, s in S (0.5 = no bias)", "Mann & Whitney 1947",
            "bias_gap", "bias AUC", "probability", _B),
     Metric("bias_wasserstein", "lower", "integral |F_P(x) - F_S(x)| dx",
@@ -89,7 +89,7 @@ METRICS: List[Metric] = [
            "idbench mask sensitivity of " + _BLENDFACE, "bias_gap", "relative gap", "share of P - N", "mask"),
     # verification
     Metric("verification_auc", "higher", "P(s_genuine > s_impostor) + 0.5 P(tie)", "Hanley & McNeil 1982",
-           "roc_auc", "AUC", "probability", _V, precision=4),
+           "roc_auc", "ver. AUC", "probability", _V, precision=4),
     Metric("eer", "lower", "FAR = FRR point, linear interpolation on the ROC", "Bolle et al., Guide to Biometrics 2004",
            "eer", "EER", "share", _V, precision=4),
     Metric("tar_at_far", "higher", "max TAR over ROC points with FAR <= target",
