@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.idbench-installed
 OUT    ?= runs/sample
 
-.PHONY: run test install clean-venv results
+.PHONY: run test test-quick install clean-venv results
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ results: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# development loop: the unit tier only (tests/conftest.py marks each module unit or e2e), no slow tests
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -q -m "unit and not slow"
 
 clean-venv:
 	rm -rf $(VENV)

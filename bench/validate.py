@@ -41,6 +41,17 @@ def check_encoders(names: Sequence[str]) -> None:
         read_contract(n) if is_contract_path(n) else get_spec(n)  # a contract file is checked whole
 
 
+def check_encoder_weights(names: Sequence[str], weights: Optional[Mapping[str, os.PathLike]] = None) -> None:
+    """Every weight file the command's encoders need, found or given: one message listing all missing ones."""
+    from idbench.encoders.registry import missing_weight_files
+    from idbench.errors import WeightsNotFoundError
+
+    missing = missing_weight_files(names, {k: str(v) for k, v in (weights or {}).items()})
+    if missing:
+        head = "missing weight file" if len(missing) == 1 else f"{len(missing)} missing weight files"
+        raise WeightsNotFoundError(f"{head}: " + "; ".join(missing))
+
+
 def check_weights(weights: Mapping[str, os.PathLike], used: Sequence[str]) -> None:
     """Each ``--weights NAME=PATH`` names an encoder of this run and an existing file."""
     from idbench.encoders import list_encoders
@@ -189,6 +200,7 @@ def validate_run(*, encoders: Sequence[str], id_encoders: Sequence[str], detecto
     check_cache(cache_dir, no_cache)
     check_encoders([*encoders, *[e for e in id_encoders if e not in encoders]])
     check_weights(weights, [*encoders, *[e for e in id_encoders if e not in encoders], *swapper_weight_keys(swappers)])
+    check_encoder_weights([*encoders, *[e for e in id_encoders if e not in encoders]], weights)
 
 
 def swapper_weight_keys(swappers: Sequence[str]) -> List[str]:
@@ -210,6 +222,7 @@ def validate_embed(*, encoder: str, detector: str, inputs: Sequence[os.PathLike]
     check_encoders([encoder])
     if weights is not None and not Path(weights).is_file():
         raise InputError(f"--weights {weights}: no such file")
+    check_encoder_weights([encoder], {encoder: weights} if weights is not None else None)
 
 
 def validate_command(*, detector: Optional[str] = None, inputs: Sequence[os.PathLike] = (), out_dir=None,

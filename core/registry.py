@@ -21,6 +21,7 @@ class Registry(Generic[S]):
     def __init__(self, kind: str):
         self.kind = kind
         self._entries: Dict[str, Tuple[S, Callable]] = {}
+        self._defaults: Dict[str, str] = {}  # family tag -> its default entry (timm-style: arcface -> arcface.r100)
 
     def register(self, name: str, spec: S) -> Callable[[F], F]:
         def deco(factory: F) -> F:
@@ -34,8 +35,22 @@ class Registry(Generic[S]):
     def add(self, name: str, spec: S, factory: Callable) -> None:
         self.register(name, spec)(factory)
 
+    def set_default(self, family: str, name: str) -> None:
+        """``family`` (a name without a tag, e.g. ``arcface``) stands for ``name`` (``arcface.r100``)."""
+        if family in self._entries:
+            raise ValueError(f"{self.kind} '{family}' is an entry; it cannot also be a family tag")
+        self._defaults[family] = name
+
+    def resolve(self, name: str) -> str:
+        """The registered name ``name`` stands for: itself, or its family's default."""
+        if name in self._entries:
+            return name
+        if name in self._defaults:
+            return self._defaults[name]
+        raise UnknownNameError(self.kind, name, [*self._entries, *self._defaults])
+
     def __contains__(self, name: str) -> bool:
-        return name in self._entries
+        return name in self._entries or name in self._defaults
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._entries))
@@ -47,14 +62,18 @@ class Registry(Generic[S]):
         return self._lookup(name)[1]
 
     def _lookup(self, name: str) -> Tuple[S, Callable]:
-        try:
-            return self._entries[name]
-        except KeyError:
-            raise UnknownNameError(self.kind, name, self._entries) from None
+        return self._entries[self.resolve(name)]
+
+    def defaults(self) -> Dict[str, str]:
+        """Family tag -> default entry."""
+        return dict(self._defaults)
 
     def names(self, pattern: Optional[str] = None) -> List[str]:
-        """Sorted names, optionally filtered by an fnmatch pattern (``arcface.*``)."""
+        """Sorted names, optionally filtered: a pattern with ``*?[`` is an fnmatch pattern (``arcface.*``),
+        any other text matches names that contain it, case-insensitively (``blendface``, ``r100``)."""
         names = sorted(self._entries)
-        if pattern:
+        if pattern and any(c in pattern for c in "*?["):
             names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        elif pattern:
+            names = [n for n in names if pattern.lower() in n.lower()]
         return names

@@ -74,3 +74,5 @@ def _register(name: str, depth: int, filename: str, data: str) -> None:
 
 _register("adaface.ir101", 101, "adaface_ir101_webface12m.ckpt", "WebFace12M")
 _register("adaface.ir50", 50, "adaface_ir50_ms1mv2.ckpt", "MS1MV2")
+
+ENCODERS.set_default("adaface", "adaface.ir101")  # `adaface` = the flagship WebFace12M IR-101

@@ -98,6 +98,7 @@ for _arch in ("r18", "r34", "r50", "r100"):
         description=f"InsightFace IResNet-{_arch[1:]} ArcFace trained on MS1MV3 (arcface_torch model "
                     f"zoo); any arcface_torch {_arch} backbone.pth can be passed as weights",
     )
+ENCODERS.set_default("arcface", "arcface.r100")  # `arcface` = the model zoo's r100 (timm-style default tag)
 
 BLENDFACE_LICENCE = ("CC BY-NC-SA 4.0 (mapooon/BlendFace LICENSE.md; README: 'only for research purpose'); "
                      "weights trained on MS1MV3 (derived from the withdrawn MS-Celeb-1M)")

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from .arcface import (ARCFACE_PAPER, BLENDFACE_LICENCE, BLENDFACE_PAPER, BLENDFACE_REPO, BLENDFACE_REPO_DIRS,
                       register_iresnet_encoder)
+from .registry import ENCODERS
 
 BLENDFACE_SPEC = register_iresnet_encoder(
     "blendface.r100", "r100", "blendface.pt",
-    f"the BlendFace repository ({BLENDFACE_REPO}, README 'Pretrained Models': BlendFace), saved as "
-    f"checkpoints/blendface.pt",
+    f"the BlendFace repository ({BLENDFACE_REPO}), README 'Pretrained Models': the BlendFace checkpoint "
+    f"blendface.pt (the repository keeps it in checkpoints/)",
     search=BLENDFACE_REPO_DIRS, licence=BLENDFACE_LICENCE, paper=f"{BLENDFACE_PAPER}; {ARCFACE_PAPER}",
     description="BlendFace IResNet-100: ArcFace trained on attribute-blended images to reduce the attribute "
                 "bias of identity similarity (official checkpoint)",
@@ -40,3 +41,6 @@ TRAINED_BLENDFACE_SPECS = {
     )
     for arch in ("r18", "r34", "r50")
 }
+
+# `blendface` = the official r100 (the paper's model)
+ENCODERS.set_default("blendface", "blendface.r100")

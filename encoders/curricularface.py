@@ -18,7 +18,7 @@ from idbench.errors import WeightsFormatError
 from idbench.weights import WeightSource
 
 from .base import TorchEncoder
-from .registry import register_encoder
+from .registry import ENCODERS, register_encoder
 from .spec import EncoderSpec
 
 CURRICULARFACE_REPO = "https://github.com/HuangYG123/CurricularFace"
@@ -46,3 +46,5 @@ def _curricularface_ir101(spec: EncoderSpec, weights_path: Optional[Path], devic
     if weights_path is None:
         raise WeightsFormatError(f"{spec.name} needs a weight file ({spec.weights[0].filename})")
     return TorchEncoder(spec, load_curricularface(weights_path, 100, spec.weights[0].origin), weights_path, device)
+
+ENCODERS.set_default("curricularface", "curricularface.ir101")

@@ -21,7 +21,7 @@ from idbench.errors import WeightsFormatError
 from idbench.weights import WeightSource
 
 from .base import TorchEncoder
-from .registry import register_encoder
+from .registry import ENCODERS, register_encoder
 from .spec import EncoderSpec
 
 FACENET_RELEASES = "https://github.com/timesler/facenet-pytorch/releases/tag/v2.2.9"
@@ -100,3 +100,5 @@ def _register(tag: str) -> None:
 
 for _tag in FACENET_MODELS:
     _register(_tag)
+
+ENCODERS.set_default("facenet", "facenet.vggface2")  # facenet-pytorch's default pretrained model

@@ -48,6 +48,32 @@ def list_encoders(pattern: Optional[str] = None) -> List[str]:
     return ENCODERS.names(pattern)
 
 
+def missing_weight_files(names: Sequence[str], weights: Optional[Mapping[str, str]] = None) -> List[str]:
+    """One line per encoder of ``names`` whose weight file is found nowhere (and not given in ``weights``):
+    the registered name, the file, where it goes, where it comes from and the ``--weights NAME=PATH`` form.
+    Contract files are checked by their own reader."""
+    from idbench.errors import WeightsNotFoundError
+    from idbench.weights import idbench_home
+
+    from .contract import is_contract_path
+
+    weights = dict(weights or {})
+    lines = []
+    for n in names:
+        if is_contract_path(n):
+            continue
+        spec = get_spec(str(n))
+        if not spec.weights or weights.get(str(n)) or weights.get(spec.name):
+            continue
+        try:
+            resolve_weights(spec.weights[0])
+        except WeightsNotFoundError:
+            src = spec.weights[0]
+            lines.append(f"{spec.name} needs {src.filename}: put it in {idbench_home() / 'weights'}/ or pass "
+                         f"--weights {n}=PATH (from {src.origin})")
+    return lines
+
+
 def weights_status(name: str) -> str:
     """'present', 'missing', 'corrupt' or 'none needed' (for ``bench list encoders``)."""
     return weights_presence(get_spec(name).weights)
@@ -127,6 +153,7 @@ def create_encoder(name: Union[str, Path], weights: Optional[Union[str, Path]] =
     name = str(name)
     if name not in ENCODERS:
         load_plugins()
+    name = ENCODERS.resolve(name) if name in ENCODERS else name  # a family tag (`arcface`) -> its default
     try:
         spec = get_spec(name)
     except UnknownNameError as e:

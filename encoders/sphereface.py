@@ -20,7 +20,7 @@ from idbench.errors import WeightsFormatError
 from idbench.weights import WeightSource
 
 from .base import TorchEncoder
-from .registry import register_encoder
+from .registry import ENCODERS, register_encoder
 from .spec import EncoderSpec
 
 SPHEREFACE_REPO = "https://github.com/clcarwin/sphereface_pytorch"
@@ -41,3 +41,5 @@ def _sphere20a(spec: EncoderSpec, weights_path: Optional[Path], device: str = "c
     from .sphere20a_net import load_sphere20a  # torch only when the encoder is built
 
     return TorchEncoder(spec, load_sphere20a(weights_path, spec.weights[0].origin), weights_path, device)
+
+ENCODERS.set_default("sphereface", "sphereface.sphere20a")

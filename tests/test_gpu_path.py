@@ -73,26 +73,29 @@ def test_mtcnn_batch_matches_facenet_pytorch_one_image_at_a_time(shared_faces, m
         _assert_same_faces(got, ref)
 
 
-def test_facenet_pytorch_batched_nms_needs_the_per_image_fix(shared_faces, monkeypatch):
-    """Why idbench.mtcnn_nms exists: with facenet-pytorch's NMS, a batch changes a face's box."""
+@pytest.mark.parametrize("which", ["batched_nms", "batched_nms_numpy"])
+def test_facenet_pytorch_batched_nms_needs_the_per_image_fix(which):
+    """Why idbench.mtcnn_nms exists, on a constructed case: facenet-pytorch keeps a batch's images apart by
+    shifting image i's boxes by i * (max coordinate + 1), so a candidate box of image 1 that crosses the
+    top-left edge lands on image 0's box and one suppresses the other; per image, both are kept."""
     pytest.importorskip("facenet_pytorch")
-    from facenet_pytorch.models.utils import detect_face
+    import torch
 
-    from idbench.detectors import create_detector
-    from idbench.imageio import read_image
-    from idbench.mtcnn_nms import ORIGINALS
+    from idbench import mtcnn_nms
 
-    images = [read_image(p) for p in _photos(shared_faces, 4)[:2]]
-    if images[0].shape != images[1].shape:
-        pytest.skip("the shared faces changed")
-    det = create_detector("mtcnn")
-    fixed = det.detect_batch(images)[0][0].box
-    for name, fn in ORIGINALS.items():
-        monkeypatch.setattr(detect_face, name, fn)
-    alone = det.detect(images[0])[0].box
-    upstream = det.detect_batch(images)[0][0].box
-    np.testing.assert_allclose(fixed, alone, atol=1e-3)
-    assert np.abs(upstream - alone).max() > 1.0  # upstream batch: another box (15 px off, measured)
+    mtcnn_nms.install()
+    upstream = mtcnn_nms.ORIGINALS[which]
+    fixed = getattr(mtcnn_nms, which)
+    boxes = torch.tensor([[60.0, 60.0, 100.0, 100.0],  # image 0: a face at the bottom-right, max coordinate 100
+                          [-40.0, -40.0, -1.0, -1.0]])  # image 1: a candidate crossing the top-left corner
+    scores, idxs = torch.tensor([0.9, 0.8]), torch.tensor([0, 1])
+    args = (boxes, scores, idxs, 0.5) + (("Min",) if which == "batched_nms_numpy" else ())
+    # shifted by 101, image 1's box is [61, 61, 100, 100]: IoU 0.95 with image 0's, so upstream drops it
+    assert sorted(upstream(*args).tolist()) == [0]
+    assert sorted(fixed(*args).tolist()) == [0, 1]
+    # one image alone: the same call as upstream (its shift is 0)
+    one = (boxes[:1], scores[:1], idxs[:1] * 0, 0.5) + args[4:]
+    assert fixed(*one).tolist() == upstream(*one).tolist() == [0]
 
 
 def _inputs(shared_faces: Path, tmp_path: Path, n: int):

@@ -110,20 +110,22 @@ def test_metrics_table_is_consistent():
     names = [m.name for m in M.METRICS]
     assert len(names) == len(set(names))
     for m in M.METRICS:
-        assert m.direction in ("higher", "lower"), m
-        assert m.formula and m.reference, m
-        assert callable(getattr(M, m.function)), m
+        assert m.direction in ("higher", "lower") or (m.direction == "" and m.group == "count"), m
+        assert m.formula and m.reference and m.unit and m.group and m.kind in ("encoder", "swap"), m
+        assert m.group == "count" or callable(getattr(M, m.function)), m
     # agrees with the leaderboard's encoder columns
     from idbench.bench.report import ENCODER_COLUMNS
 
-    for col, direction, *_ in ENCODER_COLUMNS:
-        if col in names or col.startswith("tar_at_far"):
-            assert M.metric_direction(col) == direction, col
+    for col, _ in ENCODER_COLUMNS:  # every leaderboard column is catalogued
+        assert M.column_metric(col).kind == "encoder", col
     assert M.metric_direction("pose_l2[pose.pnp]") == "lower"
     assert M.metric_direction("id_relative[arcface]") == "higher"
     assert M.metric_direction("tar_at_far_1e-2") == "higher"
     with pytest.raises(KeyError, match="pose_l2"):
         M.metric_direction("pose_l3")
+    assert M.column_metric("tar_at_far_1e-3").name == "tar_at_far"
+    assert M.column_metric("decomp_auc[skin]").group == "decomposition"
+    assert not M.column_metric("positive_mean").comparable and M.column_metric("bias_relative_gap").comparable
 
 
 def test_docs_table_lists_every_metric():
@@ -142,3 +144,14 @@ def test_public_api_exported_and_documented():
             doc = obj.__doc__ or ""
             assert len(doc) > 80, name  # formula + convention
             assert obj.__annotations__.get("return") is not None, name
+
+
+def test_uncatalogued_column_is_an_error_not_a_silent_drop():
+    from idbench.bench.report.tables import leaderboard_rows
+
+    ok = {"swappers": {"s": {"summary": {"pose_l2[pose.pnp]": 3.0, "n_swaps": 2}}}}
+    cols, rows = leaderboard_rows(ok)
+    assert "pose_l2[pose.pnp]" in cols and rows[0]["pose_l2[pose.pnp]"] == "lower"
+    bad = {"swappers": {"s": {"summary": {"sharpness_l2[x]": 3.0}}}}
+    with pytest.raises(KeyError, match="add it to idbench.analysis.catalogue"):
+        leaderboard_rows(bad)

@@ -11,7 +11,7 @@ from .bias import bias_section
 from .saliency import saliency_section
 from .summary import failures_section, provenance_section, summary_section
 from .swaps import swaps_section
-from .tables import column_unit, table_cells
+from .tables import BOLD_RULE, column_unit, table_cells
 from .verification import retrieval_section, verification_section
 
 CSS = """
@@ -70,7 +70,7 @@ def leaderboard_section(results: dict) -> Optional[str]:
         return None
     return ("<p class='small'>The numbers of <code>leaderboard.csv</code>; the same tables for papers are in "
             "<code>leaderboard.md</code> and <code>leaderboard.tex</code>. ± = half the bootstrap 95% interval, "
-            "or the std (accuracy across folds, saliency across faces); bold = best per column.</p>" + "".join(parts))
+            "or the std (accuracy across folds, saliency across faces); " + BOLD_RULE + ".</p>" + "".join(parts))
 
 
 def render_report(results: dict, out_dir: Path, sections: Optional[Sequence[str]] = None) -> str:

@@ -7,7 +7,7 @@ import json
 from typing import Optional
 
 from ._plot import PALETTE, figure_html, style
-from .tables import column_unit, table_cells
+from .tables import BOLD_RULE, column_unit, table_cells
 
 
 def swap_table(results: dict) -> Optional[str]:
@@ -27,7 +27,7 @@ def swap_table(results: dict) -> Optional[str]:
                             for v, _, best in (t["cells"][n, c] for n in t["names"]))
             body.append(f"<tr><td>{esc(c)}</td><td>{esc(column_unit(c))}</td>"
                         f"<td>{arrow.get(t['direction'].get(c, ''), '')}</td>{cells}</tr>")
-    caption = ("Swap evaluation, one column per swapper: bold = best per metric (with two or more swappers); "
+    caption = ("Swap evaluation, one column per swapper; " + BOLD_RULE + "; "
                "*_relative = share of swaps closer to the right reference than to the wrong one (0.5 = undecided)")
     return (f'<table class="data"><caption>{esc(caption)}</caption><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>')

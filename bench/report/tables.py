@@ -13,24 +13,26 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from idbench.escape import csv_cell, md_cell, tex
+from idbench.analysis.catalogue import column_metric, metric_direction
 
-# (column, direction, path into the per-encoder result, description)
-ENCODER_COLUMNS: List[Tuple[str, str, Tuple[str, ...], str]] = [
-    ("positive_mean", "higher", ("bias", "positive_mean"), "mean cosine, anchor vs same identity"),
-    ("swapped_mean", "higher", ("bias", "swapped_mean"), "mean cosine, anchor vs pseudo-swap of same identity"),
-    ("negative_mean", "lower", ("bias", "negative_mean"), "mean cosine, anchor vs nearest-landmark other identity"),
-    ("bias_mean_gap", "lower", ("bias", "mean_gap"), "positive minus swapped mean (attribute bias)"),
-    ("bias_relative_gap", "lower", ("bias", "relative_gap"), "(pos - swapped) / (pos - neg)"),
-    ("bias_auc", "lower", ("bias", "auc"), "AUC positive vs swapped (0.5 = no bias)"),
-    ("bias_wasserstein", "lower", ("bias", "wasserstein"), "1-D EMD positive vs swapped"),
-    ("bias_ks", "lower", ("bias", "ks"), "KS statistic positive vs swapped"),
-    ("verification_auc", "higher", ("verification", "auc"), "ROC AUC same vs different"),
-    ("eer", "lower", ("verification", "eer"), "equal error rate"),
-    ("tar_at_far_1e-3", "higher", ("verification", "tar_at_far_1e-3"), "TAR at FAR 0.1%"),
-    ("verification_accuracy", "higher", ("verification", "accuracy_mean"), "10-fold accuracy"),
-    ("retrieval_top1", "higher", ("retrieval", "top1"), "top-1 ID retrieval"),
-    ("retrieval_top5", "higher", ("retrieval", "top5"), "top-5 ID retrieval"),
-    ("saliency_inner_ratio", "higher", ("saliency", "inner_ratio_mean"), "share of saliency inside the inner face"),
+# (column, path into the per-encoder result); what each column is (direction, unit, group, display name) is
+# the metric catalogue's (idbench.analysis.catalogue)
+ENCODER_COLUMNS: List[Tuple[str, Tuple[str, ...]]] = [
+    ("positive_mean", ("bias", "positive_mean")),
+    ("swapped_mean", ("bias", "swapped_mean")),
+    ("negative_mean", ("bias", "negative_mean")),
+    ("bias_mean_gap", ("bias", "mean_gap")),
+    ("bias_relative_gap", ("bias", "relative_gap")),
+    ("bias_auc", ("bias", "auc")),
+    ("bias_wasserstein", ("bias", "wasserstein")),
+    ("bias_ks", ("bias", "ks")),
+    ("verification_auc", ("verification", "auc")),
+    ("eer", ("verification", "eer")),
+    ("tar_at_far_1e-3", ("verification", "tar_at_far_1e-3")),
+    ("verification_accuracy", ("verification", "accuracy_mean")),
+    ("retrieval_top1", ("retrieval", "top1")),
+    ("retrieval_top5", ("retrieval", "top5")),
+    ("saliency_inner_ratio", ("saliency", "inner_ratio_mean")),
 ]
 
 # the +- of an encoder column: ("ci", path to a 95% interval) -> half its width; ("std", path) -> the std
@@ -58,28 +60,27 @@ def get_path(d: dict, path: Sequence[str]):
 
 def leaderboard_rows(results: dict) -> Tuple[List[str], List[dict]]:
     """(columns, rows): the direction row first, then one row per encoder, then one per swapper."""
-    cols = ["name", "kind"] + [c for c, *_ in ENCODER_COLUMNS]
+    cols = ["name", "kind"] + [c for c, _ in ENCODER_COLUMNS]
     direction = {"name": "direction", "kind": ""}
-    direction.update({c: d for c, d, *_ in ENCODER_COLUMNS})
+    direction.update({c: metric_direction(c) for c, _ in ENCODER_COLUMNS})
     rows = [direction]
+
+    def add(row: dict, col: str, value) -> None:  # an uncatalogued column raises here: never a silent drop
+        if col not in cols:
+            direction[col] = metric_direction(col)
+            cols.append(col)
+        row[col] = value
+
     for name, r in results.get("encoders", {}).items():
         row = {"name": name, "kind": "encoder"}
-        row.update({c: get_path(r, p) for c, _, p, _ in ENCODER_COLUMNS})
+        row.update({c: get_path(r, p) for c, p in ENCODER_COLUMNS})
         for col, value in r.get("columns", {}).items():  # column families of optional analyses
-            if col not in cols:
-                from idbench.analysis import metric_direction
-
-                cols.append(col)
-                direction[col] = metric_direction(col)
-            row[col] = value
+            add(row, col, value)
         rows.append(row)
     for name, r in results.get("swappers", {}).items():
         row = {"name": name, "kind": "swapper"}
         for col, value in r.get("summary", {}).items():
-            if col not in cols:
-                cols.append(col)
-                direction[col] = r.get("directions", {}).get(col, "")
-            row[col] = value
+            add(row, col, value)
         rows.append(row)
     return cols, rows
 
@@ -99,35 +100,22 @@ def write_leaderboard(results: dict, path: Path) -> None:
 
 def swap_group(col: str) -> Optional[str]:
     """identity / pose / expression / gaze / shape for a swap metric column, None for counts."""
-    base = col.split("[", 1)[0]
-    if base.startswith("id_"):
-        return "identity"
-    kind = base.split("_", 1)[0]
-    return kind if kind in SWAP_GROUPS and not base.endswith("_n") else None
+    group = column_metric(col).group
+    return group if group in SWAP_GROUPS else None
 
 
 def column_unit(col: str) -> str:
-    """The unit of a leaderboard column, from its metric and (for attributes) its estimator."""
-    base, _, est = col.partition("[")
-    est = est.rstrip("]")
-    if base.endswith("_relative") or base.startswith(("id_retrieval", "retrieval", "verification_accuracy",
-                                                      "tar_at", "eer", "saliency")):
-        return "share"
-    if base == "id_distance":
-        return "1 - cos"
-    if base.startswith(("pose_", "gaze_")):
-        return "degrees"
-    if base.startswith(("expression_", "shape_")) and est:
+    """The unit of a leaderboard column: the catalogue's, or (expression, shape) its estimator's."""
+    unit = column_metric(col).unit
+    est = col.partition("[")[2].rstrip("]")
+    if unit == "estimator units" and est:
         try:
             from idbench.analysis.estimators import get_spec
 
-            return get_spec(est).units or "estimator units"
+            return get_spec(est).units or unit
         except Exception:  # an estimator that is not registered here: its units are unknown
-            return "estimator units"
-    if base.startswith(("positive", "swapped", "negative", "bias_mean_gap", "bias_wasserstein")):
-        return "cosine"
-    return {"bias_relative_gap": "share of P - N", "bias_auc": "probability", "bias_ks": "CDF distance",
-            "verification_auc": "probability"}.get(base, "")
+            return unit
+    return unit
 
 
 def column_groups(cols: Sequence[str], kind: str) -> List[Tuple[str, List[str]]]:
@@ -145,54 +133,106 @@ def column_groups(cols: Sequence[str], kind: str) -> List[Tuple[str, List[str]]]
 
 # --- numbers as shown --------------------------------------------------------------------------
 
-def fmt_value(v) -> str:
+def fmt_value(v, col: Optional[str] = None) -> str:
+    """A number as shown: the catalogue's precision for ``col`` (counts as integers), else 4 decimals
+    (2 from 10 up)."""
     if isinstance(v, bool) or v is None:
         return "" if v is None else str(v)
     if isinstance(v, (int, float)):
         if not math.isfinite(v):
             return ""
+        if col is not None:
+            return f"{v:.{column_metric(col).precision}f}"
         return f"{v:.2f}" if abs(v) >= 10 else f"{v:.4f}"
     return str(v)
 
 
-def spread(results: dict, name: str, col: str) -> Optional[float]:
-    """The +- of an encoder's column: half the 95% interval, or the std across folds/faces."""
-    how = ENCODER_SPREAD.get(col)
-    enc = results.get("encoders", {}).get(name)
-    if how is None or enc is None:
-        return None
-    v = get_path(enc, how[1])
-    if how[0] == "ci":
-        return (v[1] - v[0]) / 2 if isinstance(v, (list, tuple)) and len(v) == 2 and None not in v else None
+def interval(results: dict, kind: str, name: str, col: str) -> Optional[Tuple[float, float]]:
+    """The 95% interval of a row's column where the run has one: an encoder's bootstrap intervals (bias gap,
+    relative gap, AUC), the Wilson interval of its retrieval rates, a swapper's bootstrap interval."""
+    if kind == "swapper":
+        ci = results.get("swappers", {}).get(name, {}).get("intervals", {}).get(col)
+    else:
+        enc = results.get("encoders", {}).get(name) or {}
+        how = ENCODER_SPREAD.get(col)
+        ci = get_path(enc, how[1]) if how and how[0] == "ci" else None
+        if col in ("retrieval_top1", "retrieval_top5"):
+            from ._plot import wilson
+
+            rate, n = get_path(enc, ("retrieval", col.split("_")[1])), get_path(enc, ("retrieval", "n_probes"))
+            ci = wilson(rate * n, int(n)) if isinstance(rate, (int, float)) and isinstance(n, int) and n else None
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(x, (int, float)) for x in ci):
+        return float(ci[0]), float(ci[1])
+    return None
+
+
+def spread(results: dict, name: str, col: str, kind: str = "encoder") -> Optional[float]:
+    """The +- of a row's column: half its 95% interval, or (encoders) the std across folds/faces."""
+    ci = interval(results, kind, name, col)
+    if ci is not None:
+        return (ci[1] - ci[0]) / 2
+    how = ENCODER_SPREAD.get(col) if kind == "encoder" else None
+    v = get_path(results.get("encoders", {}).get(name) or {}, how[1]) if how and how[0] == "std" else None
     return v if isinstance(v, (int, float)) else None
 
 
-def best_rows(rows: Sequence[dict], col: str, direction: str) -> set:
-    """Names of the rows holding the best shown value of ``col`` (ties share it); empty for < 2 values or
-    when every row shows the same value."""
-    vals = {r["name"]: float(fmt_value(r.get(col))) for r in rows if fmt_value(r.get(col)) != ""}
-    if direction not in ("higher", "lower") or len(vals) < 2:
+BOLD_RULE = ("bold: best in a column whose rows are on one scale (not raw cosine means or gaps), and only when it "
+             "beats the runner-up beyond uncertainty: a Holm-adjusted paired test at 0.05 where both rows scored "
+             "the same items, else non-overlapping 95% intervals; ties and columns without intervals are not bold")
+
+
+def _paired_significant(results: dict, kind: str, col: str, a: str, b: str) -> Optional[bool]:
+    """The paired comparison of rows ``a`` and ``b`` on ``col``, where the run made one (swappers evaluated on
+    the same pairs): whether it is significant after Holm's adjustment; None where there is none."""
+    if kind != "swapper":
+        return None
+    rows = results.get("swap_comparisons", {})
+    rows = rows.get(col, []) if isinstance(rows, dict) else []
+    for r in rows:
+        if {r.get("a"), r.get("b")} == {a, b} and "significant" in r:
+            return bool(r["significant"])
+    return None
+
+
+def best_rows(results: dict, kind: str, rows: Sequence[dict], col: str, direction: str) -> set:
+    """The row to bold in ``col`` under :data:`BOLD_RULE` (a set of at most one name)."""
+    vals = {r["name"]: float(r[col]) for r in rows if isinstance(r.get(col), (int, float))
+            and not isinstance(r.get(col), bool) and math.isfinite(r[col])}
+    if direction not in ("higher", "lower") or len(vals) < 2 or not column_metric(col).comparable:
         return set()
-    best = max(vals.values()) if direction == "higher" else min(vals.values())
-    winners = {n for n, v in vals.items() if v == best}
-    return winners if len(winners) < len(vals) else set()  # all equal: nobody is best
+    order = sorted(vals, key=vals.get, reverse=direction == "higher")
+    best, second = order[0], order[1]
+    if vals[best] == vals[second]:
+        return set()
+    significant = _paired_significant(results, kind, col, best, second)
+    if significant is None:
+        a, b = interval(results, kind, best, col), interval(results, kind, second, col)
+        if a is None or b is None:
+            return set()
+        significant = a[0] > b[1] if direction == "higher" else a[1] < b[0]
+    return {best} if significant else set()
 
 
-def table_cells(results: dict, kind: str) -> Optional[dict]:
-    """Everything a Markdown/LaTeX/HTML table needs for one kind of row, from :func:`leaderboard_rows`."""
+def table_cells(results: dict, kind: str, columns: Optional[Sequence[str]] = None) -> Optional[dict]:
+    """Everything a Markdown/LaTeX/HTML table needs for one kind of row, from :func:`leaderboard_rows`
+    (``columns``: these columns in this order, as one group; default: every column, grouped)."""
     cols, rows = leaderboard_rows(results)
     direction = rows[0]
     rows = [r for r in rows[1:] if r["kind"] == kind]
     if not rows:
         return None
-    metric_cols = [c for c in cols[2:] if any(r.get(c) is not None for r in rows)]
-    groups = [(g, cs) for g, cs in column_groups(metric_cols, kind) if cs]
+    if columns is not None:
+        groups = [("", list(columns))]
+    else:
+        metric_cols = [c for c in cols[2:] if any(r.get(c) is not None for r in rows)]
+        groups = [(g, cs) for g, cs in column_groups(metric_cols, kind) if cs]
     cells: Dict[Tuple[str, str], Tuple[str, Optional[str], bool]] = {}
     for c in [c for _, cs in groups for c in cs]:
-        best = best_rows(rows, c, direction.get(c, ""))
+        best = best_rows(results, kind, rows, c, direction.get(c, ""))
         for r in rows:
-            sp = spread(results, r["name"], c) if kind == "encoder" else None
-            cells[r["name"], c] = (fmt_value(r.get(c)), None if sp is None else fmt_value(sp), r["name"] in best)
+            sp = spread(results, r["name"], c, kind)
+            cells[r["name"], c] = (fmt_value(r.get(c), c), None if sp is None else fmt_value(sp, c),
+                                   r["name"] in best)
     return {"names": [r["name"] for r in rows], "groups": groups, "direction": direction, "cells": cells}
 
 
@@ -204,8 +244,8 @@ def _arrow(direction: str, tex: bool = False) -> str:
 # --- Markdown ----------------------------------------------------------------------------------
 
 def leaderboard_markdown(results: dict) -> str:
-    parts = ["# Leaderboard", "", "Arrows: higher (↑) or lower (↓) is better; **bold** = best in the column; "
-             "`a ± b`: b is half the bootstrap 95% interval (bias gap, relative gap, AUC) or the std "
+    parts = ["# Leaderboard", "", "Arrows: higher (↑) or lower (↓) is better; " + BOLD_RULE + "; "
+             "`a ± b`: b is half the 95% interval (bootstrap; Wilson for retrieval) or the std "
              "(accuracy: across the 10 folds; saliency ratio: across faces). Same numbers as `leaderboard.csv`.", ""]
     for kind, title in (("encoder", "Encoders"), ("swapper", "Swappers")):
         t = table_cells(results, kind)
@@ -258,7 +298,7 @@ def _tex_table(t: dict, kind: str, title: str) -> List[str]:
             s = v if pm is None or v == "" else rf"{v} $\pm$ {pm}"
             cells.append(rf"\textbf{{{s}}}" if best and s else s)
         body.append(" & ".join(cells) + r" \\")
-    caption = (f"{title}. Arrows: higher/lower is better; bold: best per column; $\\pm$: half the bootstrap 95\\% "
+    caption = (f"{title}. Arrows: higher/lower is better; {BOLD_RULE}; $\\pm$: half the 95\\% "
                "interval, or the std across folds (accuracy) and faces (saliency).")
     return [r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}",
             rf"\resizebox{{\linewidth}}{{!}}{{%", r"\begin{tabular}{l" + "r" * len(cols) + "}", r"\toprule",

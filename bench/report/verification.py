@@ -9,7 +9,7 @@ import numpy as np
 from idbench.escape import html_text
 
 from ._plot import colour_of, encoder_order, figure_html, html_table, style, wilson, with_ci
-from .tables import best_rows, fmt_value
+from .tables import BOLD_RULE, best_rows, fmt_value
 
 FAR_RANGE = (1e-4, 1.0)
 N_POINTS = 600  # curve points kept for drawing (log-spaced in FAR); the marks use the exact metrics
@@ -85,14 +85,24 @@ def _marks(fig, n: str, ver: dict, col: str) -> None:
                                      showlegend=False, hovertemplate=label + "<extra></extra>"), row=1, col=2)
 
 
-VER_COLUMNS = (("auc", "ROC AUC ↑", "higher"), ("eer", "EER ↓", "lower"),
-               ("tar_at_far_1e-2", "TAR@FAR=1e-2 ↑", "higher"), ("tar_at_far_1e-3", "TAR@FAR=1e-3 ↑", "higher"),
-               ("accuracy_mean", "accuracy ↑ (mean ± std, 10 folds)", "higher"))
+# (key of results["encoders"][n]["verification"], header, leaderboard column)
+VER_COLUMNS = (("auc", "ROC AUC ↑", "verification_auc"), ("eer", "EER ↓", "eer"),
+               ("tar_at_far_1e-2", "TAR@FAR=1e-2 ↑", "tar_at_far_1e-2"),
+               ("tar_at_far_1e-3", "TAR@FAR=1e-3 ↑", "tar_at_far_1e-3"),
+               ("accuracy_mean", "accuracy ↑ (mean ± std, 10 folds)", "verification_accuracy"))
+
+
+def _best(results: dict, rows: List[dict], key: str, col: str) -> set:
+    """The row to bold (tables.BOLD_RULE), on the leaderboard column ``col`` of result key ``key``."""
+    from idbench.analysis.catalogue import metric_direction
+
+    return best_rows(results, "encoder", [{"name": r["name"], col: r.get(key)} for r in rows], col,
+                     metric_direction(col))
 
 
 def verification_table(results: dict, names: List[str]) -> str:
     rows = [{"name": n, **results["encoders"][n]["verification"]} for n in names]
-    best = {k: best_rows(rows, k, d) for k, _, d in VER_COLUMNS}
+    best = {k: _best(results, rows, k, c) for k, _, c in VER_COLUMNS}
     body, bold = [], []
     for r in rows:
         cells = [r["name"], str(r.get("n_pairs", ""))]
@@ -103,7 +113,7 @@ def verification_table(results: dict, names: List[str]) -> str:
         body.append(cells)
         bold.append([False, False] + [r["name"] in best[k] for k, _, _ in VER_COLUMNS])
     return html_table(["encoder", "pairs"] + [h for _, h, _ in VER_COLUMNS], body, bold,
-                      "Verification (bold: best per column; rates are shares of pairs)")
+                      f"Verification (rates are shares of pairs; {BOLD_RULE})")
 
 
 def verification_section(results: dict) -> Optional[str]:
@@ -129,7 +139,7 @@ def retrieval_section(results: dict) -> Optional[str]:
     if not names:
         return None
     rows = [{"name": n, **results["encoders"][n]["retrieval"]} for n in names]
-    best = {k: best_rows(rows, k, "higher") for k in ("top1", "top5")}
+    best = {k: _best(results, rows, k, f"retrieval_{k}") for k in ("top1", "top5")}
     body, bold = [], []
     for r in rows:
         cells = [r["name"], str(r.get("n_probes", "")), str(r.get("n_gallery", ""))]
@@ -139,6 +149,6 @@ def retrieval_section(results: dict) -> Optional[str]:
         body.append(cells)
         bold.append([False] * 3 + [r["name"] in best["top1"], r["name"] in best["top5"]])
     caption = ("ID retrieval: first image of each identity = gallery, the others = probes; accuracy as a share of "
-               "probes with its Wilson 95% interval; bold: best")
+               f"probes with its Wilson 95% interval; {BOLD_RULE}")
     return html_table(["encoder", "probes", "gallery", "top-1 ↑", "top-5 ↑"], body, bold, caption) + \
         f"<p class='small'>Rows: {note}.</p>"

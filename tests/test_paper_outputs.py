@@ -1,0 +1,140 @@
+"""Paper outputs (issue: tables and figures that go into a paper unchanged): preset/column tables whose LaTeX
+compiles in a two-column article at its natural width, vector figures whose PDF/SVG hold the run's text."""
+
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+from typer.testing import CliRunner
+
+from idbench.bench.cli import app
+from idbench.bench.report import write_outputs
+from idbench.bench.report.figures import WIDTHS, write_figures
+from idbench.bench.report.paper import PRESETS, paper_table, to_latex, to_markdown
+
+from test_report import make_results
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    return make_results(tmp_path_factory.mktemp("paper"))
+
+
+def test_presets_choose_order_and_name_the_columns(results):
+    t = paper_table(results, preset="blendface-swap")  # the run has no gaze_l1 nor expression_l1: skipped
+    assert t.columns == ["id_distance[enc_sharp]", "pose_l1[pose.pnp]"] and t.names == ["swap_a", "swap_b"]
+    md = to_markdown(paper_table(results, columns=["gaze_angular[*]", "id_distance[enc_sharp]", "pose_l1[*]"]))
+    head = md.splitlines()[0]
+    assert head == "| swapper | gaze angle ↓ (degrees) | ID distance ↓ (1 - cos) | pose L1 ↓ (degrees) |"
+    assert "Evaluators: gaze angle: gaze.mediapipe; ID distance: enc_sharp; pose L1: pose.pnp." in md
+    enc = to_markdown(paper_table(results, preset="encoder-bias"))
+    assert enc.splitlines()[0].startswith("| encoder | rel. gap ↓ (share of P - N) | bias AUC ↓ (probability)")
+    with pytest.raises(KeyError, match="Did you mean"):
+        paper_table(results, columns=["pose_l3[*]"])
+
+
+def _tabular(tex: str) -> str:
+    return re.search(r"\\begin\{tabular\}.*?\\end\{tabular\}", tex, re.S).group(0)
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed (texlive-latex-base)")
+@pytest.mark.parametrize("preset,env", [("encoder-bias", "table"), ("verification", "table"),
+                                        ("blendface-swap", "table"), ("encoder-bias", "table*")])
+def test_latex_compiles_in_a_two_column_article_at_natural_width(results, tmp_path, preset, env):
+    t = paper_table(results, preset=preset)
+    (tmp_path / "t.tex").write_text(to_latex(t, env, label=f"tab:{preset}"))
+    (tmp_path / "tabular.tex").write_text(_tabular(to_latex(t, env)))
+    width = r"\textwidth" if env == "table*" else r"\columnwidth"
+    (tmp_path / "doc.tex").write_text(rf"""\documentclass[twocolumn]{{article}}
+\usepackage{{booktabs}}
+\begin{{document}}
+\newsavebox{{\tb}}
+\sbox{{\tb}}{{\small\setlength{{\tabcolsep}}{{3pt}}\input{{tabular.tex}}}}
+\typeout{{IDBENCH-WIDTH=\the\wd\tb\space OF=\the{width}}}
+\input{{t.tex}}
+Some text so the page is not empty.
+\end{{document}}
+""")
+    r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-2000:]
+    m = re.search(r"IDBENCH-WIDTH=([\d.]+)pt OF=([\d.]+)pt", r.stdout)
+    assert m, r.stdout[-1000:]
+    natural, available = float(m.group(1)), float(m.group(2))
+    assert natural <= available, f"{preset}: table {natural}pt wide in a {available}pt column"
+    assert "Overfull" not in r.stdout
+    assert (tmp_path / "doc.pdf").stat().st_size > 1000
+
+
+def _pdf_pages_and_size(path):
+    data = path.read_bytes()
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", data)
+    return len(re.findall(rb"/Type\s*/Page\b", data)), [(float(w), float(h)) for w, h in boxes]
+
+
+def test_vector_figures_pdf_and_svg_sized_for_a_paper(results, tmp_path):
+    files = write_figures(results, tmp_path, ["pdf", "svg"])
+    names = {f.name for f in files}
+    for fig in ("bias-ecdf", "bias-ci", "roc", "swaps"):
+        for w in WIDTHS:
+            assert {f"{fig}-{w}.pdf", f"{fig}-{w}.svg"} <= names, (fig, w)
+    for f in files:
+        if f.suffix == ".pdf":
+            pages, boxes = _pdf_pages_and_size(f)
+            assert pages == 1 and boxes, f
+            want = WIDTHS[f.stem.rsplit("-", 1)[1]] * 72
+            assert boxes[0][0] == pytest.approx(want, abs=0.5), f  # 3.3 in / 6.9 in wide
+    # the text is text: encoder and swapper names, axis titles, in the SVG's <text> elements
+    def texts(name):
+        root = ET.parse(tmp_path / "figures" / name).getroot()
+        return " ".join("".join(e.itertext()) for e in root.iter() if e.tag.endswith("text"))
+    assert "enc_sharp" in texts("bias-ecdf-col.svg") and "cosine to the anchor" in texts("bias-ecdf-col.svg")
+    assert "swap_a" in texts("swaps-wide.svg") and "degrees" in texts("swaps-wide.svg")
+    assert "false accept rate" in texts("roc-col.svg")
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+def test_pdf_figures_hold_their_text(results, tmp_path):
+    files = [f for f in write_figures(results, tmp_path, ["pdf"]) if f.name == "swaps-col.pdf"]
+    out = subprocess.run(["pdftotext", str(files[0]), "-"], capture_output=True, text=True).stdout
+    assert "swap_a" in out and "swap_b" in out and "ID distance" in out
+
+
+@pytest.mark.parametrize("n", [1, 2, 8, 12])
+def test_figures_stay_readable_for_1_to_12_rows_with_40_character_names(results, n):
+    import matplotlib.pyplot as plt
+
+    from idbench.bench.report.figures import FIGURES, _style, text_overlaps
+
+    many = dict(results)
+    base = results["swappers"]["swap_a"]
+    many["swappers"] = {f"method_{i:02d}_" + "x" * 29: base for i in range(n)}  # 40-character names
+    many["encoders"] = {f"encoder_{i:02d}_" + "y" * 28: e for i, e in
+                        zip(range(n), list(results["encoders"].values()) * n)}
+    with plt.rc_context(_style()):
+        for name, make in FIGURES.items():
+            for width in WIDTHS.values():
+                fig = make(many, width)
+                overlaps = text_overlaps(fig)
+                labels = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels()]
+                plt.close(fig)
+                assert not overlaps, (name, width, overlaps[:3])
+                if name == "swaps":
+                    assert f"method_{n - 1:02d}_" + "x" * 29 in labels  # the full name, not cut
+
+
+def test_bench_report_writes_preset_tables_and_figures(tmp_path):
+    write_outputs(make_results(tmp_path), tmp_path)  # a run folder holds its saliency maps (bench report reads no other)
+    r = CliRunner().invoke(app, ["report", str(tmp_path), "--preset", "encoder-bias,blendface-swap",
+                                 "--columns", "bias_relative_gap,verification_auc", "--tex-env", "table*",
+                                 "--label", "tab:x", "--figures", "pdf"])
+    assert r.exit_code == 0, r.output
+    for f in ("tables/encoder-bias.tex", "tables/blendface-swap.md", "tables/custom.tex", "figures/roc-col.pdf"):
+        assert (tmp_path / f).is_file(), f
+    tex = (tmp_path / "tables" / "custom.tex").read_text()
+    assert r"\begin{table*}" in tex and r"\label{tab:x-custom}" in tex and "resizebox" not in tex
+    r = CliRunner().invoke(app, ["report", str(tmp_path), "--preset", "faceshiftr-swap"])
+    assert r.exit_code == 2 and "Did you mean: faceshifter-swap" in r.output
+    assert set(PRESETS) >= {"encoder-bias", "verification", "faceshifter-swap", "blendface-swap"}
