@@ -44,9 +44,10 @@ def atomic_write(path: Union[str, os.PathLike], data: Union[str, bytes]) -> None
     """Write ``data`` (bytes, or text as UTF-8) to ``path`` whole or not at all: a temporary file in the same
     folder, flushed and fsync'ed, then ``os.replace``; mode 0666 & ~umask, like ``open``. Any OSError (disk
     full, read-only, permissions) is one :class:`~idbench.errors.StorageError` line naming ``path``; the
-    previous file stays as it was and no temporary file is left behind."""
+    previous file stays as it was and no temporary file is left behind. Text is always valid UTF-8: an
+    undecodable byte of a file name that reached it unescaped is written as ``\\udcNN``."""
     path = Path(path)
-    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    raw = data.encode("utf-8", "backslashreplace") if isinstance(data, str) else data
     tmp: Optional[str] = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

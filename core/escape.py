@@ -22,7 +22,7 @@ import re
 import unicodedata
 from typing import Any
 
-__all__ = ["shown", "html_text", "md_cell", "tex", "csv_cell", "field", "unfield", "nfc", "has_control"]
+__all__ = ["shown", "decodable", "html_text", "md_cell", "tex", "csv_cell", "field", "unfield", "nfc", "has_control"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
@@ -39,6 +39,18 @@ def shown(s: Any, keep: str = "") -> str:
     s = _SURROGATE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", str(s))
     return _CONTROL.sub(lambda m: m.group() if m.group() in keep else
                         f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", s)
+
+
+def decodable(obj: Any) -> Any:
+    """``obj`` (nested dicts/lists/strings) with every undecodable file-name byte shown as ``\\xNN``: a page's
+    charts get no lone surrogate (headless Chromium crashed rendering one in a plot label)."""
+    if isinstance(obj, str):
+        return _SURROGATE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", obj) if _SURROGATE.search(obj) else obj
+    if isinstance(obj, dict):
+        return {decodable(k): decodable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [decodable(v) for v in obj]
+    return obj
 
 
 def nfc(s: str) -> str:

@@ -223,7 +223,7 @@ def test_hostile_names_in_report_html_run_no_script(tmp_path):
 
 
 def test_hostile_report_in_headless_chromium(tmp_path):
-    from idbench.bench.report._chromium import dump_dom, find_chromium, with_probe
+    from idbench.bench.report._chromium import dump_dom, find_chromium, js_errors, with_probe
 
     chromium = find_chromium()
     if chromium is None:
@@ -235,7 +235,9 @@ def test_hostile_report_in_headless_chromium(tmp_path):
     probe = tmp_path / "probe.html"
     probe.write_text(with_probe((tmp_path / "out" / "report.html").read_text(encoding="utf-8")), encoding="utf-8")
     dom, _ = dump_dom(chromium, probe, tmp_path / "profile")
-    assert "<title>idbench report</title>" in dom and "PWNED</title>" not in dom
+    assert "<title>idbench report</title>" in dom and "PWNED</title>" not in dom  # the injected script never ran
+    assert '<img src="x"' not in dom and "&lt;script&gt;document.title" in dom  # shown as text
+    assert js_errors(dom) == [] and dom.count("main-svg") >= dom.count("Plotly.newPlot(")  # every chart drew
 
 
 def test_field_escaping_is_lossless():

@@ -77,6 +77,9 @@ def render_report(results: dict, out_dir: Path, sections: Optional[Sequence[str]
     """The whole page, or only ``sections`` (ids of :data:`SECTIONS`), as one HTML string."""
     from plotly.offline import get_plotlyjs
 
+    from idbench.escape import decodable
+
+    results = decodable(results)  # names with undecodable bytes: shown as \xNN in text and charts alike
     body, nav = [], []
     for sid, title, build in SECTIONS:
         if sections is not None and sid not in sections:
