@@ -29,8 +29,8 @@ def test_presets_choose_order_and_name_the_columns(results):
     assert t.columns == ["id_distance[enc_sharp]", "pose_l1[pose.pnp]"] and t.names == ["swap_a", "swap_b"]
     md = to_markdown(paper_table(results, columns=["gaze_angular[*]", "id_distance[enc_sharp]", "pose_l1[*]"]))
     head = md.splitlines()[0]
-    assert head == "| swapper | gaze angle ↓ (degrees) | ID distance ↓ (1 - cos) | pose L1 ↓ (degrees) |"
-    assert "Evaluators: gaze angle: gaze.mediapipe; ID distance: enc_sharp; pose L1: pose.pnp." in md
+    assert head == "| swapper | gaze angle ↓ (degrees) | ID dist. ↓ (1 - cos) | pose L1 ↓ (degrees) |"
+    assert "Evaluators: gaze angle: gaze.mediapipe; ID dist.: enc_sharp; pose L1: pose.pnp." in md
     enc = to_markdown(paper_table(results, preset="encoder-bias"))
     assert enc.splitlines()[0].startswith("| encoder | rel. gap ↓ (share of P - N) | bias AUC ↓ (probability)")
     with pytest.raises(KeyError, match="Did you mean"):
@@ -53,7 +53,7 @@ def test_latex_compiles_in_a_two_column_article_at_natural_width(results, tmp_pa
 \usepackage{{booktabs}}
 \begin{{document}}
 \newsavebox{{\tb}}
-\sbox{{\tb}}{{\small\setlength{{\tabcolsep}}{{3pt}}\input{{tabular.tex}}}}
+\sbox{{\tb}}{{\footnotesize\setlength{{\tabcolsep}}{{3pt}}\input{{tabular.tex}}}}
 \typeout{{IDBENCH-WIDTH=\the\wd\tb\space OF=\the{width}}}
 \input{{t.tex}}
 Some text so the page is not empty.
