@@ -101,7 +101,7 @@ def test_vector_figures_pdf_and_svg_sized_for_a_paper(results, tmp_path):
 def test_pdf_figures_hold_their_text(results, tmp_path):
     files = [f for f in write_figures(results, tmp_path, ["pdf"]) if f.name == "swaps-col.pdf"]
     out = subprocess.run(["pdftotext", str(files[0]), "-"], capture_output=True, text=True).stdout
-    assert "swap_a" in out and "swap_b" in out and "ID distance" in out
+    assert "swap_a" in out and "swap_b" in out and "ID dist." in out
 
 
 @pytest.mark.parametrize("n", [1, 2, 8, 12])
