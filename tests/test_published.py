@@ -137,6 +137,12 @@ def hopenet_home(tmp_path_factory):
     return home
 
 
+@pytest.fixture(scope="module")
+def run_cache(tmp_path_factory):
+    """One cache for both runs: the second reuses the detections and embeddings (its estimates differ)."""
+    return tmp_path_factory.mktemp("published_cache")
+
+
 def _run(ffpp_root, out, cache, extra):
     args = ["run", "--dataset", "ffpp", "--root", str(ffpp_root), "--frames", "3", "--encoders", "dlib",
             "--swappers", "ffpp:FaceShifter", "--analyses", "retrieval", "--out", str(out), "--cache-dir", str(cache),
@@ -147,10 +153,11 @@ def _run(ffpp_root, out, cache, extra):
 
 
 @pytest.mark.slow
-def test_report_shows_published_rows_beside_a_matching_run(ffpp_root, hopenet_home, tmp_path, monkeypatch):
+def test_report_shows_published_rows_beside_a_matching_run(ffpp_root, hopenet_home, run_cache, tmp_path,
+                                                           monkeypatch):
     monkeypatch.setenv("IDBENCH_HOME", str(hopenet_home))
     out = tmp_path / "hopenet"
-    res = _run(ffpp_root, out, tmp_path / "cache", ["--swap-estimators", "pose=pose.hopenet"])
+    res = _run(ffpp_root, out, run_cache, ["--swap-estimators", "pose=pose.hopenet"])
     mine = res["swappers"]["ffpp:FaceShifter"]["summary"]["pose_l2[pose.hopenet]"]
     header = next(csv.reader(open(out / "leaderboard.csv")))
     assert "pose_l2[pose.hopenet]" in header  # the column the rows map onto, as a real run writes it
@@ -175,9 +182,9 @@ def test_report_shows_published_rows_beside_a_matching_run(ffpp_root, hopenet_ho
 
 
 @pytest.mark.slow
-def test_report_says_why_published_rows_are_not_shown(ffpp_root, tmp_path):
+def test_report_says_why_published_rows_are_not_shown(ffpp_root, run_cache, tmp_path):
     out = tmp_path / "pnp"
-    _run(ffpp_root, out, tmp_path / "cache", [])  # default estimators: pose.pnp
+    _run(ffpp_root, out, run_cache, [])  # default estimators: pose.pnp
     r = CliRunner().invoke(app, ["report", str(out), "--published", "ffpp-faceshifter", "--format", "html"])
     assert r.exit_code == 0, r.output
     html = (out / "report.html").read_text()

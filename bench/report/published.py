@@ -40,8 +40,13 @@ def beside_table(results: dict) -> Optional[Tuple[List[str], List[List[str]]]]:
     rows = []
     for c in metrics:
         run_vals = [fmt_value((results["swappers"][s].get("summary") or {}).get(c)) for s in swappers]
-        rows.append([c, column_unit(c)] + run_vals + [fmt_value(value.get((k, c))) for k, _ in pub])
+        rows.append([c, column_unit(c)] + run_vals + [_as_reported(value.get((k, c))) for k, _ in pub])
     return header, rows
+
+
+def _as_reported(v: Optional[float]) -> str:
+    """A published number with the digits it was reported with (scaling adds none: 92.83 % -> 0.9283)."""
+    return "" if v is None else f"{round(v, 10):g}"
 
 
 def _not_shown(block: dict) -> List[Tuple[str, List[dict]]]:
