@@ -64,10 +64,14 @@ def _who(rows: List[dict]) -> str:
 
 
 def _sources(shown: List[dict]) -> List[str]:
-    seen = dict.fromkeys((r["method"], r["paper"], r["metric"], r["evaluator"], r["convention"], r["unchecked"],
-                          r["source"], r["source_version"], r["rechecked"]) for r in shown)
-    return [f"{m}, {met}: {p}; evaluator: {ev}; {conv}{'; ' + un if un else ''}; source: {src} ({ver}); "
-            f"re-checked: {'yes' if ok else 'no'}" for m, p, met, ev, conv, un, src, ver, ok in seen]
+    """One line per paper x metric (its methods share protocol, evaluator, convention and source)."""
+    groups: Dict[tuple, List[str]] = defaultdict(list)
+    for r in shown:
+        groups[(r["paper"], r["metric"], r["evaluator"], r["convention"], r["unchecked"], r["source"],
+                r["source_version"], r["rechecked"])].append(r["method"])
+    return [f"{', '.join(methods)} ({met}): {p}; evaluator: {ev}; {conv}{'; ' + un if un else ''}; source: {src} "
+            f"({ver}); re-checked: {'yes' if ok else 'no'}"
+            for (p, met, ev, conv, un, src, ver, ok), methods in groups.items()]
 
 
 def published_section(results: dict) -> Optional[str]:
