@@ -124,7 +124,7 @@ def _other_registry(what: str):
         from idbench.bench.datasets import DATASETS
 
         return DATASETS
-    fail(f"cannot list {what!r}: choose encoders, detectors, swappers, estimators or datasets")
+    fail(f"cannot list {what!r}: choose encoders, detectors, swappers, estimators, datasets or published")
 
 
 def _table(header, rows) -> None:
