@@ -194,4 +194,4 @@ def test_report_says_why_published_rows_are_not_shown(ffpp_root, run_cache, tmp_
 def test_swap_estimators_must_name_an_estimator_of_the_kind(tmp_path):
     r = CliRunner().invoke(app, ["run", "--swap-estimators", "pose=gaze.iris", "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "--swap-estimators takes KIND=NAME" in r.output and "'pose=gaze.iris'" in r.output
-    assert not (tmp_path / "o").exists()
+    assert not (tmp_path / "o" / "results.json").exists()
