@@ -73,7 +73,8 @@ def parse_weights(items: List[str], encoders: List[str], swappers: List[str] = (
 
 
 @app.command("list")
-def list_cmd(what: str = typer.Argument(..., help="encoders | detectors | swappers | estimators | datasets | published"),
+def list_cmd(what: str = typer.Argument(..., help="encoders | detectors | swappers | estimators | datasets | "
+                                        "published"),
              pattern: Optional[str] = typer.Argument(None, help="fnmatch filter, e.g. 'arcface.*'")):
     """List registered components (encoders with a column saying whether their weights are present)."""
     if what == "encoders":

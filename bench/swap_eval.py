@@ -74,7 +74,8 @@ def swap_failures(skipped: Iterable[Tuple[str, str]], stage: str = "swap") -> Li
                     r if r.startswith("swap failed") else f"no face in the swap ({r})") for p, r in skipped]
 
 
-def make_estimators(device: str = "cpu", chosen: Optional[Dict[str, str]] = None) -> Tuple[Dict[str, tuple], List[dict]]:
+def make_estimators(device: str = "cpu",
+                    chosen: Optional[Dict[str, str]] = None) -> Tuple[Dict[str, tuple], List[dict]]:
     """The pose/expression/gaze estimators (defaults, or ``chosen`` per kind); one that cannot be built is a listed
     failure."""
     fails: List[dict] = []
