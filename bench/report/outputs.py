@@ -44,7 +44,9 @@ def write_outputs(results: dict, out_dir: Path, formats: Sequence[str] = FORMATS
     (out_dir / "results.json").write_text(text)
     write_leaderboard(results, out_dir / "leaderboard.csv")
     if "md" in formats:
-        (out_dir / "leaderboard.md").write_text(leaderboard_markdown(results))
+        from .published import published_markdown  # "" unless bench report --published
+
+        (out_dir / "leaderboard.md").write_text(leaderboard_markdown(results) + published_markdown(results))
     if "tex" in formats:
         (out_dir / "leaderboard.tex").write_text(leaderboard_latex(results))
     if "html" in formats:
