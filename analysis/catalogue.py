@@ -112,7 +112,7 @@ METRICS: List[Metric] = [
     _swap("id_retrieval_ffpp", "higher", "share of swapped frames whose nearest gallery frame is from the source "
           "video", _FACESHIFTER + "; ReliableSwap, Yuan et al. 2023 (FF++)", "id_retrieval_ffpp", "ID retrieval",
           "share", _ID),
-    _swap("id_distance", "lower", "mean 1 - cos(swap, source)", _BLENDFACE, "paired_cosine", "ID distance",
+    _swap("id_distance", "lower", "mean 1 - cos(swap, source)", _BLENDFACE, "paired_cosine", "ID dist.",
           "1 - cos", _ID),
     _swap("id_relative", "higher", "share with d(swap, source) < d(swap, target) (+0.5 ties)", _R, "relative_error",
           "ID-R", "share", _ID),

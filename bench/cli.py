@@ -73,7 +73,8 @@ def parse_weights(items: List[str], encoders: List[str], swappers: List[str] = (
 
 
 @app.command("list")
-def list_cmd(what: str = typer.Argument(..., help="encoders | detectors | swappers | estimators | datasets"),
+def list_cmd(what: str = typer.Argument(..., help="encoders | detectors | swappers | estimators | datasets | "
+                                        "published"),
              pattern: Optional[str] = typer.Argument(None, help="fnmatch filter, e.g. 'arcface.*'")):
     """List registered components (encoders with a column saying whether their weights are present)."""
     if what == "encoders":
@@ -99,6 +100,12 @@ def list_cmd(what: str = typer.Argument(..., help="encoders | detectors | swappe
                  SWAPPERS.spec(n).description) for n in SWAPPERS.names(pattern)]
         _table(("name", "kind", "weights", "weight files go in", "parameters", "description"),
                [(n + (":DIR" if SWAPPERS.spec(n).arg else ""), *rest) for n, *rest in rows])
+    elif what == "published":  # the literature's reported numbers, with conventions and sources
+        from idbench.bench import published as P
+
+        rows = P.in_sets(P.load_published(), pattern)
+        _table(P.LISTING_HEADER, P.listing_rows(rows))
+        typer.echo("\n" + "\n".join(P.listing_conventions(rows)))
     else:
         registry = _other_registry(what)
         _table(("name", "description"), [(n, getattr(registry.spec(n), "description", "")) for n in
@@ -118,7 +125,7 @@ def _other_registry(what: str):
         from idbench.bench.datasets import DATASETS
 
         return DATASETS
-    fail(f"cannot list {what!r}: choose encoders, detectors, swappers, estimators or datasets")
+    fail(f"cannot list {what!r}: choose encoders, detectors, swappers, estimators, datasets or published")
 
 
 def _table(header, rows) -> None:
@@ -205,6 +212,8 @@ def run_cmd(
     out: Path = typer.Option(Path("runs/latest"), "--out", "-o"),
     swappers: str = typer.Option("", "--swappers", help="e.g. blend,ffpp:FaceShifter,results:DIR"),
     id_encoders: str = typer.Option("", "--id-encoders", help="evaluator encoders for ID retrieval of swaps"),
+    swap_estimators: str = typer.Option("", "--swap-estimators", help="KIND=NAME,...: the swap evaluation's pose / "
+                                        "expression / gaze estimators (e.g. pose=pose.hopenet)"),
     split: str = typer.Option("test", "--split", help="FF++ split"),
     compression: str = typer.Option("c23", "--compression", help="FF++ compression"),
     frames: int = typer.Option(10, "--frames", help="FF++ frames per video"),
@@ -245,6 +254,9 @@ def run_cmd(
                        dataset=dataset, root=root, splits=splits, out=out, cache_dir=cache_dir, no_cache=no_cache)
         V.face_policy(multi_face, min_face)
         wanted = parse_analyses(analyses, ("bias", "verification", "retrieval", "decomposition"))
+        from idbench.bench.swap_eval import parse_swap_estimators
+
+        swap_est = parse_swap_estimators(swap_estimators)
     except IdbenchError as e:
         fail(str(e))
     from idbench.bench.run import RunConfig, run  # imports torch: after the checks
@@ -257,7 +269,7 @@ def run_cmd(
                     splits=str(splits) if splits else None, k_partners=k_partners, n_boot=n_boot,
                     saliency_faces=saliency_faces, saliency_region=saliency_region,
                     cache_dir=str(cache_dir) if cache_dir else None,
-                    no_cache=no_cache, weights=w, analyses=wanted, n_perm=n_perm)
+                    no_cache=no_cache, weights=w, analyses=wanted, n_perm=n_perm, swap_estimators=swap_est)
     try:
         results = run(cfg)
     except IdbenchError as e:
@@ -351,7 +363,10 @@ def report_cmd(dirs: List[Path] = typer.Argument(..., help="run folders holding 
                tex_env: str = typer.Option("table", "--tex-env", help="table (one column) or table* (full width)"),
                caption: Optional[str] = typer.Option(None, "--caption", help="caption of the paper tables"),
                label: Optional[str] = typer.Option(None, "--label", help="LaTeX label of the paper table(s)"),
-               figures: str = typer.Option("", "--figures", help="vector figures into OUT/figures/: pdf,svg")):
+               figures: str = typer.Option("", "--figures", help="vector figures into OUT/figures/: pdf,svg"),
+               published: str = typer.Option("", "--published", help="published result sets shown beside the "
+                                             "swappers where dataset, protocol and evaluators match (all, "
+                                             "ffpp-faceshifter, ...; see bench list published)")):
     """Rebuild a run's report, or merge several runs into one leaderboard and report; paper tables and figures."""
     from idbench.bench.report import FORMATS, merge_results, output_files, write_outputs
     from idbench.bench.report.paper import PRESETS
@@ -379,6 +394,10 @@ def report_cmd(dirs: List[Path] = typer.Argument(..., help="run folders holding 
             if out is None:
                 fail("merging several runs needs --out DIR")
             results = merge_results(dirs, out)
+        if published:
+            from idbench.bench.published import published_block
+
+            results["published"] = published_block(results, published)
         write_outputs(results, out, formats)
         written = output_files(out, formats)
         if presets or columns:

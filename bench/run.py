@@ -32,6 +32,7 @@ class RunConfig:
     encoders: List[str] = field(default_factory=lambda: ["dlib"])
     swappers: List[str] = field(default_factory=list)
     id_encoders: List[str] = field(default_factory=list)
+    swap_estimators: Dict[str, str] = field(default_factory=dict)  # kind -> estimator (swap_eval defaults otherwise)
     out: str = "runs/latest"
     seed: int = 0
     device: str = "cpu"

@@ -17,7 +17,7 @@ embedded in batches, all cached by content; attribute estimates are cached by co
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, Iterator, List, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -27,6 +27,20 @@ from idbench.pipeline import DetectedImage, detect_stream, embed_detected, failu
 
 ESTIMATOR_DEFAULTS = {"pose": "pose.pnp", "expression": "expression.landmarks", "gaze": "gaze.iris"}
 ESTIMATE_VERSION = 1
+
+
+def parse_swap_estimators(text: str) -> Dict[str, str]:
+    """``--swap-estimators pose=pose.hopenet,...``: per kind, a registered estimator of that kind."""
+    from idbench.analysis.estimators import list_estimators
+
+    out = {}
+    for item in (x.strip() for x in text.split(",") if x.strip()):
+        kind, _, name = item.partition("=")
+        if kind not in ESTIMATOR_DEFAULTS or name not in list_estimators(kind=kind):
+            raise IdbenchError(f"--swap-estimators takes KIND=NAME with KIND in {', '.join(ESTIMATOR_DEFAULTS)} and "
+                               f"NAME an estimator of that kind (bench list estimators), got {item!r}")
+        out[kind] = name
+    return out
 
 
 class SwapBuildError(IdbenchError):
@@ -60,15 +74,17 @@ def swap_failures(skipped: Iterable[Tuple[str, str]], stage: str = "swap") -> Li
                     r if r.startswith("swap failed") else f"no face in the swap ({r})") for p, r in skipped]
 
 
-def make_estimators(device: str = "cpu") -> Tuple[Dict[str, tuple], List[dict]]:
-    """The default pose/expression/gaze estimators; one that cannot be built is a listed failure."""
+def make_estimators(device: str = "cpu",
+                    chosen: Optional[Dict[str, str]] = None) -> Tuple[Dict[str, tuple], List[dict]]:
+    """The pose/expression/gaze estimators (defaults, or ``chosen`` per kind); one that cannot be built is a listed
+    failure."""
     fails: List[dict] = []
     try:
         from idbench.analysis.estimators import create_estimator
     except ImportError as e:
         return {}, [failure("estimator", "all", f"estimators unavailable: {e}")]
     out = {}
-    for kind, name in ESTIMATOR_DEFAULTS.items():
+    for kind, name in {**ESTIMATOR_DEFAULTS, **(chosen or {})}.items():
         try:
             out[kind] = (name, create_estimator(name, device=device))
         except Exception as e:  # noqa: BLE001 - reported, the other columns go on
@@ -226,7 +242,7 @@ def evaluate_swappers(cfg, ctx, encoders, swappers: Dict[str, object], cache) ->
                                cfg.progress, desc="embed (id encoders)")
         for n in missing:
             ctx.table.embeddings[n] = extra.embeddings[n]
-    estimators, fails = make_estimators(cfg.device)
+    estimators, fails = make_estimators(cfg.device, getattr(cfg, "swap_estimators", None))
     results = {}
     for spec, sw in swappers.items():
         results[spec] = evaluate_swapper(sw, ctx, encoders, id_encs, estimators, cfg, cache)

@@ -3,6 +3,7 @@ compiles in a two-column article at its natural width, vector figures whose PDF/
 
 import re
 import shutil
+from pathlib import Path
 import subprocess
 import xml.etree.ElementTree as ET
 
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from idbench.bench.cli import app
 from idbench.bench.report import write_outputs
+from idbench.bench.report._chromium import figures, find_chromium
 from idbench.bench.report.figures import WIDTHS, write_figures
 from idbench.bench.report.paper import PRESETS, paper_table, to_latex, to_markdown
 
@@ -27,8 +29,8 @@ def test_presets_choose_order_and_name_the_columns(results):
     assert t.columns == ["id_distance[enc_sharp]", "pose_l1[pose.pnp]"] and t.names == ["swap_a", "swap_b"]
     md = to_markdown(paper_table(results, columns=["gaze_angular[*]", "id_distance[enc_sharp]", "pose_l1[*]"]))
     head = md.splitlines()[0]
-    assert head == "| swapper | gaze angle ↓ (degrees) | ID distance ↓ (1 - cos) | pose L1 ↓ (degrees) |"
-    assert "Evaluators: gaze angle: gaze.mediapipe; ID distance: enc_sharp; pose L1: pose.pnp." in md
+    assert head == "| swapper | gaze angle ↓ (degrees) | ID dist. ↓ (1 - cos) | pose L1 ↓ (degrees) |"
+    assert "Evaluators: gaze angle: gaze.mediapipe; ID dist.: enc_sharp; pose L1: pose.pnp." in md
     enc = to_markdown(paper_table(results, preset="encoder-bias"))
     assert enc.splitlines()[0].startswith("| encoder | rel. gap ↓ (share of P - N) | bias AUC ↓ (probability)")
     with pytest.raises(KeyError, match="Did you mean"):
@@ -51,7 +53,7 @@ def test_latex_compiles_in_a_two_column_article_at_natural_width(results, tmp_pa
 \usepackage{{booktabs}}
 \begin{{document}}
 \newsavebox{{\tb}}
-\sbox{{\tb}}{{\small\setlength{{\tabcolsep}}{{3pt}}\input{{tabular.tex}}}}
+\sbox{{\tb}}{{\footnotesize\setlength{{\tabcolsep}}{{3pt}}\input{{tabular.tex}}}}
 \typeout{{IDBENCH-WIDTH=\the\wd\tb\space OF=\the{width}}}
 \input{{t.tex}}
 Some text so the page is not empty.
@@ -99,7 +101,7 @@ def test_vector_figures_pdf_and_svg_sized_for_a_paper(results, tmp_path):
 def test_pdf_figures_hold_their_text(results, tmp_path):
     files = [f for f in write_figures(results, tmp_path, ["pdf"]) if f.name == "swaps-col.pdf"]
     out = subprocess.run(["pdftotext", str(files[0]), "-"], capture_output=True, text=True).stdout
-    assert "swap_a" in out and "swap_b" in out and "ID distance" in out
+    assert "swap_a" in out and "swap_b" in out and "ID dist." in out
 
 
 @pytest.mark.parametrize("n", [1, 2, 8, 12])
@@ -138,3 +140,67 @@ def test_bench_report_writes_preset_tables_and_figures(tmp_path):
     r = CliRunner().invoke(app, ["report", str(tmp_path), "--preset", "faceshiftr-swap"])
     assert r.exit_code == 2 and "Did you mean: faceshifter-swap" in r.output
     assert set(PRESETS) >= {"encoder-bias", "verification", "faceshifter-swap", "blendface-swap"}
+
+
+def many_rows(results, n_swappers: int, n_encoders: int = 2) -> dict:
+    """``results`` with ``n_swappers`` swappers and ``n_encoders`` encoders, all with 40-character names."""
+    import copy
+
+    out = copy.deepcopy(results)
+    base = list(results["swappers"].values())
+    out["swappers"] = {}
+    for i in range(n_swappers):
+        sw = copy.deepcopy(base[i % 2])
+        sw["summary"] = {k: v * (1 + 0.03 * i) if "_n[" not in k and k != "n_swaps" else v
+                         for k, v in sw["summary"].items()}
+        sw["intervals"] = {k: [lo * (1 + 0.03 * i), hi * (1 + 0.03 * i)] for k, (lo, hi) in sw["intervals"].items()}
+        out["swappers"][f"swapper_{i:02d}_" + "s" * 29] = sw
+    encs = list(results["encoders"].values())
+    out["encoders"] = {f"encoder_{i:02d}_" + "e" * 29: copy.deepcopy(encs[i % len(encs)]) for i in range(n_encoders)}
+    return out
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="chromium not installed")
+@pytest.mark.parametrize("n", [2, 8, 12])
+def test_report_charts_have_no_overlapping_text_in_chromium(results, tmp_path, n):
+    from idbench.bench.report._chromium import dump_dom, js_errors, text_overlaps, with_probe
+    from idbench.bench.report.layout import render_report
+
+    res = many_rows(results, n, n_encoders=min(n, 4))
+    page = render_report(res, tmp_path, sections=["bias", "swaps"])
+    assert 'id="plot-swaps"' in page and 'id="plot-bias-density"' in page
+    f = tmp_path / "page.html"
+    f.write_text(with_probe(page))
+    dom, _ = dump_dom(find_chromium(), f, tmp_path / "profile")
+    assert js_errors(dom) == []
+    assert text_overlaps(dom) == []
+    fig = next(x for x in figures(page) if x["id"] == "plot-swaps")
+    bars = [t for t in fig["data"] if t.get("error_x")]
+    assert len(bars) == n * len([c for c in res["swappers"][next(iter(res["swappers"]))]["intervals"]])
+
+
+def test_bias_densities_each_encoder_on_its_own_range_as_outlines(results):
+    import numpy as np
+
+    from idbench.bench.report.layout import render_report
+
+    page = render_report(results, Path("."), sections=["bias"])
+    fig = next(x for x in figures(page) if x["id"] == "plot-bias-density")
+    by_axis = {}
+    for t in fig["data"]:
+        by_axis.setdefault(t.get("xaxis", "x"), []).append(t)
+        assert t["type"] == "scatter" and t["mode"] == "lines" and "fill" not in t  # outlines, no colour mixing
+    assert len(by_axis) == len(results["encoders"])
+    for axis, traces in by_axis.items():  # rows are sorted by relative gap: find each row's encoder by its means
+        name = next(n for n, e in results["encoders"].items()
+                    if f"mean {np.mean(e['scores']['positive']):.3f})" in traces[0]["name"])
+        enc = results["encoders"][name]
+        allv = np.concatenate([enc["scores"][g] for g in ("positive", "swapped", "negative")])
+        lo, hi = fig["layout"]["xaxis" + axis[1:]]["range"]
+        assert lo < allv.min() and hi > allv.max() and (hi - lo) < 1.2 * (allv.max() - allv.min())  # its own range
+        assert len({t["line"]["dash"] for t in traces}) == 3
+        for t, g in zip(traces, ("positive", "swapped", "negative")):
+            x, y = np.asarray(t["x"]), np.asarray(t["y"])
+            edges = np.unique(x)
+            dens, _ = np.histogram(enc["scores"][g], bins=edges, density=True)  # by hand, numpy
+            assert np.allclose(y[1:-1:2], dens) and np.allclose(y[2:-1:2], dens)

@@ -22,6 +22,17 @@ window.addEventListener('error', function(e){keep(e.message);});
 var ce=console.error;
 console.error=function(){keep(Array.prototype.join.call(arguments,' '));ce.apply(console,arguments);};
 })();</script>"""
+# after the plots are drawn: every pair of visible SVG texts of one plot whose boxes overlap (> 1 px each way)
+OVERLAP_PROBE = """<script>window.addEventListener('load', function(){setTimeout(function(){
+var boxes=[];document.querySelectorAll('.js-plotly-plot').forEach(function(p){
+p.querySelectorAll('.main-svg text').forEach(function(t){var s=t.textContent.trim();if(!s)return;
+var r=t.getBoundingClientRect();if(r.width<1||r.height<1)return;var st=window.getComputedStyle(t);
+if(st.visibility==='hidden'||st.display==='none'||st.opacity==='0')return;
+boxes.push([s,r.left,r.top,r.right,r.bottom,p.id]);});});
+var bad=[];for(var i=0;i<boxes.length;i++){for(var j=i+1;j<boxes.length;j++){var a=boxes[i],b=boxes[j];
+if(a[5]!==b[5])continue;var w=Math.min(a[3],b[3])-Math.max(a[1],b[1]),h=Math.min(a[4],b[4])-Math.max(a[2],b[2]);
+if(w>1&&h>1)bad.push([a[5],a[0],b[0]]);}}
+document.documentElement.setAttribute('data-text-overlaps', JSON.stringify(bad));},1000);});</script>"""
 SECTION_HEIGHT = {"summary": 900, "bias": 1500, "verification": 1100, "retrieval": 500, "swaps": 800,
                   "saliency": 1250, "leaderboard": 900, "failures": 800, "provenance": 500}
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -33,12 +44,24 @@ def find_chromium() -> Optional[str]:
 
 
 def with_probe(page: str) -> str:
-    return page.replace("<head>", "<head>" + ERROR_PROBE, 1)
+    return page.replace("<head>", "<head>" + ERROR_PROBE, 1).replace("</body>", OVERLAP_PROBE + "</body>", 1)
 
 
-def dump_dom(chromium: str, html_file: Path, profile: Path) -> Tuple[str, str]:
-    """(DOM after the scripts ran, Chromium's stderr)."""
+def text_overlaps(dom: str) -> List[list]:
+    """[plot id, text, text] for each pair of overlapping texts the probe found; a page where it did not run
+    counts as one overlap."""
+    m = re.search(r'data-text-overlaps="([^"]*)"', dom)
+    if m is None:
+        return [["", "overlap probe did not run", ""]]
+    import html
+
+    return json.loads(html.unescape(m.group(1)))
+
+
+def dump_dom(chromium: str, html_file: Path, profile: Path, width: int = 1400) -> Tuple[str, str]:
+    """(DOM after the scripts ran in a ``width`` px wide window, Chromium's stderr)."""
     r = subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=15000",
+                        f"--window-size={width},1000",
                         "--enable-logging=stderr", "--v=0", "--dump-dom", Path(html_file).resolve().as_uri()],
                        capture_output=True, text=True, timeout=180)
     if r.returncode != 0:
@@ -149,7 +172,8 @@ def main(argv: List[str]) -> int:
         dom, _ = dump_dom(chromium, probe, Path(tmp) / "profile")
         figs = figures(page)
         print(f"{len(figs)} plots, {dom.count('main-svg')} drawn svg layers, JS errors: {js_errors(dom)}, "
-              f"untitled axes: {[a for f in figs for a in untitled_axes(f)]}")
+              f"untitled axes: {[a for f in figs for a in untitled_axes(f)]}, "
+              f"overlapping texts: {text_overlaps(dom)}")
         for sid, png in section_screens(results, run_dir, shots, run_dir.name, chromium, Path(tmp)).items():
             print(f"{sid}: {png}")
     return 0

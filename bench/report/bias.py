@@ -16,7 +16,7 @@ MAX_BINS = 40  # sqrt(n of the largest group), 15..40 bins
 
 
 def shared_edges(score_sets: List[dict]) -> np.ndarray:
-    """One set of bin edges for every group and encoder, so bar widths and heights compare."""
+    """One set of bin edges for every group of the given score sets, so bar widths and heights compare."""
     groups = [np.asarray(s[g], float) for s in score_sets for g, _ in GROUPS if len(s.get(g, []))]
     allv = np.concatenate(groups)
     lo, hi = float(allv.min()), float(allv.max())
@@ -27,36 +27,46 @@ def shared_edges(score_sets: List[dict]) -> np.ndarray:
     return np.linspace(lo - pad, hi + pad, n_bins + 1)
 
 
-def density_figure(encs: dict, names: List[str], edges: np.ndarray):
-    """One row per encoder, the three groups overlaid on the same bins; each row has its own legend with n."""
+GROUP_DASH = {"positive": "solid", "swapped": "dash", "negative": "dot"}  # outlines: no colour mixing to explain
+
+
+def step_outline(v: np.ndarray, edges: np.ndarray) -> tuple:
+    """(x, y) of a density histogram's outline on ``edges`` (a closed step line)."""
+    dens, _ = np.histogram(v, bins=edges, density=True)
+    return np.r_[edges[0], np.repeat(edges, 2)[1:-1], edges[-1]], np.r_[0.0, np.repeat(dens, 2), 0.0]
+
+
+def density_figure(encs: dict, names: List[str]):
+    """One row per encoder on its own range and bins (a dlib's 0.8-1.0 is not squeezed next to another
+    encoder's 0-1), the three groups as outlines with their own dash; each row has its own legend with n."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     gap = 0.3 / len(names) if len(names) > 1 else 0
-    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, vertical_spacing=gap,
+    fig = make_subplots(rows=len(names), cols=1, vertical_spacing=gap,
                         subplot_titles=[html_text(n) for n in names])
-    size = float(edges[1] - edges[0])
     for r, n in enumerate(names, start=1):
         legend = "legend" if r == 1 else f"legend{r}"
+        edges = shared_edges([encs[n]["scores"]])
         for g, label in GROUPS:
             v = np.asarray(encs[n]["scores"].get(g, []), float)
             if not len(v):
                 continue
-            fig.add_trace(go.Histogram(x=v, name=f"{label} (n={len(v)}, mean {v.mean():.3f})", legend=legend,
-                                       histnorm="probability density", marker_color=GROUP_COLOURS[g], opacity=0.55,
-                                       xbins=dict(start=float(edges[0]), end=float(edges[-1]), size=size)),
+            x, y = step_outline(v, edges)
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", legend=legend,
+                                     name=f"{label} (n={len(v)}, mean {v.mean():.3f})",
+                                     line=dict(color=GROUP_COLOURS[g], dash=GROUP_DASH[g], width=2)), row=r, col=1)
+            fig.add_vline(x=float(v.mean()), line=dict(color=GROUP_COLOURS[g], dash="longdashdot", width=1),
                           row=r, col=1)
-            fig.add_vline(x=float(v.mean()), line=dict(color=GROUP_COLOURS[g], dash="dash", width=1.5), row=r, col=1)
         fig.update_yaxes(title_text="density", row=r, col=1)
-    fig.update_xaxes(range=[float(edges[0]), float(edges[-1])], showticklabels=True,
-                     title_text="cosine similarity to the anchor")
-    height = 90 + 280 * len(names)
+        fig.update_xaxes(range=[float(edges[0]), float(edges[-1])], title_text="cosine similarity to the anchor",
+                         row=r, col=1)
+    height = 90 + 300 * len(names)
     for r in range(1, len(names) + 1):  # each row's legend beside its panel
         dom = fig.layout[f"yaxis{'' if r == 1 else r}"].domain
         fig.layout[f"legend{'' if r == 1 else r}"] = dict(x=1.01, y=dom[1], yanchor="top", font_size=11,
                                                           bgcolor="rgba(255,255,255,0.8)")
-    fig.update_layout(barmode="overlay")
-    fig = style(fig, height, "Similarity to the anchor: P, S, N on shared bins (dashed: group means)")
+    fig = style(fig, height, "Similarity to the anchor: P, S, N per encoder on its own range (long dash-dot: means)")
     fig.update_layout(margin=dict(r=330))
     return fig
 
@@ -106,11 +116,10 @@ def bias_section(results: dict) -> Optional[str]:
     parts = []
     errors = [f"<p class='warn'>{html_text(n)}: {html_text(encs[n]['bias_error'])}</p>" for n in names if encs[n].get("bias_error")]
     if with_scores:
-        edges = shared_edges([encs[n]["scores"] for n in with_scores])
-        parts.append(figure_html(density_figure(encs, with_scores, edges), "plot-bias-density"))
-        parts.append(f"<p class='small'>Shared bins: {len(edges) - 1} bins of width {edges[1] - edges[0]:.4f} cosine "
-                     f"over [{edges[0]:.3f}, {edges[-1]:.3f}] for every group and encoder; densities integrate to 1, "
-                     f"so groups of different size compare. Rows: {note}.</p>")
+        parts.append(figure_html(density_figure(encs, with_scores), "plot-bias-density"))
+        parts.append("<p class='small'>Each encoder on its own range (cosines of two encoders are on different "
+                     "scales), its three groups on shared bins; densities integrate to 1, so groups of different "
+                     f"size compare; outlines with their own dash, so overlaps need no extra colours. Rows: {note}.</p>")
     with_bias = [n for n in names if encs[n].get("bias")]
     if with_bias:
         parts.append(figure_html(interval_figure(results, with_bias, note), "plot-bias-intervals"))

@@ -38,12 +38,19 @@ SECTIONS: List[Tuple[str, str, Callable]] = [
     ("verification", "Verification", lambda r, d: verification_section(r)),
     ("retrieval", "ID retrieval", lambda r, d: retrieval_section(r)),
     ("swaps", "Swap evaluation", lambda r, d: swaps_section(r)),
+    ("published", "Published results (reported, not re-run)", lambda r, d: _published(r)),
     ("decomposition", "Attribute decomposition", lambda r, d: _decomposition(r, d)),
     ("saliency", "Saliency", lambda r, d: saliency_section(r, d)),
     ("leaderboard", "Leaderboard (all columns)", lambda r, d: leaderboard_section(r)),
     ("failures", "Failures", lambda r, d: failures_section(r)),
     ("provenance", "Provenance", lambda r, d: provenance_section(r)),
 ]
+
+
+def _published(results: dict) -> Optional[str]:
+    from .published import published_section
+
+    return published_section(results)
 
 
 def _decomposition(results: dict, out_dir) -> Optional[str]:

@@ -53,7 +53,9 @@ def write_outputs(results: dict, out_dir: Path, formats: Sequence[str] = FORMATS
     atomic_write(out_dir / "results.json", text)
     write_leaderboard(results, out_dir / "leaderboard.csv")
     if "md" in formats:
-        atomic_write(out_dir / "leaderboard.md", leaderboard_markdown(results))
+        from .published import published_markdown  # "" unless bench report --published
+
+        atomic_write(out_dir / "leaderboard.md", leaderboard_markdown(results) + published_markdown(results))
     if "tex" in formats:
         atomic_write(out_dir / "leaderboard.tex", leaderboard_latex(results))
     if "html" in formats:

@@ -49,12 +49,15 @@ PRESETS: Dict[str, Preset] = {
 
 
 def select_columns(available: Sequence[str], patterns: Sequence[str], strict: bool) -> List[str]:
-    """The columns of ``available`` that ``patterns`` name, in pattern order. ``strict`` (``--columns``): a
-    pattern that matches nothing is an error with close matches; presets skip what a run lacks."""
+    """The columns of ``available`` that ``patterns`` name, in pattern order. ``strict`` (``--columns``): every
+    match of a pattern, and a pattern that matches nothing is an error with close matches; presets take a
+    pattern's first match (one evaluator per metric: the run's first identity encoder) and skip what a run
+    lacks."""
     out: List[str] = []
     for p in patterns:  # '*' and '?' are wildcards; brackets are literal (`pose_l2[*]`: any estimator)
         rx = re.compile("".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in p) + "$")
         hits = [c for c in available if rx.match(c)]
+        hits = hits if strict else hits[:1]
         if not hits and strict:
             raise UnknownNameError("column of this run", p, available)
         out += [c for c in hits if c not in out]
@@ -96,29 +99,37 @@ def paper_table(results: dict, preset: Optional[str] = None, columns: Optional[S
 
 
 def _header(col: str, direction: str, tex: bool, show_suffix: bool) -> Tuple[str, str]:
-    """(display name with arrow, unit line) of one column."""
+    """(display name with arrow, unit line) of one column; ``show_suffix``: the unit line names the evaluator."""
     m = column_metric(col)
     arrow = {"higher": (r"$\uparrow$" if tex else "↑"), "lower": (r"$\downarrow$" if tex else "↓")}.get(direction, "")
-    name = m.label
     _, suffix = split_column(col)
-    if suffix and col.startswith("tar_at_far"):
-        name = f"TAR@{suffix}"
+    name = f"TAR@{suffix}" if suffix and col.startswith("tar_at_far") else m.label
     esc = tex_escape if tex else (lambda s: s)
     unit = column_unit(col)
-    sub = f"{suffix}, {unit}" if show_suffix and suffix and not col.startswith("tar_at_far") else unit
-    return f"{esc(name)} {arrow}".strip(), esc(sub)
+    return f"{esc(name)} {arrow}".strip(), esc(f"{suffix}, {unit}" if show_suffix else unit)
 
 
-def _evaluators(t: PaperTable) -> Tuple[bool, str]:
-    """Whether headers must name their evaluator (one metric with two), and a caption note naming them."""
+def _evaluators(t: PaperTable) -> Tuple[set, str]:
+    """The columns whose header must name their evaluator (their metric appears with two), and a caption note
+    naming the evaluator of every other column."""
     by_metric: Dict[str, List[str]] = {}
     for c in t.columns:
-        base, suffix = split_column(c)
+        _, suffix = split_column(c)
         if suffix and not c.startswith("tar_at_far"):
-            by_metric.setdefault(column_metric(c).label, []).append(suffix)
-    clash = any(len(v) > 1 for v in by_metric.values())
-    note = "; ".join(f"{k}: {', '.join(v)}" for k, v in by_metric.items())
-    return clash, (f"Evaluators: {note}." if note and not clash else "")
+            by_metric.setdefault(column_metric(c).label, []).append(c)
+    named = {c for cs in by_metric.values() if len(cs) > 1 for c in cs}
+    note = "; ".join(f"{k}: {split_column(cs[0])[1]}" for k, cs in by_metric.items() if len(cs) == 1)
+    return named, (f"Evaluators: {note}." if note else "")
+
+
+def _stacked(unit: str, width: int = 14) -> str:
+    """A unit line in small type, broken into lines of about ``width`` characters (a nested tabular: no
+    package needed), so a long unit does not widen its column."""
+    import textwrap
+
+    lines = textwrap.wrap(unit, width) or [""]
+    body = r"\\".join(lines)
+    return rf"\scriptsize {body}" if len(lines) == 1 else rf"\scriptsize\begin{{tabular}}[t]{{@{{}}c@{{}}}}{body}\end{{tabular}}"
 
 
 def _cell(value: str, pm: Optional[str], bold: bool, tex: bool) -> str:
@@ -134,19 +145,19 @@ def to_latex(t: PaperTable, env: str = "table", label: Optional[str] = None, cap
     """A booktabs table (``\\usepackage{booktabs}``) in ``table`` (one column) or ``table*`` (full width)."""
     if env not in ("table", "table*"):
         raise InputError(f"--tex-env takes table or table*, got {env!r}")
-    clash, evaluators = _evaluators(t)
-    heads = [_header(c, t.direction.get(c, ""), True, clash) for c in t.columns]
+    named, evaluators = _evaluators(t)
+    heads = [_header(c, t.direction.get(c, ""), True, c in named) for c in t.columns]
     body = [" & ".join([tex_escape(n)] + [_cell(*t.cells[n, c], True) for c in t.columns]) + r" \\"
             for n in t.names]
     text = " ".join(tex_escape(x) for x in (_sentence(caption or t.caption), evaluators, BOLD_SHORT) if x) + \
         " " + tex_escape(_pm_note(t)).replace(tex_escape("±"), r"$\pm$")
-    lines = [rf"\begin{{{env}}}[t]", r"\centering", r"\small", r"\setlength{\tabcolsep}{3pt}",
+    lines = [rf"\begin{{{env}}}[t]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{3pt}",
              rf"\caption{{{text}}}"]
     if label:
         lines.append(rf"\label{{{tex_escape(label)}}}")
     lines += [r"\begin{tabular}{l" + "c" * len(t.columns) + "}", r"\toprule",
               " & ".join([t.kind] + [h for h, _ in heads]) + r" \\",
-              " & ".join([""] + [rf"\scriptsize {u}" if u else "" for _, u in heads]) + r" \\",
+              " & ".join([""] + [_stacked(u) if u else "" for _, u in heads]) + r" \\",
               r"\midrule", *body, r"\bottomrule", r"\end{tabular}", rf"\end{{{env}}}", ""]
     return "\n".join(lines)
 
@@ -164,8 +175,8 @@ def _sentence(s: str) -> str:
 
 
 def to_markdown(t: PaperTable, caption: Optional[str] = None) -> str:
-    clash, evaluators = _evaluators(t)
-    heads = [_header(c, t.direction.get(c, ""), False, clash) for c in t.columns]
+    named, evaluators = _evaluators(t)
+    heads = [_header(c, t.direction.get(c, ""), False, c in named) for c in t.columns]
     head = [t.kind] + [md_cell(f"{h} ({u})" if u else h) for h, u in heads]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join([md_cell(n)] + [_cell(*t.cells[n, c], False) for c in t.columns]) + " |"

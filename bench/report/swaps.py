@@ -34,29 +34,53 @@ def swap_table(results: dict) -> Optional[str]:
 
 
 def swap_charts(results: dict) -> Optional[str]:
-    """Small multiples, one bar chart per metric, swappers sorted best first (only for two or more)."""
+    """Small multiples, one dot-and-whisker panel per metric (mean and its 95% interval), swappers down the side
+    in the table's order (names written once per row of panels, horizontally: 40 characters fit), for two or more
+    swappers."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
+
+    from idbench.analysis.catalogue import column_metric
 
     t = table_cells(results, "swapper")
     if t is None or len(t["names"]) < 2:
         return None
     cols = [c for _, cs in t["groups"] for c in cs]
-    ncol = 3
+    names = t["names"]
+    ncol = min(3, len(cols))
     nrow = -(-len(cols) // ncol)
-    fig = make_subplots(rows=nrow, cols=ncol, subplot_titles=cols, vertical_spacing=0.5 / max(nrow, 1))
-    colour = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(t["names"])}
+    row_px, title_px = 34 + 24 * len(names), 105  # panel height; room for x ticks + x title + the next two-line title
+    margin_t, margin_b = 90, 70
+    plot_px = nrow * row_px + (nrow - 1) * title_px
+    height = plot_px + margin_t + margin_b
+    titles = []
+    for c in cols:
+        m, suffix = column_metric(c), c.partition("[")[2].rstrip("]")
+        arrow = {"higher": "↑", "lower": "↓"}.get(m.direction, "")
+        titles.append(f"{m.label} {arrow}<br><sup>{suffix}</sup>" if suffix else f"{m.label} {arrow}")
+    fig = make_subplots(rows=nrow, cols=ncol, subplot_titles=titles, shared_yaxes=True,
+                        horizontal_spacing=0.06, vertical_spacing=title_px / plot_px if nrow > 1 else 0)
+    colour = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
     for i, c in enumerate(cols):
-        d = t["direction"].get(c, "")
-        vals = {n: results["swappers"][n]["summary"].get(c) for n in t["names"]}
-        names = sorted((n for n in vals if vals[n] is not None), key=lambda n: vals[n], reverse=d == "higher")
         r, k = i // ncol + 1, i % ncol + 1
-        fig.add_trace(go.Bar(x=names, y=[vals[n] for n in names], marker_color=[colour[n] for n in names],
-                             showlegend=False), row=r, col=k)
-        fig.update_yaxes(title_text=f"{column_unit(c) or 'value'} ({d} is better)", row=r, col=k)
-        fig.update_xaxes(title_text="swapper", row=r, col=k)
-    fig.update_annotations(font_size=11)
-    return figure_html(style(fig, 300 * nrow, "Swap metrics per swapper (sorted best first)"), "plot-swaps")
+        for n in names:
+            v = results["swappers"][n]["summary"].get(c)
+            if v is None:
+                continue
+            ci = (results["swappers"][n].get("intervals") or {}).get(c)
+            err = dict(type="data", symmetric=False, array=[ci[1] - v], arrayminus=[v - ci[0]], thickness=1.5,
+                       width=5) if ci and None not in ci else None
+            fig.add_trace(go.Scatter(x=[v], y=[n], mode="markers", marker=dict(size=9, color=colour[n]),
+                                     error_x=err, showlegend=False,
+                                     hovertemplate=f"{n}: %{{x:.4g}}<extra>{c}</extra>"), row=r, col=k)
+        fig.update_xaxes(title_text=column_unit(c) or "value", nticks=4, row=r, col=k)
+    fig.update_yaxes(categoryorder="array", categoryarray=names[::-1], automargin=True)
+    fig.update_yaxes(title_text="swapper", col=1)
+    fig.update_annotations(font_size=12)
+    fig = style(fig, height, "Swap metrics per swapper: mean and 95% interval (the table's order)")
+    longest = max(len(n) for n in names)
+    fig.update_layout(margin=dict(l=min(420, 40 + 7 * longest), t=margin_t, b=margin_b))
+    return figure_html(fig, "plot-swaps")
 
 
 def _params(p) -> str:
