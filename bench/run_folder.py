@@ -103,8 +103,8 @@ def read_results(run_dir: os.PathLike) -> dict:
         v = schema.get("version")
         if not isinstance(v, int) or v > SCHEMA_VERSION:
             raise InputError(f"{f}: schema version {v!r}, this idbench reads up to {SCHEMA_VERSION}; update idbench")
-    elif "encoders" not in r or "dataset" not in r:
-        raise InputError(f"{f}: not an idbench results.json (no schema, encoders or dataset)")
+    elif "encoders" not in r and "swappers" not in r:  # written before the schema stamp: it has one of them
+        raise InputError(f"{f}: not an idbench results.json (no schema, encoders or swappers)")
     for key, kind in (("encoders", dict), ("swappers", dict), ("dataset", dict), ("failures", list),
                       ("provenance", dict)):
         if r.get(key) is not None and not isinstance(r[key], kind):
