@@ -711,6 +711,7 @@ def test_no_usable_protocol_pair_is_an_error():
     check_usable(10, [], None)  # a dataset without protocol pairs
 
 
+@pytest.mark.slow
 def test_run_with_a_nan_encoder_keeps_the_others(shared_faces, tmp_path):
     """`bench run --encoders good.toml,nan.toml`: the NaN encoder is listed as failed (name and reason, in
     results.json and on the console); the good encoder's results, leaderboard and report are written."""
@@ -742,6 +743,7 @@ def test_run_with_a_nan_encoder_keeps_the_others(shared_faces, tmp_path):
     assert "NaN or infinite" in (tmp_path / "o" / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_hostile_file_and_folder_names_through_bench_run_and_embed(shared_faces, tmp_path):
     """Non-UTF-8 file names, TAB/newline/markup in identity folder names: `bench run` and `bench embed` finish,
     every output parses with the rows and columns it should have, and the npz skipped rows read back exactly."""
