@@ -542,13 +542,13 @@ def test_16bit_rgba_is_converted_within_budget(tmp_path):
     from idbench.imageio import read_image
 
     rng = np.random.default_rng(0)
-    bgra = rng.integers(0, 65536, (40, 30, 4), dtype=np.uint16)
+    bgra = rng.integers(0, 65536, (1100, 30, 4), dtype=np.uint16)  # > 512 rows: converted in row blocks
     cv2.imwrite(str(tmp_path / "deep.png"), bgra)
     rgb8 = np.floor(bgra[:, :, [2, 1, 0]] / 257.0 + 0.5)
     alpha = np.floor(bgra[:, :, 3:4] / 257.0 + 0.5) / 255.0
     want = np.floor(rgb8 * alpha + 0.5).astype(np.uint8)
     got = read_image(tmp_path / "deep.png")
-    assert got.dtype == np.uint8 and got.shape == (40, 30, 3)
+    assert got.dtype == np.uint8 and got.shape == (1100, 30, 3)
     assert np.abs(got.astype(int) - want).max() <= 1
 
 
