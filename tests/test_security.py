@@ -792,3 +792,27 @@ def test_the_same_run_given_three_times_keeps_three_entries(small_run, tmp_path)
     names = list(json.loads((tmp_path / "m" / "results.json").read_text())["encoders"])
     n_enc = len(json.loads((small_run / "results.json").read_text())["encoders"])
     assert len(names) == 3 * n_enc and len(set(names)) == len(names)
+
+
+def test_non_utf8_file_names_through_bench_estimate_and_swap(shared_faces, tmp_path):
+    """Once a crash: a non-UTF-8 file name in `bench estimate` (CSV shows it as \\xNN) and `bench swap` (the
+    manifest keeps its bytes)."""
+    import csv
+    import shutil
+
+    for who in ("ariel_sharon", "ben_affleck"):
+        (tmp_path / "in" / who).mkdir(parents=True)
+        for f in sorted((shared_faces / who).iterdir())[:2]:
+            shutil.copy(f, tmp_path / "in" / who / f.name)
+    first = sorted((tmp_path / "in" / "ariel_sharon").iterdir())[0]
+    os.rename(first, os.fsencode(first.parent) + b"/bad\xffname.jpg")
+    p = _bench("estimate", "--estimator", "pose", "--detector", "dlib-hog", "--out", tmp_path / "pose.csv",
+               tmp_path / "in")
+    assert p.returncode == 0, p.stderr[-1500:]
+    rows = list(csv.DictReader(open(tmp_path / "pose.csv", encoding="utf-8")))
+    assert any(r["path"].endswith("bad\\xffname.jpg") and r["status"] == "ok" for r in rows)
+    p = _bench("swap", "--swapper", "blend", "--detector", "dlib-hog", "--out", tmp_path / "sw",
+               tmp_path / "in" / "ariel_sharon", tmp_path / "in" / "ben_affleck")
+    assert p.returncode == 0, p.stderr[-1500:]
+    text = (tmp_path / "sw" / "manifest.csv").read_bytes().decode("utf-8", "surrogateescape")
+    assert "bad\udcffname.jpg" in text
