@@ -45,7 +45,8 @@ def roc_det_figure(results: dict, names: List[str]):
             ok = far > 0  # FAR = 0 has no place on a log axis
             tar_floor = min(tar_floor, float(tar[far >= FAR_RANGE[0]].min()))
             fig.add_trace(go.Scatter(x=far[ok], y=tar[ok], mode="lines", line=dict(color=col, width=2, shape="hv"),
-                                     name=f"{html_text(n)} (AUC {fmt_value(ver.get('auc'))})", legendgroup=n), row=1, col=1)
+                                     name=f"{html_text(n)} (AUC {fmt_value(ver.get('auc'))})", legendgroup=n),
+                      row=1, col=1)
             frr = 1 - tar
             ok2 = ok & (frr > 0)
             fig.add_trace(go.Scatter(x=far[ok2], y=frr[ok2], mode="lines", line=dict(color=col, width=2, shape="hv"),
@@ -122,7 +123,8 @@ def verification_section(results: dict) -> Optional[str]:
     if not names:
         return None
     missing = [n for n in names if curve(results["encoders"][n]["verification"]) is None]
-    warn = (f"<p class='warn'>No per-pair scores stored for {html_text(', '.join(missing))} (results.json from an older run): "
+    warn = (f"<p class='warn'>No per-pair scores stored for {html_text(', '.join(missing))} "
+            "(results.json from an older run): "
             "only the EER/TAR marks are drawn for them.</p>" if missing else "")
     n_imp = {n: sum(1 for y in results["encoders"][n]["verification"].get("pair_labels") or [] if y == 0)
              for n in names}
