@@ -55,6 +55,9 @@ class TrainConfig:
     plugins: List[str] = field(default_factory=list)  # modules imported first (register extra encoders)
     blend_mask: str = "landmarks"  # inner-face mask of the blend: landmarks | parsing:<BiSeNet .pth>
     progress: bool = True
+    val: Optional[str] = "auto"  # validation set: auto | none | heldout[:FILE] | bin:PATH (see .guarded)
+    val_margin: float = 0.02  # stop when validation AUC falls more than this below the starting model's (0: never)
+    val_flip: bool = False  # validation embeddings with insightface's flip test
 
     # fields that must match between a checkpoint and the run resuming from it
     RESUME_KEYS = ("arch", "loss", "scale", "margin", "blend_prob", "k_partners", "flip", "batch_size", "epochs",
@@ -69,7 +72,10 @@ def config_dict(cfg: TrainConfig) -> dict:
 def train_identities(cfg: TrainConfig) -> Optional[List[str]]:
     if cfg.identities:
         return read_names(cfg.identities)
-    default = Path(cfg.data) / "train_identities.txt"
+    from .sources import source_kind
+
+    folder = source_kind(cfg.data)[1]
+    default = (folder.parent if folder.suffix == ".rec" else folder) / "train_identities.txt"
     return read_names(default) if default.is_file() else None
 
 

@@ -24,7 +24,6 @@ from torch import nn
 
 from idbench.errors import InputError
 
-from ..prepare import load_prepared
 from .arch import Arch, Preprocessed, build_arch
 from .batchnorm import convert_batch_norms
 from .config import TrainConfig, check_resume, config_dict, train_identities
@@ -34,6 +33,9 @@ from .export import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, backbone_state_dict,
                      rng_state, save_run, set_rng_state)
 from .freeze import freeze_layers
 from .logs import Logger
+from .sources import open_source
+from .guarded import check_validation, restore_best, start_validation, validation_set
+from .validation import Guard, ValSet
 from .loss import MarginHead, Trainee, default_margin
 
 
@@ -57,6 +59,9 @@ class _Run:
     local_bs: int
     meta: dict
     step: int = 0
+    val: Optional[ValSet] = None
+    guard: Optional[Guard] = None
+    stopped: Optional[str] = None  # the guard's message when it stopped the run
 
     @property
     def steps_per_epoch(self) -> int:
@@ -120,9 +125,9 @@ def _resume_checkpoint(cfg: TrainConfig, out: Path) -> Optional[dict]:
 
 def _dataset(cfg: TrainConfig, arch: Arch, swapper: Optional[Callable]) -> CropDataset:
     alignment = cfg.alignment or arch.spec.alignment
-    data = load_prepared(cfg.data, alignment, train_identities(cfg))
+    data = open_source(cfg.data, alignment, train_identities(cfg))
     if len(data) == 0:
-        raise InputError(f"no training images in {cfg.data}/{alignment} for the chosen identities")
+        raise InputError(f"no training images in {cfg.data} ({alignment}) for the chosen identities")
     h, w = arch.spec.input_size
     if data.image(0).shape[:2] != (h, w):
         raise InputError(f"{arch.name} takes {h}x{w} crops; {cfg.data}/{alignment} holds "
@@ -183,10 +188,12 @@ def _setup(cfg: TrainConfig, d: Dist, out: Path, ckpt: Optional[dict], swapper: 
     if d.world > 1:
         model = nn.parallel.DistributedDataParallel(
             trainee, device_ids=[d.device.index] if d.device.type == "cuda" else None)
+    val = validation_set(cfg, arch.spec)
     meta = {"classes": ds.classes, "arch": arch.name, "export_name": arch.export_name,
             "alignment": cfg.alignment or arch.spec.alignment, "spec": arch.spec.name, "embedding_size": emb_size,
             "steps_per_epoch": spe, "total_steps": total, "freeze": frozen}
-    return _Run(cfg, d, out, arch, ds, net, head, trainee, model, opt, sched, scaler, use_amp, local_bs, meta)
+    return _Run(cfg, d, out, arch, ds, net, head, trainee, model, opt, sched, scaler, use_amp, local_bs, meta,
+                val=val, guard=Guard(cfg.val_margin) if val is not None else None)
 
 
 def _restore(run: _Run, ckpt: dict) -> None:
@@ -199,6 +206,8 @@ def _restore(run: _Run, ckpt: dict) -> None:
         run.scaler.load_state_dict(ckpt["scaler"])
     run.step = int(ckpt["step"])
     set_rng_state(ckpt["rng"])
+    if run.guard is not None and ckpt.get("guard"):
+        run.guard = Guard(run.cfg.val_margin, ckpt["guard"]["start"], ckpt["guard"]["best"])
 
 
 def _save(run: _Run) -> None:
@@ -208,7 +217,8 @@ def _save(run: _Run) -> None:
              "epoch": run.step // run.steps_per_epoch, "model": backbone_state_dict(run.arch.module),
              "head": {k: v.cpu() for k, v in run.head.state_dict().items()}, "optimizer": run.opt.state_dict(),
              "scheduler": run.sched.state_dict(), "scaler": run.scaler.state_dict() if run.use_amp else None,
-             "rng": rng_state(), "config": config_dict(run.cfg), "world_size": run.d.world, **run.meta}
+             "rng": rng_state(), "config": config_dict(run.cfg), "world_size": run.d.world,
+             "guard": run.guard.state() if run.guard is not None else None, **run.meta}
     save_run(run.out, state, run.step, run.cfg.keep)
 
 
@@ -270,11 +280,15 @@ def _run_steps(run: _Run, logger: Logger) -> List[float]:
             t_last = now
             bar.update(1)
             bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['accuracy']:.3f}", lr=f"{rec['lr']:.2e}")
-            if run.step % cfg.save_every == 0 or run.step == run.total:
+            if run.val is not None and (run.step % run.steps_per_epoch == 0 or run.step == run.total):
+                run.stopped = check_validation(run, bar.write)
+            if run.step % cfg.save_every == 0 or run.step == run.total or run.stopped:
                 _save(run)
                 run.d.barrier()
-            if run.step >= run.total:
+            if run.step >= run.total or run.stopped:
                 break
+        if run.stopped:
+            break
     bar.close()
     return losses
 
@@ -308,15 +322,19 @@ def _train(cfg: TrainConfig, d: Dist, swapper: Optional[Callable]) -> dict:
     if ckpt is not None:
         _restore(run, ckpt)
     logger = Logger(out, d.main, resume_step=run.step)
+    start_validation(run, ckpt is None)
     if d.main:
         (out / "train.json").write_text(json.dumps({"config": config_dict(cfg), **run.meta, "world_size": d.world},
                                                    indent=2, default=str))
     losses = _run_steps(run, logger)
+    if run.stopped:
+        restore_best(run)
     encoder = _export(run) if d.main else None
     d.barrier()
     return {"step": run.step, "losses": losses, "out": str(out), "backbone": str(out / "backbone.pth"),
             "last": str(out / "last.pt"), "encoder": str(encoder) if encoder else None, "net": run.net.eval(),
-            "rank": d.rank, **run.meta}
+            "rank": d.rank, "stopped": run.stopped,
+            "validation": run.guard.state() if run.guard is not None else None, **run.meta}
 
 
 def train(cfg: TrainConfig, swapper: Optional[Callable] = None) -> dict:
