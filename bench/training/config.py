@@ -31,11 +31,11 @@ class TrainConfig:
     batch_size: int = 128  # global
     epochs: int = 20
     steps: Optional[int] = None  # total steps; overrides epochs
-    lr: float = 0.1
+    lr: Optional[float] = None  # default: 0.1 from scratch, FINETUNE_LR from pretrained weights (is_finetune)
     head_lr: Optional[float] = None  # default: lr
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    warmup_steps: int = 0
+    warmup_steps: Optional[int] = None  # default: 0 from scratch, one epoch when fine-tuning
     lr_power: float = 2.0
     grad_clip: float = 5.0
     head_init: str = "random"  # random | centroids
@@ -63,6 +63,32 @@ class TrainConfig:
     RESUME_KEYS = ("arch", "loss", "scale", "margin", "blend_prob", "k_partners", "flip", "batch_size", "epochs",
                    "steps", "lr", "head_lr", "momentum", "weight_decay", "warmup_steps", "lr_power", "seed",
                    "head_init", "freeze_until", "trainable_fraction")
+
+
+SCRATCH_LR = 0.1
+FINETUNE_LR = 0.01  # measured: README "Guarded fine-tuning" (mobileface, 50 / 25 identities of ../shared/data/faces)
+
+
+def is_finetune(cfg: TrainConfig) -> bool:
+    """Training starts from pretrained weights: ``--init``, or any architecture but a bare ``iresnetNN``."""
+    import re
+
+    return cfg.init is not None or not re.match(r"^iresnet\d+$", cfg.arch)
+
+
+def resolve_defaults(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with the learning rate chosen for from-scratch training or fine-tuning when not given."""
+    if cfg.lr is not None:
+        return cfg
+    return dataclasses.replace(cfg, lr=FINETUNE_LR if is_finetune(cfg) else SCRATCH_LR)
+
+
+def warmup_steps(cfg: TrainConfig, steps_per_epoch: int) -> int:
+    """``--warmup-steps``, or by default one epoch when fine-tuning (the centroid head and the pretrained
+    features meet gently) and none from scratch."""
+    if cfg.warmup_steps is not None:
+        return cfg.warmup_steps
+    return steps_per_epoch if is_finetune(cfg) else 0
 
 
 def config_dict(cfg: TrainConfig) -> dict:

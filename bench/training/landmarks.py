@@ -1,8 +1,8 @@
 """68 landmarks of already aligned crops, computed once, in parallel, resumable, cached next to the data.
 
 An ArcFace crop puts the five points on the template (:func:`idbench.align.arcface_template`), so no detection
-is needed: dlib's 68-point predictor runs in the box dlib's HOG detector would give for the template's points
-(:func:`idbench.detectors.dlib_box_from_landmarks5`), the box :mod:`..prepare` also fits in.
+is needed: the ``aligned`` detector (:class:`idbench.detectors.AlignedCrop`) runs dlib's 68-point predictor in the
+box dlib's HOG detector would give for the template's points, as every detector fits its landmarks.
 
 Cache (``SOURCE.idbench/`` beside ``train.rec`` or the crop folder)::
 
@@ -27,24 +27,17 @@ import numpy as np
 from idbench.errors import InputError
 
 CHUNK = 1024
-METHOD = "dlib shape_predictor_68 in dlib_box_from_landmarks5(arcface_template(size)); no detection"
+METHOD = "detector aligned: dlib shape_predictor_68 in dlib_box_from_landmarks5(arcface_template(size))"
 LANDMARKS_VERSION = 1
 
 
-def template_box(size: int) -> np.ndarray:
-    from idbench.align import arcface_template
-    from idbench.detectors import dlib_box_from_landmarks5
-
-    return dlib_box_from_landmarks5(arcface_template(size))
-
-
 def _chunk_landmarks(source, span: Tuple[int, int]) -> np.ndarray:
-    from idbench.landmarks import landmarks68
+    from idbench.detectors import create_detector
 
+    det = create_detector("aligned")
     out = np.zeros((span[1] - span[0], 68, 2), np.float32)
     for r, i in enumerate(range(*span)):
-        img = source.image(i)
-        out[r] = landmarks68(img, template_box(img.shape[0]))
+        out[r] = det.detect(source.image(i))[0].landmarks68
     return out
 
 

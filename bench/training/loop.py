@@ -26,7 +26,7 @@ from idbench.errors import InputError
 
 from .arch import Arch, Preprocessed, build_arch
 from .batchnorm import convert_batch_norms
-from .config import TrainConfig, check_resume, config_dict, train_identities
+from .config import TrainConfig, check_resume, config_dict, resolve_defaults, train_identities, warmup_steps
 from .data import CropDataset, PseudoSwapper
 from .dist import Dist, setup_distributed
 from .export import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, backbone_state_dict, export_encoder, load_checkpoint,
@@ -147,11 +147,11 @@ def _network(cfg: TrainConfig, arch: Arch, d: Dist) -> nn.Module:
     return net.to(d.device)
 
 
-def _optimiser(cfg: TrainConfig, net: nn.Module, head: MarginHead, total: int, use_amp: bool):
+def _optimiser(cfg: TrainConfig, net: nn.Module, head: MarginHead, total: int, warmup: int, use_amp: bool):
     params = [{"params": [p for p in net.parameters() if p.requires_grad]},
               {"params": list(head.parameters()), "lr": cfg.head_lr if cfg.head_lr is not None else cfg.lr}]
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _poly_lambda(total, cfg.warmup_steps, cfg.lr_power))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _poly_lambda(total, warmup, cfg.lr_power))
     return opt, sched, torch.amp.GradScaler("cuda", enabled=use_amp)
 
 
@@ -183,7 +183,7 @@ def _setup(cfg: TrainConfig, d: Dist, out: Path, ckpt: Optional[dict], swapper: 
     margin = cfg.margin if cfg.margin is not None else default_margin(cfg.loss)
     trainee = Trainee(net, head, cfg.loss, cfg.scale, margin)
     use_amp = d.device.type == "cuda" if cfg.amp == "auto" else cfg.amp == "on"
-    opt, sched, scaler = _optimiser(cfg, net, head, total, use_amp)
+    opt, sched, scaler = _optimiser(cfg, net, head, total, warmup_steps(cfg, spe), use_amp)
     model: nn.Module = trainee
     if d.world > 1:
         model = nn.parallel.DistributedDataParallel(
@@ -191,7 +191,8 @@ def _setup(cfg: TrainConfig, d: Dist, out: Path, ckpt: Optional[dict], swapper: 
     val = validation_set(cfg, arch.spec)
     meta = {"classes": ds.classes, "arch": arch.name, "export_name": arch.export_name,
             "alignment": cfg.alignment or arch.spec.alignment, "spec": arch.spec.name, "embedding_size": emb_size,
-            "steps_per_epoch": spe, "total_steps": total, "freeze": frozen}
+            "steps_per_epoch": spe, "total_steps": total, "freeze": frozen,
+            "warmup": warmup_steps(cfg, spe)}
     return _Run(cfg, d, out, arch, ds, net, head, trainee, model, opt, sched, scaler, use_amp, local_bs, meta,
                 val=val, guard=Guard(cfg.val_margin) if val is not None else None)
 
@@ -345,6 +346,7 @@ def train(cfg: TrainConfig, swapper: Optional[Callable] = None) -> dict:
         torch.set_num_threads(int(cfg.threads))
     if cfg.head_init not in ("random", "centroids"):
         raise InputError(f"head_init must be 'random' or 'centroids', got {cfg.head_init!r}")
+    cfg = resolve_defaults(cfg)
     d = setup_distributed(cfg.device)
     try:
         return _train(cfg, d, swapper)
