@@ -248,3 +248,19 @@ def test_bin_folds_are_sklearn_kfold_without_shuffle():
         for k, (_, test) in enumerate(sk.KFold(10, shuffle=False).split(np.arange(n))):
             want[test] = k
         np.testing.assert_array_equal(bin_folds(n), want)
+
+
+def test_colour_transfer_equals_the_reinhard_formula():
+    """The OpenCV-statistics colour transfer against the formula written out in numpy (float64 Lab statistics)."""
+    from idbench.swapper.blend import color_transfer
+
+    rng = np.random.default_rng(5)
+    a, b = (rng.integers(0, 256, (112, 112, 3), dtype=np.uint8) for _ in range(2))
+    ma, mb = np.zeros((112, 112), np.float32), np.zeros((112, 112), np.float32)
+    ma[20:100, 20:90], mb[10:80, 30:100] = 1, 0.5
+    lab = lambda im: cv2.cvtColor(im.astype(np.float32) / 255, cv2.COLOR_RGB2Lab).astype(np.float64)
+    s, t = lab(a), lab(b)
+    ref = (s - s[ma > 0].mean(0)) / s[ma > 0].std(0) * t[mb > 0].std(0) + t[mb > 0].mean(0)
+    ref = np.clip(np.rint(cv2.cvtColor(ref.astype(np.float32), cv2.COLOR_Lab2RGB) * 255), 0, 255)
+    d = np.abs(color_transfer(a, b, ma, mb).astype(int) - ref)
+    assert d.max() <= 1 and (d > 0).mean() < 1e-3

@@ -120,7 +120,10 @@ class CropDataset(torch.utils.data.Dataset):
             img = img[:, ::-1]
         return np.ascontiguousarray(img), blended
 
-    def __getitem__(self, i: int):
-        img, blended = self.sample(i, self.epoch)
+    def __getitem__(self, i):
+        """``i``: a row (augmented for :attr:`epoch`) or an ``(epoch, row)`` pair (what the training loader asks
+        for: persistent workers keep their own copy of the dataset, so the epoch travels with the index)."""
+        epoch, i = (int(i[0]), int(i[1])) if isinstance(i, (tuple, list)) else (self.epoch, int(i))
+        img, blended = self.sample(i, epoch)
         x = torch.from_numpy(img).permute(2, 0, 1).float()
         return x, int(self.labels[i]), int(blended)

@@ -246,18 +246,39 @@ def _step(run: _Run, x: torch.Tensor, y: torch.Tensor, blended: torch.Tensor) ->
             "accuracy": tot_correct / n, "lr": lr, "blend_rate": tot_blend / n, "grad_norm": float(gnorm), "n": n}
 
 
-def _epoch_loader(run: _Run, sampler) -> torch.utils.data.DataLoader:
+class EpochBatches:
+    """The batch sampler of the one training DataLoader: the current epoch's batches of ``(epoch, row)``,
+    replaced at every epoch (it is iterated in the main process, so the workers can stay alive)."""
+
+    def __init__(self, batches=()):
+        self.batches = list(batches)
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+PREFETCH = 4  # batches each worker prepares ahead
+
+
+def make_loader(ds, batches, workers: int, pin: bool) -> torch.utils.data.DataLoader:
+    """The training DataLoader: persistent workers, ``PREFETCH`` batches ahead each, pinned memory on GPU."""
+    return torch.utils.data.DataLoader(ds, batch_sampler=batches, num_workers=workers, pin_memory=pin,
+                                       persistent_workers=workers > 0, prefetch_factor=PREFETCH if workers else None)
+
+
+def _epoch_batches(run: _Run, sampler) -> list:
     """The rest of the current epoch's batches (from the resume point), in the seeded global order."""
-    spe, cfg = run.steps_per_epoch, run.cfg
+    spe = run.steps_per_epoch
     epoch = run.step // spe
     sampler.set_epoch(epoch)
     run.ds.set_epoch(epoch)
     order = list(sampler)
     first = run.step - epoch * spe
     n_batches = min(spe, first + run.total - run.step)
-    batches = [order[j * run.local_bs:(j + 1) * run.local_bs] for j in range(first, n_batches)]
-    return torch.utils.data.DataLoader(run.ds, batch_sampler=batches, num_workers=cfg.workers,
-                                       pin_memory=run.d.device.type == "cuda")
+    return [[(epoch, i) for i in order[j * run.local_bs:(j + 1) * run.local_bs]] for j in range(first, n_batches)]
 
 
 def _run_steps(run: _Run, logger: Logger) -> List[float]:
@@ -270,8 +291,11 @@ def _run_steps(run: _Run, logger: Logger) -> List[float]:
     bar = tqdm(total=run.total, initial=run.step, desc="train", unit="step",
                disable=not (run.d.main and cfg.progress), dynamic_ncols=True)
     t_last = time.time()
+    batches = EpochBatches()
+    loader = make_loader(run.ds, batches, cfg.workers, run.d.device.type == "cuda")
     while run.step < run.total:
-        for x, y, blended in _epoch_loader(run, sampler):
+        batches.batches = _epoch_batches(run, sampler)
+        for x, y, blended in loader:
             rec = _step(run, x, y, blended)
             n = rec.pop("n")
             losses.append(rec["loss"])
