@@ -115,6 +115,8 @@ def train_cmd(
     val_margin: float = typer.Option(0.02, "--val-margin",
                                      help="stop when validation AUC falls more than this below the start (0: never)"),
     val_flip: bool = typer.Option(False, "--val-flip/--no-val-flip", help="flip test in validation"),
+    sharded_head: bool = typer.Option(False, "--sharded-head/--full-head",
+                                      help="under torchrun: the classifier split by classes over the ranks"),
 ):
     """Train an identity encoder (ArcFace / CosFace loss, optional BlendFace blending); torchrun-ready."""
     from idbench.bench.train import TrainConfig, train
@@ -129,7 +131,8 @@ def train_cmd(
                       seed=seed, device=device, amp=amp, sync_bn=sync_bn, workers=workers, threads=threads,
                       save_every=save_every, keep=keep, log_every=log_every, resume=resume,
                       export_name=export_name, plugins=list(plugin), blend_mask=blend_mask, progress=progress,
-                      val=val, val_margin=val_margin, val_flip=val_flip)
+                      val=val, val_margin=val_margin, val_flip=val_flip,
+                      sharded_head=sharded_head)
     try:
         res = train(cfg)
     except IdbenchError as e:

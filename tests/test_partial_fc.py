@@ -70,3 +70,41 @@ def test_sharded_head_gives_the_full_heads_loss_and_gradients(tmp_path):
     assert float(head.weight.grad.abs().max()) > 1e-3 and float(emb.grad.abs().max()) > 1e-3  # not trivially 0
     assert torch.equal(r[0]["y"], labels) and torch.equal(r[0]["pred"], cos.argmax(1))
     assert torch.equal(r[0]["full"], weight) and torch.equal(r[1]["full"], weight)
+
+
+def test_torchrun_with_sharded_head_matches_one_process_full_head(tmp_path):
+    """2 ranks under torchrun with --sharded-head and 1 process with the full head: the same loss curve (gradient
+    clipping off: the sharded run clips by each rank's own norm)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import test_train as tt
+
+    from idbench.bench.train import train
+
+    data = tt._write_prepared(tmp_path / "data", n_ids=5)
+    plug = tmp_path / "plugin"
+    plug.mkdir()
+    (plug / f"{tt.PLUGIN}.py").write_text(tt.PLUGIN_SRC)
+    sys.path.insert(0, str(plug))
+    try:
+        single = train(tt._cfg(data, tmp_path / "one", steps=3, save_every=100, grad_clip=0.0, head_init="centroids",
+                               val="none"))
+    finally:
+        sys.path.remove(str(plug))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(plug), os.environ.get("PYTHONPATH", "")]),
+               OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+           "-m", "idbench.bench.train", "--data", str(data), "--out", str(tmp_path / "two"), "--arch", "test.tiny",
+           "--plugin", tt.PLUGIN, "--batch-size", "8", "--steps", "3", "--lr", "0.1", "--blend-prob", "0.5",
+           "--k-partners", "5", "--workers", "0", "--save-every", "100", "--seed", "1", "--device", "cpu",
+           "--threads", "1", "--no-progress", "--grad-clip", "0", "--head-init", "centroids", "--val", "none",
+           "--sharded-head"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    two = [json.loads(x) for x in (tmp_path / "two" / "log.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose([x["loss"] for x in two], single["losses"], rtol=1e-4)
+    ck = torch.load(tmp_path / "two" / "last.pt", map_location="cpu", weights_only=False)  # RNG states: see #24
+    assert ck["head"]["weight"].shape == (5, 16) and ck["head_momentum"].shape == (5, 16)

@@ -57,7 +57,8 @@ class TrainConfig:
     progress: bool = True
     val: Optional[str] = "auto"  # validation set: auto | none | heldout[:FILE] | bin:PATH (see .guarded)
     val_margin: float = 0.02  # stop when validation AUC falls more than this below the starting model's (0: never)
-    val_flip: bool = False  # validation embeddings with insightface's flip test
+    val_flip: bool = False
+    sharded_head: bool = False  # under torchrun: Partial-FC-style classifier split over the ranks (.partial_fc)  # validation embeddings with insightface's flip test
 
     # fields that must match between a checkpoint and the run resuming from it
     RESUME_KEYS = ("arch", "loss", "scale", "margin", "blend_prob", "k_partners", "flip", "batch_size", "epochs",

@@ -37,6 +37,7 @@ from .sources import open_source
 from .guarded import check_validation, restore_best, start_validation, validation_set
 from .validation import Guard, ValSet
 from .loss import MarginHead, Trainee, default_margin
+from .partial_fc import ShardedMarginHead, ShardedTrainee, sharded_optimizer_state
 
 
 @dataclass
@@ -177,17 +178,22 @@ def _setup(cfg: TrainConfig, d: Dist, out: Path, ckpt: Optional[dict], swapper: 
     with torch.no_grad():
         emb_size = net.eval()(torch.zeros(2, 3, *arch.spec.input_size, device=d.device)).shape[1]
     net.train()
-    head = MarginHead(emb_size, len(ds.classes)).to(d.device)
-    if ckpt is None and cfg.head_init == "centroids":
-        head.weight.data.copy_(class_centroids(net, ds, d))
     margin = cfg.margin if cfg.margin is not None else default_margin(cfg.loss)
-    trainee = Trainee(net, head, cfg.loss, cfg.scale, margin)
+    sharded = cfg.sharded_head and d.world > 1
+    head = (ShardedMarginHead(emb_size, len(ds.classes), cfg.loss, cfg.scale, margin) if sharded
+            else MarginHead(emb_size, len(ds.classes))).to(d.device)
+    if ckpt is None and cfg.head_init == "centroids":
+        centroids = class_centroids(net, ds, d)
+        head.load_full(centroids) if sharded else head.weight.data.copy_(centroids)
     use_amp = d.device.type == "cuda" if cfg.amp == "auto" else cfg.amp == "on"
     opt, sched, scaler = _optimiser(cfg, net, head, total, warmup_steps(cfg, spe), use_amp)
-    model: nn.Module = trainee
-    if d.world > 1:
-        model = nn.parallel.DistributedDataParallel(
-            trainee, device_ids=[d.device.index] if d.device.type == "cuda" else None)
+    ddp = (lambda m: nn.parallel.DistributedDataParallel(
+        m, device_ids=[d.device.index] if d.device.type == "cuda" else None)) if d.world > 1 else (lambda m: m)
+    if sharded:  # DDP over the network only: each rank's head shard is its own
+        trainee = model = ShardedTrainee(ddp(net), head)
+    else:
+        trainee = Trainee(net, head, cfg.loss, cfg.scale, margin)
+        model = ddp(trainee)
     val = validation_set(cfg, arch.spec)
     meta = {"classes": ds.classes, "arch": arch.name, "export_name": arch.export_name,
             "alignment": cfg.alignment or arch.spec.alignment, "spec": arch.spec.name, "embedding_size": emb_size,
@@ -200,8 +206,13 @@ def _setup(cfg: TrainConfig, d: Dist, out: Path, ckpt: Optional[dict], swapper: 
 def _restore(run: _Run, ckpt: dict) -> None:
     """Continue exactly where ``ckpt`` stopped: weights, optimiser, schedule, scaler, RNG states, step."""
     run.arch.module.load_state_dict(ckpt["model"])
-    run.head.load_state_dict(ckpt["head"])
-    run.opt.load_state_dict(ckpt["optimizer"])
+    opt_state = ckpt["optimizer"]
+    if isinstance(run.head, ShardedMarginHead):  # this rank's rows of the full head and of its momentum
+        run.head.load_full(ckpt["head"]["weight"])
+        opt_state = sharded_optimizer_state(run.head, opt_state, ckpt["head_momentum"])
+    else:
+        run.head.load_state_dict(ckpt["head"])
+    run.opt.load_state_dict(opt_state)
     run.sched.load_state_dict(ckpt["scheduler"])
     if ckpt.get("scaler"):
         run.scaler.load_state_dict(ckpt["scaler"])
@@ -212,11 +223,18 @@ def _restore(run: _Run, ckpt: dict) -> None:
 
 
 def _save(run: _Run) -> None:
+    sharded = isinstance(run.head, ShardedMarginHead)
+    if sharded:  # collectives: every rank takes part
+        head = {"weight": run.head.full_weight().cpu()}
+        momentum = run.opt.state.get(run.head.weight, {}).get("momentum_buffer")
+        momentum = run.head.gather_rows(momentum).cpu() if momentum is not None else None
     if not run.d.main:
         return
-    state = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "step": run.step,
+    if not sharded:
+        head, momentum = {k: v.cpu() for k, v in run.head.state_dict().items()}, None
+    state = {"head_momentum": momentum, "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "step": run.step,
              "epoch": run.step // run.steps_per_epoch, "model": backbone_state_dict(run.arch.module),
-             "head": {k: v.cpu() for k, v in run.head.state_dict().items()}, "optimizer": run.opt.state_dict(),
+             "head": head, "optimizer": run.opt.state_dict(),
              "scheduler": run.sched.state_dict(), "scaler": run.scaler.state_dict() if run.use_amp else None,
              "rng": rng_state(), "config": config_dict(run.cfg), "world_size": run.d.world,
              "guard": run.guard.state() if run.guard is not None else None, **run.meta}
@@ -228,7 +246,7 @@ def _step(run: _Run, x: torch.Tensor, y: torch.Tensor, blended: torch.Tensor) ->
     d, cfg = run.d, run.cfg
     x, y = x.to(d.device, non_blocking=True), y.to(d.device, non_blocking=True)
     with torch.autocast(device_type=d.device.type, dtype=torch.float16, enabled=run.use_amp):
-        per_sample, cos = run.model(x, y)
+        per_sample, *out = run.model(x, y)
     run.opt.zero_grad(set_to_none=True)
     run.scaler.scale(per_sample.mean()).backward()
     run.scaler.unscale_(run.opt)
@@ -239,9 +257,14 @@ def _step(run: _Run, x: torch.Tensor, y: torch.Tensor, blended: torch.Tensor) ->
     run.scaler.update()
     run.sched.step()
     run.step += 1
-    correct = (cos.detach().argmax(1) == y).sum().item()
-    tot_loss, tot_correct, tot_blend, n = d.all_sum(
-        [per_sample.detach().double().sum().item(), correct, blended.sum().item(), len(y)])
+    if isinstance(run.head, ShardedMarginHead):  # per_sample already covers the global batch on every rank
+        y_all, pred = out
+        tot_loss, tot_correct, n = per_sample.detach().double().sum().item(), (pred == y_all).sum().item(), len(y_all)
+        tot_blend = d.all_sum([blended.sum().item()])[0]
+    else:
+        correct = (out[0].detach().argmax(1) == y).sum().item()
+        tot_loss, tot_correct, tot_blend, n = d.all_sum(
+            [per_sample.detach().double().sum().item(), correct, blended.sum().item(), len(y)])
     return {"step": run.step, "epoch": (run.step - 1) // run.steps_per_epoch, "loss": tot_loss / n,
             "accuracy": tot_correct / n, "lr": lr, "blend_rate": tot_blend / n, "grad_norm": float(gnorm), "n": n}
 

@@ -91,15 +91,18 @@ class ShardedMarginHead(nn.Module):
             self.weight.copy_(weight[self.start:self.end])
 
     @torch.no_grad()
-    def full_weight(self) -> torch.Tensor:
-        """The whole C x D weight, gathered (every rank calls it; shards of unequal size padded)."""
-        rows = max(e - s for s, e in (shard_bounds(self.num_classes, self.world, r) for r in range(self.world)))
-        pad = torch.zeros(rows, self.weight.shape[1], dtype=self.weight.dtype, device=self.weight.device)
-        pad[:len(self.weight)] = self.weight
+    def gather_rows(self, shard: torch.Tensor) -> torch.Tensor:
+        """The C x D tensor whose rows this rank holds ``shard`` of (every rank calls it; unequal shards padded)."""
+        bounds = [shard_bounds(self.num_classes, self.world, r) for r in range(self.world)]
+        pad = torch.zeros(max(e - s for s, e in bounds), *shard.shape[1:], dtype=shard.dtype, device=shard.device)
+        pad[:len(shard)] = shard
         parts = [torch.empty_like(pad) for _ in range(self.world)]
         dist.all_gather(parts, pad)
-        return torch.cat([p[:e - s] for p, (s, e) in zip(
-            parts, (shard_bounds(self.num_classes, self.world, r) for r in range(self.world)))])
+        return torch.cat([p[:e - s] for p, (s, e) in zip(parts, bounds)])
+
+    def full_weight(self) -> torch.Tensor:
+        """The whole C x D weight (every rank calls it)."""
+        return self.gather_rows(self.weight.detach())
 
     def forward(self, emb: torch.Tensor, labels: torch.Tensor):
         emb = _GatherWithGrad.apply(emb.float(), float(self.world) if self.ddp_average else 1.0)
@@ -125,6 +128,30 @@ class ShardedMarginHead(nn.Module):
         cand = torch.where(best >= top, idx + self.start, torch.full_like(idx, -1))
         dist.all_reduce(cand, op=dist.ReduceOp.MAX)
         return cand
+
+
+def sharded_optimizer_state(head: ShardedMarginHead, opt_state: dict, full_momentum: Optional[torch.Tensor]) -> dict:
+    """An SGD state dict saved by rank 0 with this rank's rows of the head's momentum (the head is the last
+    parameter of the optimiser's last group)."""
+    state = {**opt_state, "state": dict(opt_state["state"])}
+    key = opt_state["param_groups"][-1]["params"][-1]
+    if full_momentum is not None and key in state["state"]:
+        state["state"][key] = {**state["state"][key], "momentum_buffer": full_momentum[head.start:head.end].clone()}
+    return state
+
+
+class ShardedTrainee(nn.Module):
+    """Network (DDP-wrapped: the same on every rank) + this rank's head shard (not in DDP: it differs per rank).
+    ``forward(x, y)`` -> (per-sample loss of the global batch, the global labels, the predicted classes)."""
+
+    def __init__(self, net: nn.Module, head: ShardedMarginHead):
+        super().__init__()
+        self.net, self.head = net, head
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor):
+        emb = self.net(x)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self.head(emb.float(), y)
 
 
 def _gather(t: torch.Tensor):
