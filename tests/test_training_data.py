@@ -264,3 +264,40 @@ def test_colour_transfer_equals_the_reinhard_formula():
     ref = np.clip(np.rint(cv2.cvtColor(ref.astype(np.float32), cv2.COLOR_Lab2RGB) * 255), 0, 255)
     d = np.abs(color_transfer(a, b, ma, mb).astype(int) - ref)
     assert d.max() <= 1 and (d > 0).mean() < 1e-3
+
+
+# --- landmarks and partners of aligned-crop sources ------------------------------------------------------------
+
+def test_landmarks_cache_is_resumable_and_matches_dlib_in_the_template_box(tmp_path, monkeypatch):
+    from idbench.align import arcface_template
+    from idbench.bench.training import landmarks as L
+    from idbench.detectors import dlib_box_from_landmarks5
+    from idbench.landmarks import landmarks68
+
+    faces = _faces(2, 3)
+    write_insightface_rec(tmp_path / "d", faces)
+    src = RecordIOSource(tmp_path / "d" / "train.rec")
+    monkeypatch.setattr(L, "CHUNK", 2)
+    L.precompute_landmarks(src, workers=1, stop_after=1)  # interrupted after one chunk of 2 rows
+    done = np.load(tmp_path / "d" / "train.idbench" / "landmarks68.done.npy")
+    assert done.tolist() == [True, False, False]
+    lm = L.load_landmarks(src)  # completes the other chunks
+    box = dlib_box_from_landmarks5(arcface_template(112))
+    want = np.stack([landmarks68(img, box) for _, img in faces])
+    np.testing.assert_allclose(np.asarray(lm), want, atol=1e-4)
+    assert isinstance(lm, np.memmap)
+    meta = __import__("json").loads((tmp_path / "d" / "train.idbench" / "landmarks68.json").read_text())
+    assert meta["fingerprint"] == src.fingerprint() and meta["rows"] == 6
+    # partner table: cached, memory-mapped, the same as computing it directly, another identity every time
+    from idbench.bench.training.data import nearest_partners
+
+    p = L.partner_table(src, 3, 7)
+    assert isinstance(p, np.memmap)
+    np.testing.assert_array_equal(p, nearest_partners(want, src.identities, 3, 7))
+    assert all(src.identities[i] != src.identities[j] for i, j in enumerate(p))
+    # another source content (one crop changed) does not reuse the cache
+    before = src.fingerprint()
+    faces[0] = (0, np.full_like(faces[0][1], 128))
+    write_insightface_rec(tmp_path / "d", faces)
+    src2 = RecordIOSource(tmp_path / "d" / "train.rec")
+    assert src2.fingerprint() != before

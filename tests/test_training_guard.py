@@ -48,8 +48,11 @@ def _cfg(d: Path, out: Path, **kw) -> TrainConfig:
 
 
 def test_trains_from_recordio_validates_on_bin_and_resumes_exactly(recdata, plugin, lean_threads, tmp_path):
-    a = train(_cfg(recdata, tmp_path / "a"))
+    a = train(_cfg(recdata, tmp_path / "a", blend_prob=0.5, k_partners=5))
     assert a["step"] == 6 and len(a["classes"]) == 4
+    blend = [json.loads(x)["blend_rate"] for x in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    assert 0 < np.mean(blend) < 1  # pseudo-swaps from the landmarks / partners cache of the RecordIO source
+    assert (recdata / "ms1m" / "train.idbench" / "landmarks68.npy").is_file()
     recs = [json.loads(x) for x in (tmp_path / "a" / "validation.jsonl").read_text().splitlines()]
     assert [r["step"] for r in recs] == [0, 3, 6]  # the start, then every epoch (3 steps of 8 of 24 crops)
     assert all(r["set"] == "val.bin" and r["pairs"] == 6 for r in recs)
@@ -57,7 +60,8 @@ def test_trains_from_recordio_validates_on_bin_and_resumes_exactly(recdata, plug
     assert best["auc"] == max(r["auc"] for r in recs)
     ck = torch.load(tmp_path / "a" / "last.pt", map_location="cpu", weights_only=False)
     assert ck["guard"]["start"]["step"] == 0
-    b = train(_cfg(recdata, tmp_path / "b", resume=str(tmp_path / "a" / "checkpoints" / "step_0000002.pt")))
+    b = train(_cfg(recdata, tmp_path / "b", blend_prob=0.5, k_partners=5,
+                   resume=str(tmp_path / "a" / "checkpoints" / "step_0000002.pt")))
     np.testing.assert_allclose(b["losses"], a["losses"][2:], rtol=1e-6, atol=0)
     sa = torch.load(tmp_path / "a" / "backbone.pth", weights_only=True)
     sb = torch.load(tmp_path / "b" / "backbone.pth", weights_only=True)

@@ -9,6 +9,7 @@ Cache (``SOURCE.idbench/`` beside ``train.rec`` or the crop folder)::
     landmarks68.npy          N x 68 x 2 float32, crop coordinates, the source's row order (memory-mapped)
     landmarks68.done.npy     one flag per chunk of CHUNK rows: an interrupted run continues where it stopped
     landmarks68.json         provenance: the source's fingerprint, row count, method, versions
+    partners_KEY.npy / .json the nearest-landmark partner table of one candidate draw (rows, k, seed), int64
 
 The cache is keyed by the source's content fingerprint (the ``.idx`` file / the folder listing): a different
 source refuses it, and it is recomputed.
@@ -99,6 +100,29 @@ def load_landmarks(source, compute: bool = True) -> np.ndarray:
                              f"python -m idbench.bench.training.landmarks DATA")
         precompute_landmarks(source)
     return np.load(lm_path, mmap_mode="r")
+
+
+def partner_table(source, k: int, seed: int) -> np.ndarray:
+    """The nearest-landmark partner of every row of ``source`` (:func:`.data.nearest_partners`, candidates drawn
+    as for prepared folders), computed once per (rows, k, seed) and memory-mapped from the cache afterwards."""
+    import hashlib
+
+    from .data import nearest_partners
+
+    rows = getattr(source, "rows", None)
+    key = hashlib.sha256(f"{source.fingerprint()}|{k}|{seed}".encode()
+                         + (np.asarray(rows, np.int64).tobytes() if rows is not None else b"all")).hexdigest()[:20]
+    path = source.cache_path() / f"partners_{key}.npy"
+    if not path.is_file():
+        table = nearest_partners(source.landmarks, source.identities, k, seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp.npy")
+        np.save(tmp, table)
+        os.replace(tmp, path)
+        path.with_suffix(".json").write_text(json.dumps(
+            {"fingerprint": source.fingerprint(), "rows": len(source), "subset": rows is not None, "k": k,
+             "seed": seed, "method": "idbench.swapper.blend.choose_partners on landmarks68.npy"}, indent=2))
+    return np.load(path, mmap_mode="r")
 
 
 def _main(argv=None) -> int:
