@@ -82,8 +82,8 @@ def train_cmd(
     batch_size: int = typer.Option(128, "--batch-size", help="global batch size (all processes together)"),
     epochs: int = typer.Option(20, "--epochs"),
     steps: Optional[int] = typer.Option(None, "--steps", help="total optimiser steps (overrides --epochs)"),
-    lr: Optional[float] = typer.Option(None, "--lr", help="default 0.1 from scratch (iresnetNN), 0.01 when "
-                                                         "fine-tuning pretrained weights (any other arch or --init)"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="default 0.1 from scratch, 0.01 when fine-tuning "
+                                                         "(--init, a contract/ONNX file, dlib's ResNet)"),
     head_lr: Optional[float] = typer.Option(None, "--head-lr", help="classifier learning rate (default --lr)"),
     momentum: float = typer.Option(0.9, "--momentum"),
     weight_decay: float = typer.Option(5e-4, "--weight-decay"),

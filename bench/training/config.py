@@ -71,10 +71,10 @@ FINETUNE_LR = 0.01  # measured: README "Guarded fine-tuning" (mobileface, 50 / 2
 
 
 def is_finetune(cfg: TrainConfig) -> bool:
-    """Training starts from pretrained weights: ``--init``, or any architecture but a bare ``iresnetNN``."""
-    import re
-
-    return cfg.init is not None or not re.match(r"^iresnet\d+$", cfg.arch)
+    """Training starts from pretrained weights: ``--init``, a contract / ONNX file, or dlib's ResNet (its shipped
+    weights); a registered architecture without ``--init`` starts from its factory's initialisation."""
+    return (cfg.init is not None or cfg.arch.lower().endswith((".toml", ".onnx"))
+            or cfg.arch in ("dlib.resnet_v1_torch", "dlib.finetuned"))
 
 
 def resolve_defaults(cfg: TrainConfig) -> TrainConfig:
