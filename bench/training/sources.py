@@ -88,6 +88,23 @@ class TrainSource:
         return {**self.__dict__, "_landmarks": None}
 
 
+class _Rows:
+    """Rows of a (memory-mapped) array, read one at a time (``np.asarray`` reads them all)."""
+
+    def __init__(self, array, rows: np.ndarray):
+        self.array, self.rows = array, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return self.array[self.rows[i]]
+
+    def __array__(self, dtype=None, copy=None):
+        out = np.asarray(self.array[self.rows])
+        return out if dtype is None else out.astype(dtype)
+
+
 class SourceView(TrainSource):
     """Some rows of another source (its landmarks cache is the parent's)."""
 
@@ -103,8 +120,8 @@ class SourceView(TrainSource):
         return self.parent.read_rgb(int(self.rows[i]))
 
     @property
-    def landmarks(self) -> np.ndarray:
-        return np.asarray(self.parent.landmarks[self.rows])
+    def landmarks(self) -> "_Rows":
+        return _Rows(self.parent.landmarks, self.rows)
 
     def cache_path(self) -> Path:
         return self.parent.cache_path()
