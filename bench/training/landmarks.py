@@ -141,7 +141,9 @@ def _main(argv=None) -> int:
             raise InputError("a bench prepare folder has its landmarks already (landmarks.npy)")
         path = precompute_landmarks(src, a.workers, progress=True)
     except InputError as e:
-        print(f"error: {e}")
+        import sys
+
+        print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{len(src)} rows -> {path}")
     return 0
