@@ -151,3 +151,27 @@ def test_bench_run_on_a_bin_set_matches_the_encoders_own_runtime(shared_faces, t
     y = np.array([p[2] for p in pairs])
     np.testing.assert_allclose(v["pair_scores"], s, atol=1e-4)
     assert v["accuracy_mean"] == pytest.approx(_brute_force_10fold(s, y))
+
+
+def test_heldout_validation_pairs_and_metrics_against_sklearn():
+    """All same-identity pairs and the different-identity ones of a small source; AUC == sklearn's, means by hand."""
+    metrics = pytest.importorskip("sklearn.metrics")
+    from idbench.bench.training.validation import heldout_valset, verification_metrics
+
+    class Src:
+        identities = ["a", "a", "b", "b", "b", "c"]
+
+        def images(self):
+            return np.zeros((6, 2, 2, 3), np.uint8)
+
+    vs = heldout_valset(Src())
+    assert len(vs.pairs) == 15 and vs.issame.sum() == 1 + 3
+    emb = np.random.default_rng(0).normal(size=(6, 8))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    m = verification_metrics(emb, vs)
+    s = np.array([emb[i] @ emb[j] for i, j in vs.pairs])
+    assert m["auc"] == pytest.approx(metrics.roc_auc_score(vs.issame, s))
+    assert m["neg_mean"] == pytest.approx(s[~vs.issame].mean()) and m["neg_std"] == pytest.approx(s[~vs.issame].std())
+    assert m["pos_mean"] == pytest.approx(s[vs.issame].mean())
+    capped = heldout_valset(Src(), max_negatives=4)
+    assert capped.issame.sum() == 4 and (~capped.issame).sum() == 4
