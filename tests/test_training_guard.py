@@ -175,3 +175,12 @@ def test_heldout_validation_pairs_and_metrics_against_sklearn():
     assert m["pos_mean"] == pytest.approx(s[vs.issame].mean())
     capped = heldout_valset(Src(), max_negatives=4)
     assert capped.issame.sum() == 4 and (~capped.issame).sum() == 4
+
+
+def test_persistent_workers_augment_each_epoch_like_the_main_process(recdata, plugin, lean_threads, tmp_path):
+    """Two epochs with 2 persistent data-loader workers (the epoch travels with each index) give the losses of the
+    same run loading in the main process."""
+    base = dict(blend_prob=0.5, k_partners=5, val="none", save_every=100)
+    a = train(_cfg(recdata, tmp_path / "w0", workers=0, **base))
+    b = train(_cfg(recdata, tmp_path / "w2", workers=2, **base))
+    np.testing.assert_allclose(b["losses"], a["losses"], rtol=1e-6, atol=0)
