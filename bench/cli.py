@@ -203,7 +203,7 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
 @app.command("run")
 def run_cmd(
     encoders: str = typer.Option("dlib", "--encoders", help="comma-separated encoder names or contract .toml files"),
-    dataset: str = typer.Option("sample", "--dataset", help="sample | folder | lfw | ffpp"),
+    dataset: str = typer.Option("sample", "--dataset", help="sample | folder | lfw | ffpp | bin:PATH (insightface .bin)"),
     root: Optional[Path] = typer.Option(None, "--root", help="dataset root"),
     out: Path = typer.Option(Path("runs/latest"), "--out", "-o"),
     swappers: str = typer.Option("", "--swappers", help="e.g. blend,ffpp:FaceShifter,results:DIR"),
@@ -254,6 +254,9 @@ def run_cmd(
     except IdbenchError as e:
         fail(str(e))
     from idbench.bench.run import RunConfig, run  # imports torch: after the checks
+
+    if dataset.startswith("bin:") and detector == "auto":  # .bin crops are aligned: use them as they are
+        detector = "aligned"
 
     cfg = RunConfig(dataset=dataset, root=str(root) if root else None,
                     encoders=enc_names, swappers=sw_names, multi_face=multi_face, min_face=min_face,
