@@ -222,6 +222,8 @@ def run_cmd(
     weights: List[str] = typer.Option([], "--weights", help=WEIGHTS_HELP),
     no_cache: bool = typer.Option(False, "--no-cache"),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
+    flip_test: bool = typer.Option(False, "--flip-test", help="embed each face as the sum of its and its mirror's "
+                                   "embeddings (arcface_torch / CurricularFace verification)"),
 ):
     """Run the benchmark; write leaderboard.csv, results.json and report.html into --out."""
     from idbench.bench import validate as V
@@ -251,7 +253,7 @@ def run_cmd(
                     splits=str(splits) if splits else None, k_partners=k_partners, n_boot=n_boot,
                     saliency_faces=saliency_faces, saliency_region=saliency_region,
                     cache_dir=str(cache_dir) if cache_dir else None,
-                    no_cache=no_cache, weights=w, analyses=wanted, n_perm=n_perm)
+                    no_cache=no_cache, weights=w, analyses=wanted, n_perm=n_perm, flip_test=flip_test)
     try:
         results = run(cfg)
     except IdbenchError as e:

@@ -353,6 +353,10 @@ def encoder_fingerprint(encoder) -> dict:
     spec = dataclasses.asdict(encoder.spec)
     for k in ("description", "licence", "paper", "recipe"):
         spec.pop(k, None)
+    defaults = {f.name: f.default for f in dataclasses.fields(encoder.spec)}
+    for k in ("fit", "box_detector", "flip_test"):  # recipe fields at their defaults: keys of older caches hold
+        if spec.get(k) == defaults.get(k):
+            spec.pop(k, None)
     w = encoder.weights_path
     return {"spec": spec, "weights_sha256": cached_sha256(w) if w is not None else None}
 

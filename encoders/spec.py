@@ -36,7 +36,9 @@ class EncoderSpec:
             ``image_to_template`` (insightface's ``norm_crop``) or ``template_to_image`` (``matlab_cp2tform``).
         box_detector: the detector whose box / points the official recipe crops from ("" = the run's
             detector); the pipeline finds that detector's face matching the run's face (FaceNet: "mtcnn").
-        recipe: the official crop and preprocessing, in words (shown by ``bench list encoders --recipes``).
+        recipe: the official crop and preprocessing, in words (shown by ``bench list encoders``).
+        flip_test: the embedding is the sum of the network's outputs for the face and its mirror image, as
+            arcface_torch's and CurricularFace's verification evaluate (``bench run --flip-test``).
     """
 
     name: str
@@ -57,6 +59,7 @@ class EncoderSpec:
     fit: str = "image_to_template"
     box_detector: str = ""
     recipe: str = ""
+    flip_test: bool = False
 
     def __post_init__(self) -> None:
         if self.alignment not in ALIGNMENTS:
