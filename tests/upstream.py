@@ -78,3 +78,37 @@ def upstream_module(rel: str, name: str, inject: Optional[dict] = None,
         del sys.modules[name]
         raise
     return mod
+
+
+def randomise(module, seed: int):
+    """Random weights, BN statistics and PReLU slopes with sane activation scales, in eval mode: a network
+    whose outputs depend on every input pixel (all-default initialisations hide preprocessing mistakes)."""
+    import torch
+    from torch import nn
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear, nn.ConvTranspose2d)):
+                fan_in = m.weight[0].numel() if not isinstance(m, nn.ConvTranspose2d) else m.weight[:, 0].numel()
+                m.weight.normal_(0.0, fan_in ** -0.5, generator=g)
+                if m.bias is not None:
+                    m.bias.normal_(0.0, 0.05, generator=g)
+            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+                if m.weight is not None:
+                    m.weight.uniform_(0.5, 1.0, generator=g)
+                    m.bias.normal_(0.0, 0.1, generator=g)
+                if m.running_mean is not None:
+                    m.running_mean.normal_(0.0, 0.1, generator=g)
+                    m.running_var.uniform_(0.5, 2.0, generator=g)
+            elif isinstance(m, nn.PReLU):
+                m.weight.uniform_(0.05, 0.4, generator=g)
+    return module.eval()
+
+
+def cosine(a, b) -> "np.ndarray":
+    """Row-wise cosine similarity of two N x D arrays."""
+    import numpy as np
+
+    a, b = np.asarray(a, np.float64).reshape(len(a), -1), np.asarray(b, np.float64).reshape(len(b), -1)
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
