@@ -144,3 +144,136 @@ def test_recipe_face_leaves_other_encoders_faces_alone(photos):
     mt = recipe_face(img, face, get_spec("facenet.vggface2").box_detector)
     assert mt.detector == "mtcnn" and _iou(mt.box, face.box) > 0.5
     assert recipe_face(img, mt, "mtcnn") is mt  # already MTCNN's face: no second detection
+
+
+# --- estimators: HopeNet, L2CS-Net, Deep3DFaceRecon ------------------------------------------------------
+
+
+def _softmax_angle(logits, step: float, offset: float) -> np.ndarray:
+    """The official decoders: sum_i softmax_i * i * step - offset (degrees)."""
+    p = torch.softmax(logits, 1)
+    return (p * torch.arange(logits.shape[1], dtype=torch.float32)).sum(1).numpy() * step - offset
+
+
+def test_hopenet_whole_call_is_test_on_video_dlibs(photos, tmp_path):
+    """test_on_video_dlib.py: integer margins (Python 2 division), PIL Scale(224) + CenterCrop(224), ImageNet."""
+    import torchvision
+    from PIL import Image
+    from torchvision import transforms
+
+    from idbench.analysis.estimators import create_estimator
+
+    hopenet = upstream_module("natanielruiz/deep-head-pose/code/hopenet.py", "_up_hopenet")
+    net = randomise(hopenet.Hopenet(torchvision.models.resnet.Bottleneck, [3, 4, 6, 3], 66), 4)
+    path = tmp_path / "hopenet_robust_alpha1.pkl"
+    torch.save(net.state_dict(), path, _use_new_zipfile_serialization=False)  # a PyTorch 0.3-era file
+    est = create_estimator("pose.hopenet", weights=path)
+    norm = transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    for img, face in photos:
+        x_min, y_min, x_max, y_max = (int(v) for v in face.box)
+        bw, bh = abs(x_max - x_min), abs(y_max - y_min)
+        x_min, x_max, y_min, y_max = x_min - 2 * bw // 4, x_max + 2 * bw // 4, y_min - 3 * bh // 4, y_max + bh // 4
+        x_min, y_min = max(x_min, 0), max(y_min, 0)
+        x_max, y_max = min(img.shape[1], x_max), min(img.shape[0], y_max)
+        pil = transforms.Resize(224)(Image.fromarray(img[y_min:y_max, x_min:x_max]))
+        w, h = pil.size  # torchvision 0.2's CenterCrop under Python 2: round half away from zero
+        top, left = int(np.floor((h - 224) / 2.0 + 0.5)), int(np.floor((w - 224) / 2.0 + 0.5))
+        official = np.asarray(pil)[top:top + 224, left:left + 224]
+        assert grey_levels(est.preprocess(img, face), official) == 0
+        with torch.no_grad():
+            yaw, pitch, roll = net(norm(transforms.ToTensor()(official.copy()))[None])
+        ref = [_softmax_angle(o, 3.0, 99.0)[0] for o in (yaw, pitch, roll)]
+        np.testing.assert_allclose(est.estimate(img, face), ref, atol=1e-3)  # degrees, same order and signs
+
+
+def test_l2cs_whole_call_is_the_pipelines_and_names_head0_yaw(photos, tmp_path):
+    """l2cs/pipeline.py (int box, cv2.resize 224) + utils.prep_input_numpy (PIL Resize(448), ImageNet) + L2CS.
+    The official output is (pitch, yaw) in radians with head 0 called pitch; idbench's (pitch, yaw) in degrees
+    has head 0 as yaw."""
+    import cv2
+    import torchvision
+
+    from idbench.analysis.estimators import create_estimator
+
+    model_mod = upstream_module("Ahmednull/L2CS-Net/l2cs/model.py", "_up_l2cs_model")
+    utils = upstream_module("Ahmednull/L2CS-Net/l2cs/utils.py", "_up_l2cs_utils",
+                            replace=(("from .model import L2CS", "from _up_l2cs_model import L2CS"),))
+    net = randomise(model_mod.L2CS(torchvision.models.resnet.Bottleneck, [3, 4, 6, 3], 90), 5)
+    path = tmp_path / "L2CSNet_gaze360.pkl"
+    torch.save(net.state_dict(), path)
+    est = create_estimator("gaze.l2cs", weights=path)
+    for img, face in photos:
+        x_min, y_min, x_max, y_max = (max(int(v), 0) if i < 2 else int(v) for i, v in enumerate(face.box))
+        crop = cv2.resize(img[y_min:y_max, x_min:x_max], (224, 224))  # pipeline.py (after BGR -> RGB)
+        x = utils.prep_input_numpy(crop[None], "cpu")
+        ref_in = (x[0].permute(1, 2, 0).numpy() * np.array([0.229, 0.224, 0.225]) + np.array([0.485, 0.456, 0.406]))
+        assert np.abs(ref_in * 255 - est.preprocess(img, face)).max() < 0.51  # the same uint8 image
+        with torch.no_grad():
+            head0, head1 = net(x)
+        official_pitch = np.radians(_softmax_angle(head0, 4.0, 180.0)[0])  # pipeline.py's names and units
+        official_yaw = np.radians(_softmax_angle(head1, 4.0, 180.0)[0])
+        pitch, yaw = est.estimate(img, face)
+        assert abs(yaw - np.degrees(official_pitch)) < 1e-3 and abs(pitch - np.degrees(official_yaw)) < 1e-3
+
+
+def test_deep3d_whole_call_is_align_imgs(photos, tmp_path):
+    """util/preprocess.align_img (POS fit, PIL bicubic resize, crop) on the same 5 points + ReconNetWrapper."""
+    from PIL import Image
+
+    from idbench.analysis.estimators import create_estimator
+    from idbench.faces import landmarks68_to_5
+    from upstream import upstream_path
+
+    load_mats = upstream_module("sicxu/Deep3DFaceRecon_pytorch/util/load_mats.py", "_up_d3d_load_mats")
+    pre = upstream_module("sicxu/Deep3DFaceRecon_pytorch/util/preprocess.py", "_up_d3d_preprocess")
+    nets = upstream_module("sicxu/Deep3DFaceRecon_pytorch/models/networks.py", "_up_d3d_networks",
+                           replace=(("from .arcface_torch.backbones import get_model\n", ""),
+                                    ("from kornia.geometry import warp_affine\n", "")))
+    net = randomise(nets.ReconNetWrapper("resnet50", use_last_fc=False), 6)
+    path = tmp_path / "epoch_20.pth"
+    torch.save({"net_recon": net.state_dict(), "epoch": 20}, path)
+    est = create_estimator("expression.deep3d", weights=path)
+    lm3d = load_mats.load_lm3d(str(upstream_path("sicxu/Deep3DFaceRecon_pytorch/BFM/similarity_Lm3D_all.mat").parent))
+    for img, face in photos:
+        lm = landmarks68_to_5(face.landmarks68).astype(np.float64)
+        lm[:, -1] = img.shape[0] - 1 - lm[:, -1]  # test.py: y up
+        _, official, _, _ = pre.align_img(Image.fromarray(img), lm, lm3d)
+        official = np.asarray(official)
+        assert grey_levels(est.preprocess(img, face), official) == 0
+        x = torch.tensor(official / 255.0, dtype=torch.float32).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            ref = net(x).numpy()[0]
+        coef = est.coefficients(img, face)
+        got = np.concatenate([coef[k] for k in ("id", "exp", "tex", "angle", "gamma", "txy", "tz")])
+        assert np.abs(got - ref).max() < 1e-4 * max(1.0, np.abs(ref).max())
+
+
+# --- BiSeNet face parsing -------------------------------------------------------------------------------
+
+
+def test_parsing_whole_call_is_test_pys(photos, tmp_path):
+    """face-parsing.PyTorch test.py: PIL resize((512, 512), BILINEAR), ToTensor, ImageNet, net(x)[0].argmax."""
+    from PIL import Image
+    from torchvision import transforms
+
+    from idbench.swapper.parsing import PARSING_INNER, ParsingMask
+
+    upstream_module("zllrunning/face-parsing.PyTorch/resnet.py", "_up_parsing_resnet")
+    model = upstream_module("zllrunning/face-parsing.PyTorch/model.py", "_up_parsing_model",
+                            replace=(("from resnet import Resnet18", "from _up_parsing_resnet import Resnet18"),))
+    net = randomise(model.BiSeNet(n_classes=19), 7)
+    path = tmp_path / "79999_iter.pth"
+    torch.save(net.state_dict(), path)
+    mask = ParsingMask(path)
+    to_tensor = transforms.Compose([transforms.ToTensor(),
+                                    transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+    import cv2
+
+    for img, _ in photos:
+        x = to_tensor(Image.fromarray(img).resize((512, 512), Image.BILINEAR))[None]
+        with torch.no_grad():
+            labels = net(x)[0][0].argmax(0).numpy()
+        keep = np.isin(labels, PARSING_INNER).astype(np.uint8)
+        assert 0.01 < keep.mean() < 0.99  # random weights that still give both classes
+        ref = cv2.resize(keep, img.shape[1::-1], interpolation=cv2.INTER_NEAREST)  # idbench's own step back
+        assert np.mean(mask(img) == ref) > 0.999

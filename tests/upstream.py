@@ -30,6 +30,10 @@ QUIRKS: Dict[str, Tuple[Tuple[str, str], ...]] = {
         ("from mtcnn_pytorch.src.matlab_cp2tform import", "from _up_adaface_cp2tform import"),),
     # torch >= 2 wants a contiguous input to .view()
     "clcarwin/sphereface_pytorch/net_sphere.py": (("x = x.view(x.size(0),-1)", "x = x.reshape(x.size(0),-1)"),),
+    # numpy >= 1.24 refuses the ragged array of (scalar, size-1 array) the last line of align_img builds
+    "sicxu/Deep3DFaceRecon_pytorch/util/preprocess.py": (
+        ("trans_params = np.array([w0, h0, s, t[0], t[1]])",
+         "trans_params = np.array([w0, h0, float(s), float(t[0]), float(t[1])])"),),
     # ImageNet weights are downloaded when the backbone is built: random weights are what a parity test wants
     "zllrunning/face-parsing.PyTorch/resnet.py": (("self.init_weight()", "pass"),),
 }
