@@ -277,3 +277,37 @@ def test_parsing_whole_call_is_test_pys(photos, tmp_path):
         assert 0.01 < keep.mean() < 0.99  # random weights that still give both classes
         ref = cv2.resize(keep, img.shape[1::-1], interpolation=cv2.INTER_NEAREST)  # idbench's own step back
         assert np.mean(mask(img) == ref) > 0.999
+
+
+# --- IResNet family: arcface_torch, BlendFace, CurricularFace -----------------------------------------------
+
+
+IRESNETS = {  # idbench name: (upstream file, module name, constructor, released file name)
+    "arcface.r50": ("deepinsight/insightface/recognition/arcface_torch/backbones/iresnet.py", "_up_arcface_iresnet",
+                    lambda m: m.iresnet50(), "ms1mv3_arcface_r50_fp16_backbone.pth"),
+    "blendface.r50": ("mapooon/BlendFace/iresnet.py", "_up_blendface_iresnet", lambda m: m.iresnet50(),
+                      "blendface_r50_backbone.pth"),
+    "curricularface.ir101": ("HuangYG123/CurricularFace/backbone/model_irse.py", "_up_curricular_irse",
+                             lambda m: m.IR_101([112, 112]), "CurricularFace_Backbone.pth"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IRESNETS))
+def test_iresnet_whole_call_is_norm_crop_and_the_official_module(photos, tmp_path, name):
+    """insightface's norm_crop (the data these were trained and evaluated on) + (x/255 - 0.5)/0.5 RGB
+    (arcface_torch's inference.py) + the official module, saved as its repository releases the backbone."""
+    from insightface.utils.face_align import norm_crop
+
+    rel, mod, build, filename = IRESNETS[name]
+    net = randomise(build(upstream_module(rel, mod)), 8)
+    path = tmp_path / filename
+    torch.save(net.state_dict(), path)
+    official = np.stack([norm_crop(img, face.landmarks5) for img, face in photos])  # float32 points, as detected
+    x = torch.from_numpy(official).permute(0, 3, 1, 2).float().div(255).sub(0.5).div(0.5).contiguous()
+    with torch.no_grad():
+        out = net(x)
+    ref = (out[0] if isinstance(out, tuple) else out).numpy()  # CurricularFace returns (embedding, conv_out)
+    crops, emb = ours(name, path, photos)
+    assert grey_levels(crops, official) <= 2  # measured: 2 grey levels on < 0.01% of values
+    assert np.mean(crops != official) < 1e-3
+    assert cosine(emb, ref).min() > 0.9999
