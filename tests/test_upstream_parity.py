@@ -20,6 +20,7 @@ from conftest import hog_faces
 from upstream import cosine, randomise, upstream_module
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.slow  # full-size networks on CPU: 10-140 s each
 torch.set_num_threads(2)
 
 FACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
@@ -311,3 +312,34 @@ def test_iresnet_whole_call_is_norm_crop_and_the_official_module(photos, tmp_pat
     assert grey_levels(crops, official) <= 2  # measured: 2 grey levels on < 0.01% of values
     assert np.mean(crops != official) < 1e-3
     assert cosine(emb, ref).min() > 0.9999
+
+
+# --- learned swappers -------------------------------------------------------------------------------------
+
+
+def test_blendswap_whole_call_is_inference_pys(photos, tmp_path):
+    """swapping/blendswap.py's BlendSwap (full size, random weights) on idbench's crops, then inference.py's
+    ``(output * 255).astype(np.uint8)``, vs idbench's generate (identity computed once per source)."""
+    from idbench.swapper import create_swapper
+    from idbench.swapper.learned.paste import crop_face
+
+    root = "mapooon/BlendFace/swapping/"
+    names = {"generator": "_up_bs_generator", "encoder": "_up_bs_encoder", "iresnet": "_up_bs_iresnet"}
+    for file, mod in names.items():
+        upstream_module(f"{root}model/{file}.py", mod)
+    bs = upstream_module(f"{root}blendswap.py", "_up_bs_blendswap",
+                         replace=tuple((f"from model.{f} import", f"from {m} import") for f, m in names.items()))
+    torch.manual_seed(9)
+    model = randomise(bs.BlendSwap(), 9)
+    path = tmp_path / "blendswap.pth"
+    torch.save(model.state_dict(), path)  # the released file: the whole module's state_dict()
+    sw = create_swapper("blendswap", weights=path).model
+    (s_img, s_face), (t_img, t_face) = photos[0], photos[1]
+    s_crop, _ = crop_face(s_img, s_face, sw.spec.source)
+    t_crop, _ = crop_face(t_img, t_face, sw.spec.target)
+    tensor = lambda c: torch.from_numpy(c.transpose(2, 0, 1)[None].astype(np.float32) / 255.0)  # ToTensor
+    with torch.no_grad():
+        out = model(tensor(t_crop), tensor(s_crop))
+    official = (out.permute(0, 2, 3, 1)[0].numpy() * 255).astype(np.uint8)
+    ours_out = sw.generate(t_crop, sw.identity(s_crop))
+    assert grey_levels(ours_out, official) <= 1 and np.mean(ours_out != official) < 1e-3
