@@ -108,8 +108,8 @@ class LearnedSwapper:
 
 
 def to_uint8(x: np.ndarray, mode: str = "round") -> np.ndarray:
-    """float RGB in [0, 1] (H x W x 3) -> uint8, ``round``\ ed or ``truncate``\ d (``(x * 255).astype(uint8)``,
-    as BlendFace's ``inference.py``), clipped to 0..255; NaN/inf is a per-item :class:`SwapError`."""
+    """float RGB in [0, 1] (H x W x 3) -> uint8 by ``mode``: "round", or "truncate" as BlendFace's
+    ``inference.py`` (``(x * 255).astype(uint8)``); clipped to 0..255; NaN/inf is a per-item :class:`SwapError`."""
     if not np.all(np.isfinite(x)):
         raise SwapError("generator output is not finite")
     if mode not in ("round", "truncate"):
