@@ -99,6 +99,12 @@ def list_cmd(what: str = typer.Argument(..., help="encoders | detectors | swappe
                  SWAPPERS.spec(n).description) for n in SWAPPERS.names(pattern)]
         _table(("name", "kind", "weights", "weight files go in", "parameters", "description"),
                [(n + (":DIR" if SWAPPERS.spec(n).arg else ""), *rest) for n, *rest in rows])
+    elif what == "estimators":  # with where names, units or signs differ from the official outputs
+        from idbench.analysis.estimators import ESTIMATORS
+
+        _table(("name", "units", "description", "conventions vs the official output"),
+               [(n, s.units or "-", s.description, s.conventions or "-")
+                for n, s in ((n, ESTIMATORS.spec(n)) for n in ESTIMATORS.names(pattern))])
     else:
         registry = _other_registry(what)
         _table(("name", "description"), [(n, getattr(registry.spec(n), "description", "")) for n in

@@ -145,12 +145,16 @@ def deep3d_module(path: Path, allow_pickle: Optional[bool] = None):
 
 _DEEP3D_PAPER = "Deng et al., Accurate 3D Face Reconstruction with Weakly-Supervised Learning, CVPRW 2019"
 _DEEP3D_LICENCE = "code: MIT (Deep3DFaceRecon_pytorch); 3DMM: Basel Face Model 2009 licence"
+_DEEP3D_CONVENTIONS = ("slices of the official 257 coefficients (id 0:80, exp 80:144), unscaled; the 5 points "
+                       "come from dlib's 68 landmarks (extract_5p), not the MTCNN points of the official test.py")
+_DEEP3D_RECIPE = ("util/preprocess.align_img: POS fit of the 5 points to the BFM's, image resized by 102/s with "
+                  "PIL bicubic (sizes and offsets truncated), 224x224 crop (zero padding); RGB / 255")
 
 
 @register_estimator(EstimatorSpec(
     "expression.deep3d", "expression", "Deep3DFaceRecon ResNet-50: 64 3DMM expression coefficients; user weights "
     "epoch_20.pth", tuple(f"exp_{i:02d}" for i in range(64)), weights=(DEEP3D_WEIGHTS,), units="3DMM coefficients",
-    paper=_DEEP3D_PAPER, licence=_DEEP3D_LICENCE))
+    paper=_DEEP3D_PAPER, licence=_DEEP3D_LICENCE, conventions=_DEEP3D_CONVENTIONS, recipe=_DEEP3D_RECIPE))
 def _expression_deep3d(spec, weights_path, device="cpu", allow_pickle: Optional[bool] = None):
     return Deep3DEstimator(spec, deep3d_module(weights_path, allow_pickle), weights_path, device, "exp")
 
@@ -158,6 +162,6 @@ def _expression_deep3d(spec, weights_path, device="cpu", allow_pickle: Optional[
 @register_estimator(EstimatorSpec(
     "shape.deep3d", "shape", "Deep3DFaceRecon ResNet-50: 80 3DMM identity (shape) coefficients; user weights "
     "epoch_20.pth", tuple(f"id_{i:02d}" for i in range(80)), weights=(DEEP3D_WEIGHTS,), units="3DMM coefficients",
-    paper=_DEEP3D_PAPER, licence=_DEEP3D_LICENCE))
+    paper=_DEEP3D_PAPER, licence=_DEEP3D_LICENCE, conventions=_DEEP3D_CONVENTIONS, recipe=_DEEP3D_RECIPE))
 def _shape_deep3d(spec, weights_path, device="cpu", allow_pickle: Optional[bool] = None):
     return Deep3DEstimator(spec, deep3d_module(weights_path, allow_pickle), weights_path, device, "id")

@@ -55,6 +55,11 @@ class HopeNetEstimator(TorchEstimator):
 @register_estimator(EstimatorSpec(
     "pose.hopenet", "pose", "HopeNet ResNet-50, 3 x 66 bins (300W-LP); user weights hopenet_robust_alpha1.pkl",
     POSE_COLUMNS, weights=(HOPENET_WEIGHTS,), units="degrees",
+    conventions="same as the official test_on_video_dlib.py output: (yaw, pitch, roll) in degrees, HopeNet's "
+                "(300W-LP) signs: yaw > 0 towards image left, pitch > 0 up, roll > 0 clockwise",
+    recipe="test_on_video_dlib.py: integer dlib box widened by 2w/4 each side, 3h/4 up, h/4 down (Python 2 "
+           "integer division), clamped; PIL bilinear resize of the shorter side to 224 (longer truncated), "
+           "CenterCrop 224 (Python 2 round); RGB; ImageNet mean/std",
     paper="Ruiz, Chong & Rehg, Fine-Grained Head Pose Estimation Without Keypoints, CVPRW 2018",
     licence="code: Apache-2.0 (deep-head-pose); weights: trained on 300W-LP (research use)"))
 def _pose_hopenet(spec, weights_path, device="cpu", allow_pickle: Optional[bool] = None):

@@ -57,6 +57,12 @@ class L2CSEstimator(TorchEstimator):
 @register_estimator(EstimatorSpec(
     "gaze.l2cs", "gaze", "L2CS-Net ResNet-50, 2 x 90 bins (Gaze360); user weights L2CSNet_gaze360.pkl",
     GAZE_COLUMNS, weights=(L2CS_WEIGHTS,), units="degrees",
+    conventions="head order and units differ from the official Pipeline: it returns (pitch, yaw) in radians "
+                "and calls head 0 (fc_yaw_gaze) 'pitch'; idbench's yaw is head 0 (the horizontal angle by "
+                "Gaze360's label geometry: the official 'pitch'), idbench's pitch is head 1 (the official "
+                "'yaw'), both in degrees; signs unchanged (yaw > 0 towards image left, pitch > 0 up)",
+    recipe="l2cs/pipeline.py: int() face box clamped at 0, cv2.resize to 224x224 (bilinear), then "
+           "utils.transformations: PIL Resize(448) (bilinear); RGB; ImageNet mean/std",
     paper="Abdelrahman et al., L2CS-Net: Fine-Grained Gaze Estimation in Unconstrained Environments, 2022",
     licence="code: MIT (L2CS-Net); weights: trained on Gaze360 (research use)"))
 def _gaze_l2cs(spec, weights_path, device="cpu", allow_pickle: Optional[bool] = None):
