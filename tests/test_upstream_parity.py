@@ -12,6 +12,7 @@ Tolerances (whole call, real photos, random weights):
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.slow  # full-size networks on CPU: 10-140 s each
 torch.set_num_threads(2)
 
 FACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
-N_PHOTOS = 4
+N_PHOTOS = int(os.environ.get("IDBENCH_PARITY_PHOTOS", "4"))  # more photos for a measurement run (pytest -s)
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +33,23 @@ def photos():
     """(RGB image, first dlib-HOG face) of 4 real photos."""
     if not (FACES / "MANIFEST.csv").is_file():
         pytest.skip("../shared/data/faces is not available")
-    return hog_faces(sorted(FACES.glob("*/02.jpg"))[::7], n=N_PHOTOS)
+    return hog_faces(sorted(FACES.glob("*/02.jpg"))[::7 if N_PHOTOS <= 8 else 1], n=N_PHOTOS)
 
 
-def grey_levels(a: np.ndarray, b: np.ndarray) -> int:
+def grey_levels(a: np.ndarray, b: np.ndarray, what: str = "") -> int:
+    """Largest difference of two uint8 arrays in grey levels (printed with the share of differing values)."""
     assert a.shape == b.shape, (a.shape, b.shape)
-    return int(np.abs(a.astype(int) - b.astype(int)).max())
+    d = np.abs(a.astype(int) - b.astype(int))
+    print(f"PARITY {what}: crop max {d.max()} grey levels, {np.mean(d > 0):.4%} of values differ")
+    return int(d.max())
+
+
+def outputs(ours_out, ref, what: str = "") -> None:
+    """Print the largest output difference (absolute and relative to the output scale) and the lowest cosine."""
+    ours_out, ref = np.asarray(ours_out, np.float64), np.asarray(ref, np.float64)
+    d = np.abs(ours_out - ref).max()
+    print(f"PARITY {what}: output max abs diff {d:.3g} ({d / np.abs(ref).max():.2g} of scale), "
+          f"min cosine {cosine(np.atleast_2d(ours_out), np.atleast_2d(ref)).min():.7f}")
 
 
 def ours(name: str, path: Path, photos) -> tuple:
@@ -67,7 +79,8 @@ def test_sphereface_whole_call_is_lfw_evals(photos, tmp_path):
     with torch.no_grad():
         ref = net(x).numpy()
     crops, emb = ours("sphereface.sphere20a", path, photos)
-    assert grey_levels(crops[..., ::-1], np.stack(official)) <= 2
+    assert grey_levels(crops[..., ::-1], np.stack(official), "sphereface") <= 2
+    outputs(emb, ref, "sphereface")
     assert cosine(emb, ref).min() > 0.999
 
 
@@ -92,7 +105,8 @@ def test_adaface_whole_call_is_inferences(photos, tmp_path):
     with torch.no_grad():
         ref = torch.cat([model(inference.to_input(c))[0] for c in official]).numpy()
     crops, emb = ours("adaface.ir50", path, photos)
-    assert grey_levels(crops, np.stack(official)) <= 2
+    assert grey_levels(crops, np.stack(official), "adaface") <= 2
+    outputs(emb / np.linalg.norm(emb, axis=1, keepdims=True), ref, "adaface")  # the official output is unit-norm
     assert cosine(emb, ref).min() > 0.999
 
 
@@ -121,7 +135,8 @@ def test_facenet_whole_call_crops_mtcnns_box(photos, tmp_path):
         ref = model(fp.fixed_image_standardization(official)).numpy()
     assert all(face.detector == "dlib-hog" for _, face in photos)
     crops, emb = ours("facenet.vggface2", path, photos)
-    assert grey_levels(crops, official.permute(0, 2, 3, 1).numpy().astype(np.uint8)) == 0
+    assert grey_levels(crops, official.permute(0, 2, 3, 1).numpy().astype(np.uint8), "facenet") == 0
+    outputs(emb, ref, "facenet")
     assert np.abs(emb - ref).max() < 1e-5
     # the run's own (HOG) box would crop another face region
     from idbench.align import align_face
@@ -180,10 +195,11 @@ def test_hopenet_whole_call_is_test_on_video_dlibs(photos, tmp_path):
         w, h = pil.size  # torchvision 0.2's CenterCrop under Python 2: round half away from zero
         top, left = int(np.floor((h - 224) / 2.0 + 0.5)), int(np.floor((w - 224) / 2.0 + 0.5))
         official = np.asarray(pil)[top:top + 224, left:left + 224]
-        assert grey_levels(est.preprocess(img, face), official) == 0
+        assert grey_levels(est.preprocess(img, face), official, "hopenet") == 0
         with torch.no_grad():
             yaw, pitch, roll = net(norm(transforms.ToTensor()(official.copy()))[None])
         ref = [_softmax_angle(o, 3.0, 99.0)[0] for o in (yaw, pitch, roll)]
+        outputs(est.estimate(img, face), ref, "hopenet (degrees)")
         np.testing.assert_allclose(est.estimate(img, face), ref, atol=1e-3)  # degrees, same order and signs
 
 
@@ -209,11 +225,13 @@ def test_l2cs_whole_call_is_the_pipelines_and_names_head0_yaw(photos, tmp_path):
         x = utils.prep_input_numpy(crop[None], "cpu")
         ref_in = (x[0].permute(1, 2, 0).numpy() * np.array([0.229, 0.224, 0.225]) + np.array([0.485, 0.456, 0.406]))
         assert np.abs(ref_in * 255 - est.preprocess(img, face)).max() < 0.51  # the same uint8 image
+        grey_levels(np.rint(ref_in * 255).astype(np.uint8), est.preprocess(img, face), "l2cs")
         with torch.no_grad():
             head0, head1 = net(x)
         official_pitch = np.radians(_softmax_angle(head0, 4.0, 180.0)[0])  # pipeline.py's names and units
         official_yaw = np.radians(_softmax_angle(head1, 4.0, 180.0)[0])
         pitch, yaw = est.estimate(img, face)
+        outputs([yaw, pitch], np.degrees([official_pitch, official_yaw]), "l2cs (degrees)")
         assert abs(yaw - np.degrees(official_pitch)) < 1e-3 and abs(pitch - np.degrees(official_yaw)) < 1e-3
 
 
@@ -240,12 +258,13 @@ def test_deep3d_whole_call_is_align_imgs(photos, tmp_path):
         lm[:, -1] = img.shape[0] - 1 - lm[:, -1]  # test.py: y up
         _, official, _, _ = pre.align_img(Image.fromarray(img), lm, lm3d)
         official = np.asarray(official)
-        assert grey_levels(est.preprocess(img, face), official) == 0
+        assert grey_levels(est.preprocess(img, face), official, "deep3d") == 0
         x = torch.tensor(official / 255.0, dtype=torch.float32).permute(2, 0, 1)[None]
         with torch.no_grad():
             ref = net(x).numpy()[0]
         coef = est.coefficients(img, face)
         got = np.concatenate([coef[k] for k in ("id", "exp", "tex", "angle", "gamma", "txy", "tz")])
+        outputs(got, ref, "deep3d")
         assert np.abs(got - ref).max() < 1e-4 * max(1.0, np.abs(ref).max())
 
 
@@ -277,6 +296,7 @@ def test_parsing_whole_call_is_test_pys(photos, tmp_path):
         keep = np.isin(labels, PARSING_INNER).astype(np.uint8)
         assert 0.01 < keep.mean() < 0.99  # random weights that still give both classes
         ref = cv2.resize(keep, img.shape[1::-1], interpolation=cv2.INTER_NEAREST)  # idbench's own step back
+        print(f"PARITY parsing: {np.mean(mask(img) != ref):.4%} of mask pixels differ")
         assert np.mean(mask(img) == ref) > 0.999
 
 
@@ -309,7 +329,8 @@ def test_iresnet_whole_call_is_norm_crop_and_the_official_module(photos, tmp_pat
         out = net(x)
     ref = (out[0] if isinstance(out, tuple) else out).numpy()  # CurricularFace returns (embedding, conv_out)
     crops, emb = ours(name, path, photos)
-    assert grey_levels(crops, official) <= 2  # measured: 2 grey levels on < 0.01% of values
+    assert grey_levels(crops, official, name) <= 2  # measured: 2 grey levels on < 0.01% of values
+    outputs(emb, ref, name)
     assert np.mean(crops != official) < 1e-3
     assert cosine(emb, ref).min() > 0.9999
 
@@ -342,4 +363,32 @@ def test_blendswap_whole_call_is_inference_pys(photos, tmp_path):
         out = model(tensor(t_crop), tensor(s_crop))
     official = (out.permute(0, 2, 3, 1)[0].numpy() * 255).astype(np.uint8)
     ours_out = sw.generate(t_crop, sw.identity(s_crop))
-    assert grey_levels(ours_out, official) <= 1 and np.mean(ours_out != official) < 1e-3
+    assert grey_levels(ours_out, official, "blendswap output") <= 1 and np.mean(ours_out != official) < 1e-3
+
+
+def test_inswapper_whole_call_is_insightfaces_inswapper(photos, tmp_path):
+    """insightface's own INSwapper.get(paste_back=False) (norm_crop2, blobFromImage, truncation) on real photos,
+    with a small graph of inswapper_128's I/O, vs idbench's crop + generate on the same latent."""
+    import types
+
+    ins = pytest.importorskip("insightface.model_zoo.inswapper")
+    from learned_weights import identity_onnx, inswapper_onnx
+
+    from idbench.swapper import create_swapper
+    from idbench.swapper.learned.paste import crop_face
+
+    model = inswapper_onnx(tmp_path)
+    sw = create_swapper("inswapper", weights=model, identity_weights=identity_onnx(tmp_path)).model
+    ref = ins.INSwapper(model_file=str(model))
+    (s_img, s_face) = photos[0]
+    s_crop, _ = crop_face(s_img, s_face, sw.spec.source)
+    emb = sw.encoder.embed(s_crop[None])[0]
+    latent = sw.identity(s_crop)
+    ours_all, theirs_all = [], []
+    for t_img, t_face in photos[1:]:
+        bgr_fake, _ = ref.get(np.ascontiguousarray(t_img[..., ::-1]), types.SimpleNamespace(kps=t_face.landmarks5),
+                              types.SimpleNamespace(normed_embedding=emb), paste_back=False)
+        t_crop, _ = crop_face(t_img, t_face, sw.spec.target)
+        ours_all.append(sw.generate(t_crop, latent))
+        theirs_all.append(bgr_fake[..., ::-1])
+    assert grey_levels(np.stack(ours_all), np.stack(theirs_all), "inswapper output") <= 1
