@@ -392,3 +392,46 @@ def test_inswapper_whole_call_is_insightfaces_inswapper(photos, tmp_path):
         ours_all.append(sw.generate(t_crop, latent))
         theirs_all.append(bgr_fake[..., ::-1])
     assert grey_levels(np.stack(ours_all), np.stack(theirs_all), "inswapper output") <= 1
+
+
+def test_simswap_whole_call_is_test_one_images(photos, tmp_path):
+    """SimSwap's test_one_image.py on 224 crops: source -> ToTensor, ImageNet, nearest resize to 112, ArcFace
+    (models/arcface_models.py, conv3x3 injected from foamliu/InsightFace-v2), normalise; target -> ToTensor ->
+    Generator_Adain_Upsample (fs_networks.py, 9 blocks); official float output vs idbench's uint8."""
+    import torch.nn.functional as F
+    from torch import nn
+    from torchvision import transforms
+
+    from idbench.swapper import create_swapper
+    from idbench.swapper.learned.paste import crop_face
+
+    def conv3x3(in_planes, out_planes, stride=1):  # foamliu/InsightFace-v2 models.py, which SimSwap's file uses
+        return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
+
+    upstream_module("neuralchen/SimSwap/models/config.py", "_up_simswap_config")
+    arc = upstream_module("neuralchen/SimSwap/models/arcface_models.py", "_up_simswap_arcface",
+                          inject={"conv3x3": conv3x3},
+                          replace=(("from .config import", "from _up_simswap_config import"),))
+    fs = upstream_module("neuralchen/SimSwap/models/fs_networks.py", "_up_simswap_fs")
+    torch.manual_seed(10)
+    netArc = randomise(arc.ResNet(arc.IRBlock, [2, 2, 2, 2], use_se=True), 10)
+    netG = randomise(fs.Generator_Adain_Upsample(3, 3, 512, n_blocks=9, deep=False), 11)
+    torch.save(netG.state_dict(), tmp_path / "latest_net_G.pth")
+    torch.save(netArc.state_dict(), tmp_path / "arcface_checkpoint.tar")  # its state_dict (no pickle switch)
+    sw = create_swapper("simswap", weights={"latest_net_G.pth": tmp_path / "latest_net_G.pth",
+                                            "arcface_checkpoint.tar": tmp_path / "arcface_checkpoint.tar"}).model
+    (s_img, s_face), (t_img, t_face) = photos[0], photos[1]
+    s_crop, _ = crop_face(s_img, s_face, sw.spec.source)
+    t_crop, _ = crop_face(t_img, t_face, sw.spec.target)
+    arcface_in = transforms.Compose([transforms.ToTensor(),
+                                     transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    with torch.no_grad():
+        latent = F.normalize(netArc(F.interpolate(arcface_in(s_crop)[None], size=(112, 112))), p=2, dim=1)
+        official = netG(transforms.ToTensor()(t_crop)[None], latent)[0].permute(1, 2, 0).numpy()
+    ours_latent = sw.identity(s_crop)
+    outputs(ours_latent, latent.numpy(), "simswap identity")
+    ours_out = sw.generate(t_crop, ours_latent)
+    d = np.abs(ours_out.astype(float) - official * 255)
+    print(f"PARITY simswap output: max {d.max():.3f} grey levels from the official float output (rounding: 0.5)")
+    assert cosine(ours_latent, latent.numpy()).min() > 0.99999
+    assert d.max() <= 0.5 + 1e-2
