@@ -40,7 +40,7 @@ def grey_levels(a: np.ndarray, b: np.ndarray, what: str = "") -> int:
     """Largest difference of two uint8 arrays in grey levels (printed with the share of differing values)."""
     assert a.shape == b.shape, (a.shape, b.shape)
     d = np.abs(a.astype(int) - b.astype(int))
-    print(f"PARITY {what}: crop max {d.max()} grey levels, {np.mean(d > 0):.4%} of values differ")
+    print(f"PARITY {what}: max {d.max()} grey levels, {np.mean(d > 0):.4%} of values differ")
     return int(d.max())
 
 
