@@ -80,6 +80,12 @@ def test_sphereface_whole_call_is_lfw_evals(photos, tmp_path):
         ref = net(x).numpy()
     crops, emb = ours("sphereface.sphere20a", path, photos)
     assert grey_levels(crops[..., ::-1], np.stack(official), "sphereface") <= 2
+    from idbench.align import arcface_crop  # the other fit direction is far from the official crop
+
+    other = np.stack([arcface_crop(img, face.landmarks5, 112, "image_to_template", 96) for img, face in photos])
+    gap = np.abs(other[..., ::-1].astype(int) - np.stack(official)).mean()
+    print(f"PARITY sphereface: the image->template fit is {gap:.1f} grey levels from the official crop on average")
+    assert gap > 2
     outputs(emb, ref, "sphereface")
     assert cosine(emb, ref).min() > 0.999
 
