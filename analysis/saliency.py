@@ -89,7 +89,10 @@ def crop_face(image: np.ndarray, face: Face, encoder) -> Tuple[np.ndarray, Optio
     spec = encoder.spec
     face = recipe_face(image, face, spec.box_detector)
     crop = encoder_crop(image, face, spec)
-    m = alignment_matrix(image, face, spec.alignment, spec.input_size[0], spec.fit)
+    h, w = spec.input_size
+    m = alignment_matrix(image, face, spec.alignment, h, spec.fit)
+    if spec.alignment == "arcface112" and w < h:  # a narrower crop is the square's centre columns (SphereFace)
+        m[0, 2] -= (h - w) / 2.0
     lm = face.landmarks68 if face.landmarks68 is not None else face.landmarks5
     pts = None if lm is None else np.asarray(lm, np.float64) @ m[:, :2].T + m[:, 2]
     return crop, pts

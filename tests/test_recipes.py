@@ -58,3 +58,20 @@ def test_bench_list_estimators_shows_conventions():
     assert r.exit_code == 0, r.output
     line = next(l for l in r.output.splitlines() if l.startswith("gaze.l2cs"))
     assert "calls head 0 (fc_yaw_gaze) 'pitch'" in line and "degrees" in line
+
+
+def test_saliency_crop_landmarks_follow_sphereface_narrow_crop():
+    """The landmarks of a 112 x 96 crop are those of the square crop shifted by 8 px (noise-free points)."""
+    import types
+
+    from idbench.align import ARCFACE_DST
+    from idbench.analysis.saliency import crop_face
+    from idbench.encoders import get_spec
+    from idbench.faces import Face
+
+    img = np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8)
+    lm = ARCFACE_DST * 2.0 + np.array([30.0, 20.0], np.float32)
+    face = Face(np.array([20, 10, 280, 290], np.float32), 1.0, lm.astype(np.float32))
+    crop, pts = crop_face(img, face, types.SimpleNamespace(spec=get_spec("sphereface.sphere20a")))
+    assert crop.shape == (112, 96, 3)
+    np.testing.assert_allclose(pts, ARCFACE_DST - np.array([8.0, 0.0]), atol=1e-3)
