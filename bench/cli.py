@@ -106,6 +106,12 @@ def list_cmd(what: str = typer.Argument(..., help="encoders | detectors | swappe
         rows = P.in_sets(P.load_published(), pattern)
         _table(P.LISTING_HEADER, P.listing_rows(rows))
         typer.echo("\n" + "\n".join(P.listing_conventions(rows)))
+    elif what == "estimators":  # with where names, units or signs differ from the official outputs
+        from idbench.analysis.estimators import ESTIMATORS
+
+        _table(("name", "units", "description", "conventions vs the official output"),
+               [(n, s.units or "-", s.description, s.conventions or "-")
+                for n, s in ((n, ESTIMATORS.spec(n)) for n in ESTIMATORS.names(pattern))])
     else:
         registry = _other_registry(what)
         _table(("name", "description"), [(n, getattr(registry.spec(n), "description", "")) for n in
@@ -231,6 +237,8 @@ def run_cmd(
     weights: List[str] = typer.Option([], "--weights", help=WEIGHTS_HELP),
     no_cache: bool = typer.Option(False, "--no-cache"),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
+    flip_test: bool = typer.Option(False, "--flip-test", help="embed each face as the sum of its and its mirror's "
+                                   "embeddings (arcface_torch / CurricularFace verification)"),
 ):
     """Run the benchmark; write leaderboard.csv, results.json and report.html into --out."""
     from idbench.bench import validate as V
@@ -266,7 +274,8 @@ def run_cmd(
                     splits=str(splits) if splits else None, k_partners=k_partners, n_boot=n_boot,
                     saliency_faces=saliency_faces, saliency_region=saliency_region,
                     cache_dir=str(cache_dir) if cache_dir else None,
-                    no_cache=no_cache, weights=w, analyses=wanted, n_perm=n_perm, swap_estimators=swap_est)
+                    no_cache=no_cache, weights=w, analyses=wanted, n_perm=n_perm, swap_estimators=swap_est,
+                    flip_test=flip_test)
     try:
         results = run(cfg)
     except IdbenchError as e:
