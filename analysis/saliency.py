@@ -47,12 +47,13 @@ __all__ = ["METHODS", "saliency", "occlusion", "vanilla_gradient", "integrated_g
 # crops and masks
 # ---------------------------------------------------------------------------------------------
 
-def alignment_matrix(image: np.ndarray, face: Face, alignment: str, size: Optional[int] = None) -> np.ndarray:
+def alignment_matrix(image: np.ndarray, face: Face, alignment: str, size: Optional[int] = None,
+                     fit: str = "image_to_template") -> np.ndarray:
     """The 2 x 3 affine map from image pixels to the crop that :func:`idbench.align.align_face` makes."""
     from idbench import align as A
 
     if alignment == "arcface112":
-        return A.arcface_matrix(face.landmarks5, size or 112).astype(np.float64)
+        return A.arcface_matrix(face.landmarks5, size or 112, fit).astype(np.float64)
     if alignment == "dlib150":
         return A.dlib_chip_matrix(image, face, size or 150)
     if alignment == "mtcnn160":
@@ -83,11 +84,15 @@ def alignment_matrix(image: np.ndarray, face: Face, alignment: str, size: Option
 
 def crop_face(image: np.ndarray, face: Face, encoder) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """(aligned crop for ``encoder``, the face's landmarks in crop pixels: 68 x 2, or 5 x 2 without 68)."""
-    from idbench.align import align_face
+    from idbench.recipe_face import encoder_crop, recipe_face
 
     spec = encoder.spec
-    crop = align_face(image, face, spec.alignment, spec.input_size[0])
-    m = alignment_matrix(image, face, spec.alignment, spec.input_size[0])
+    face = recipe_face(image, face, spec.box_detector)
+    crop = encoder_crop(image, face, spec)
+    h, w = spec.input_size
+    m = alignment_matrix(image, face, spec.alignment, h, spec.fit)
+    if spec.alignment == "arcface112" and w < h:  # a narrower crop is the square's centre columns (SphereFace)
+        m[0, 2] -= (h - w) / 2.0
     lm = face.landmarks68 if face.landmarks68 is not None else face.landmarks5
     pts = None if lm is None else np.asarray(lm, np.float64) @ m[:, :2].T + m[:, 2]
     return crop, pts

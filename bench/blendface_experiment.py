@@ -110,7 +110,8 @@ def train_config(args: argparse.Namespace, data: Path, name: str, blend_prob: fl
                        weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
                        head_init="centroids",
                        seed=args.seed, device=args.device, workers=args.workers, threads=args.threads,
-                       save_every=50, keep=2, resume="auto", progress=not args.no_progress)
+                       save_every=50, keep=2, resume="auto", progress=not args.no_progress,
+                       val="none")  # the held-out identities are the test set: they must not pick the checkpoint
 
 
 def run_training(args: argparse.Namespace, data: Path) -> Dict[str, dict]:

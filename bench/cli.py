@@ -106,6 +106,12 @@ def list_cmd(what: str = typer.Argument(..., help="encoders | detectors | swappe
         rows = P.in_sets(P.load_published(), pattern)
         _table(P.LISTING_HEADER, P.listing_rows(rows))
         typer.echo("\n" + "\n".join(P.listing_conventions(rows)))
+    elif what == "estimators":  # with where names, units or signs differ from the official outputs
+        from idbench.analysis.estimators import ESTIMATORS
+
+        _table(("name", "units", "description", "conventions vs the official output"),
+               [(n, s.units or "-", s.description, s.conventions or "-")
+                for n, s in ((n, ESTIMATORS.spec(n)) for n in ESTIMATORS.names(pattern))])
     else:
         registry = _other_registry(what)
         _table(("name", "description"), [(n, getattr(registry.spec(n), "description", "")) for n in
@@ -207,7 +213,7 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
 @app.command("run")
 def run_cmd(
     encoders: str = typer.Option("dlib", "--encoders", help="comma-separated encoder names or contract .toml files"),
-    dataset: str = typer.Option("sample", "--dataset", help="sample | folder | lfw | ffpp"),
+    dataset: str = typer.Option("sample", "--dataset", help="sample | folder | lfw | ffpp | bin:PATH (insightface .bin)"),
     root: Optional[Path] = typer.Option(None, "--root", help="dataset root"),
     out: Path = typer.Option(Path("runs/latest"), "--out", "-o"),
     swappers: str = typer.Option("", "--swappers", help="e.g. blend,ffpp:FaceShifter,results:DIR"),
@@ -235,6 +241,8 @@ def run_cmd(
     weights: List[str] = typer.Option([], "--weights", help=WEIGHTS_HELP),
     no_cache: bool = typer.Option(False, "--no-cache"),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
+    flip_test: bool = typer.Option(False, "--flip-test", help="embed each face as the sum of its and its mirror's "
+                                   "embeddings (arcface_torch / CurricularFace verification)"),
 ):
     """Run the benchmark; write leaderboard.csv, results.json and report.html into --out."""
     from idbench.bench import validate as V
@@ -261,6 +269,9 @@ def run_cmd(
         fail(str(e))
     from idbench.bench.run import RunConfig, run  # imports torch: after the checks
 
+    if dataset.startswith("bin:") and detector == "auto":  # .bin crops are aligned: use them as they are
+        detector = "aligned"
+
     cfg = RunConfig(dataset=dataset, root=str(root) if root else None,
                     encoders=enc_names, swappers=sw_names, multi_face=multi_face, min_face=min_face,
                     id_encoders=id_names, out=str(out), seed=seed, device=device,
@@ -269,7 +280,8 @@ def run_cmd(
                     splits=str(splits) if splits else None, k_partners=k_partners, n_boot=n_boot,
                     saliency_faces=saliency_faces, saliency_region=saliency_region,
                     cache_dir=str(cache_dir) if cache_dir else None,
-                    no_cache=no_cache, weights=w, analyses=wanted, n_perm=n_perm, swap_estimators=swap_est)
+                    no_cache=no_cache, weights=w, analyses=wanted, n_perm=n_perm, swap_estimators=swap_est,
+                    flip_test=flip_test)
     try:
         results = run(cfg)
     except IdbenchError as e:

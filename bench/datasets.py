@@ -14,7 +14,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from idbench.cache import content_key
+from idbench.cache import bytes_key, content_key
 from idbench.errors import IdbenchError, InputError, dropped
 from idbench.imageio import IMAGE_EXTS, scan_identity_folders
 from idbench.registry import Registry
@@ -62,7 +62,41 @@ def register_dataset(name: str, description: str):
 
 
 def load_dataset(name: str, root: Optional[os.PathLike] = None, **options) -> Dataset:
+    if name.startswith("bin:"):  # an insightface verification set: --dataset bin:PATH
+        return bin_dataset(name[4:])
     return DATASETS.factory(name)(root=root, **options)
+
+
+def bin_dataset(path: os.PathLike) -> Dataset:
+    """insightface's ``.bin`` verification set (read safely by :mod:`idbench.bench.binset`), its images written
+    once under the idbench cache; identities = the connected components of the same-identity pairs."""
+    from .binset import bin_folds, load_bin
+
+    b = load_bin(path)
+    folder = idbench_home() / "bin" / bytes_key(Path(path).read_bytes())[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    parent = list(range(len(b.images)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for (i, j), same in zip(b.pairs, b.issame):
+        if same:
+            parent[find(int(i))] = find(int(j))
+    items = []
+    for i, data in enumerate(b.images):
+        p = folder / (f"{i:06d}" + (".png" if data[:4] == b"\x89PNG" else ".jpg"))
+        if not p.is_file():
+            p.write_bytes(data)
+        items.append(Item(p, f"pairgroup_{find(i):06d}"))
+    pairs = np.concatenate([b.pairs, b.issame[:, None].astype(np.int64)], 1)
+    return Dataset("bin", str(path), items, f"{Path(path).name}: {len(b.issame)} pairs over {len(items)} aligned "
+                   f"crops, insightface's 10 consecutive folds", split="bin", pairs=pairs,
+                   folds=bin_folds(len(b.issame)),
+                   notes=["identities of a .bin set are unknown: images joined by a same-identity pair share one"])
 
 
 # --- folder ---------------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ class RunConfig:
     no_cache: bool = False
     progress: bool = True
     weights: Dict[str, str] = field(default_factory=dict)
+    flip_test: bool = False  # embeddings: face + mirror summed (arcface_torch / CurricularFace verification)
 
 
 def build_swappers(cfg: "RunConfig") -> Dict[str, object]:
@@ -203,6 +204,10 @@ def _run(cfg: RunConfig) -> dict:
 
         dist.barrier()
     encoders = create_encoders(cfg.encoders, cfg.weights, cfg.device)  # keyed by leaderboard name
+    if cfg.flip_test:
+        from idbench.encoders import with_flip_test
+
+        encoders = {n: with_flip_test(e) for n, e in encoders.items()}
     label = dict(zip(cfg.encoders, encoders))  # a contract path -> its name, for --id-encoders
     cfg.id_encoders = [label.get(n, n) for n in cfg.id_encoders]
     table = _detect_dataset(cfg, ds, encoders, cache, rank, world)
@@ -232,6 +237,8 @@ def _run(cfg: RunConfig) -> dict:
                 res.pop(k, None)
         if "bias" in res:
             res["bias"]["swap_params"] = results["bias_swap_params"]
+        if "verification" in res:
+            res["verification"]["flip_test"] = enc.spec.flip_test
         res["saliency"] = _saliency(cfg, enc, name, table, out_dir, cache, labels)
         results["encoders"][name] = res
     if "decomposition" in wanted:

@@ -62,7 +62,8 @@ def prepare_cmd(
 
 
 def train_cmd(
-    data: Path = typer.Option(..., "--data", help="DATA_DIR written by bench prepare"),
+    data: str = typer.Option(..., "--data", help="DATA_DIR written by bench prepare, a folder with insightface's "
+                                                 "train.rec/train.idx (rec:DIR), or of aligned crops (aligned:DIR)"),
     out: Path = typer.Option(..., "--out", "-o", help="run folder (checkpoints, backbone.pth, logs)"),
     arch: str = typer.Option("iresnet50", "--arch",
                              help="iresnet18|34|50|100, dlib.resnet_v1_torch, a registered torch or ONNX encoder, "
@@ -81,11 +82,13 @@ def train_cmd(
     batch_size: int = typer.Option(128, "--batch-size", help="global batch size (all processes together)"),
     epochs: int = typer.Option(20, "--epochs"),
     steps: Optional[int] = typer.Option(None, "--steps", help="total optimiser steps (overrides --epochs)"),
-    lr: float = typer.Option(0.1, "--lr"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="default 0.1 from scratch, 0.01 when fine-tuning "
+                                                         "(--init, a contract/ONNX file, dlib's ResNet)"),
     head_lr: Optional[float] = typer.Option(None, "--head-lr", help="classifier learning rate (default --lr)"),
     momentum: float = typer.Option(0.9, "--momentum"),
     weight_decay: float = typer.Option(5e-4, "--weight-decay"),
-    warmup_steps: int = typer.Option(0, "--warmup-steps"),
+    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps",
+                                               help="linear warm-up; default one epoch when fine-tuning, else 0"),
     lr_power: float = typer.Option(2.0, "--lr-power", help="polynomial decay power"),
     grad_clip: float = typer.Option(5.0, "--grad-clip", help="gradient-norm clip (0: off)"),
     head_init: str = typer.Option("random", "--head-init", help="random | centroids (class means; for fine-tuning)"),
@@ -107,6 +110,13 @@ def train_cmd(
     plugin: List[str] = typer.Option([], "--plugin", help="module to import first (registers encoders); repeatable"),
     blend_mask: str = typer.Option("landmarks", "--blend-mask", help="blend mask: landmarks | parsing:<BiSeNet .pth>"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    val: str = typer.Option("auto", "--val", help="validation (start + every epoch): auto (DATA/heldout_identities"
+                                                  ".txt if present) | none | heldout[:FILE] | bin:PATH"),
+    val_margin: float = typer.Option(0.02, "--val-margin",
+                                     help="stop when validation AUC falls more than this below the start (0: never)"),
+    val_flip: bool = typer.Option(False, "--val-flip/--no-val-flip", help="flip test in validation"),
+    sharded_head: bool = typer.Option(False, "--sharded-head/--full-head",
+                                      help="under torchrun: the classifier split by classes over the ranks"),
 ):
     """Train an identity encoder (ArcFace / CosFace loss, optional BlendFace blending); torchrun-ready."""
     from idbench.bench.train import TrainConfig, train
@@ -120,16 +130,22 @@ def train_cmd(
                       freeze_until=freeze_until, trainable_fraction=trainable_fraction,
                       seed=seed, device=device, amp=amp, sync_bn=sync_bn, workers=workers, threads=threads,
                       save_every=save_every, keep=keep, log_every=log_every, resume=resume,
-                      export_name=export_name, plugins=list(plugin), blend_mask=blend_mask, progress=progress)
+                      export_name=export_name, plugins=list(plugin), blend_mask=blend_mask, progress=progress,
+                      val=val, val_margin=val_margin, val_flip=val_flip,
+                      sharded_head=sharded_head)
     try:
         res = train(cfg)
     except IdbenchError as e:
         _fail(str(e))
+    if res["rank"] == 0 and res.get("stopped"):
+        typer.echo(f"stopped: {res['stopped']}", err=True)
     if res["rank"] == 0:
         loss = f"loss {res['losses'][-1]:.4f}; " if res["losses"] else ""
         loads = f" (create_encoder({res['export_name']!r}, weights=...))" if res["export_name"] else ""
         typer.echo(f"step {res['step']}: {loss}encoder -> {res['encoder']} (bench run --encoders {res['encoder']}); "
                    f"backbone -> {res['backbone']}{loads}; checkpoint -> {res['last']}")
+    if res.get("stopped"):
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

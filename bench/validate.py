@@ -89,6 +89,10 @@ def check_swappers(specs: Sequence[str], dataset: str, weights: Optional[Mapping
 def check_dataset(name: str, root: Optional[os.PathLike], splits: Optional[os.PathLike] = None) -> None:
     from idbench.bench.datasets import DATASETS
 
+    if name.startswith("bin:"):  # an insightface .bin verification set
+        if not Path(name[4:]).is_file():
+            raise InputError(f"--dataset {name}: no such file")
+        return
     DATASETS.spec(name)
     if root is None and name != "sample":
         raise InputError(f"--dataset {name} needs --root DIR")

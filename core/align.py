@@ -2,6 +2,10 @@
 
 * ``arcface112``: 5-point similarity transform onto insightface's ``arcface_dst`` template, warped
   with ``cv2.warpAffine`` and a black border: the same as ``insightface.utils.face_align.norm_crop``.
+  The fit direction is a parameter (:data:`FITS`): insightface fits image -> template
+  (``image_to_template``); ``matlab_cp2tform`` (SphereFace's ``lfw_eval.py``, AdaFace's ``align_trans``)
+  fits template -> image and inverts it (``template_to_image``): the two least-squares problems weight
+  the residuals differently, so on real faces the cp2tform crop is a few percent larger.
 * ``dlib150``: dlib's own 150x150 face chip (``dlib.get_face_chip``, padding 0.25) from its 5-point shape.
 * ``mtcnn160``: facenet-pytorch's crop: the detector box plus a margin (14 px at 160, the maintainer's
   recommendation), no rotation, resized to 160x160.
@@ -56,6 +60,24 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * r, t[:, None]])
 
 
+FITS = ("image_to_template", "template_to_image")
+
+
+def fitted_matrix(points: np.ndarray, template: np.ndarray, fit: str = "image_to_template") -> np.ndarray:
+    """The 2 x 3 image -> crop similarity for ``points`` onto ``template``, fitted in direction ``fit``.
+
+    ``template_to_image`` is ``matlab_cp2tform``'s non-reflective similarity: least squares from the
+    template onto the image points, then inverted (the crop still maps image pixels to the template).
+    """
+    if fit == "image_to_template":
+        return similarity_transform(points, template)
+    if fit == "template_to_image":
+        import cv2
+
+        return cv2.invertAffineTransform(similarity_transform(template, points))
+    raise ValueError(f"alignment fit must be one of {FITS}, got {fit!r}")
+
+
 def warp_affine(image: np.ndarray, m: np.ndarray, size: Sequence[int]) -> np.ndarray:
     import cv2
 
@@ -63,13 +85,17 @@ def warp_affine(image: np.ndarray, m: np.ndarray, size: Sequence[int]) -> np.nda
     return cv2.warpAffine(image, m.astype(np.float64), (w, h), borderValue=0.0)
 
 
-def arcface_crop(image: np.ndarray, landmarks5: np.ndarray, size: int = 112) -> np.ndarray:
-    m = similarity_transform(landmarks5, arcface_template(size))
-    return warp_affine(image, m, size)
+def arcface_crop(image: np.ndarray, landmarks5: np.ndarray, size: int = 112,
+                 fit: str = "image_to_template", width: Optional[int] = None) -> np.ndarray:
+    """The ``size`` x ``size`` ArcFace crop, or its centre ``width`` columns warped directly (SphereFace's
+    96 x 112 ``ref_pts`` are the template shifted left by (size - width) / 2)."""
+    w = width or size
+    m = fitted_matrix(landmarks5, arcface_template(size) - np.array([(size - w) / 2.0, 0.0], np.float32), fit)
+    return warp_affine(image, m, (size, w))
 
 
-def arcface_matrix(landmarks5: np.ndarray, size: int = 112) -> np.ndarray:
-    return similarity_transform(landmarks5, arcface_template(size))
+def arcface_matrix(landmarks5: np.ndarray, size: int = 112, fit: str = "image_to_template") -> np.ndarray:
+    return fitted_matrix(landmarks5, arcface_template(size), fit)
 
 
 DLIB_CHIP_PADDING = 0.25  # dlib's own default for its face-recognition chips
@@ -158,10 +184,14 @@ def ffhq_crop(image: np.ndarray, lm68: np.ndarray, size: int = 256) -> np.ndarra
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
-def align_face(image: np.ndarray, face: Face, alignment: str, size: Optional[int] = None) -> np.ndarray:
-    """Crop ``face`` from an RGB uint8 image the way ``alignment`` says (see module docstring)."""
+def align_face(image: np.ndarray, face: Face, alignment: str, size: Optional[int] = None,
+               fit: str = "image_to_template", width: Optional[int] = None) -> np.ndarray:
+    """Crop ``face`` from an RGB uint8 image the way ``alignment`` says (see module docstring).
+
+    ``fit`` and ``width`` (a narrower crop: its centre columns) apply to ``arcface112``, see :func:`arcface_crop`.
+    """
     if alignment == "arcface112":
-        return arcface_crop(image, face.landmarks5, size or 112)
+        return arcface_crop(image, face.landmarks5, size or 112, fit, width)
     if alignment == "dlib150":
         return dlib_chip(image, face, size or 150)
     if alignment == "mtcnn160":

@@ -303,3 +303,27 @@ class Cascade(Detector):
                                 licence="Boost (dlib), MIT (facenet-pytorch)", stages=("dlib-hog", "mtcnn")))
 def _auto(spec, device="cpu", weights=None):
     return Cascade(spec, spec.stages, device=device)
+
+
+# --- already aligned crops ------------------------------------------------------------------------
+
+class AlignedCrop(Detector):
+    """No detection: the image is an ArcFace crop (insightface's ``.bin`` sets, ``train.rec``), so its five points
+    are the template's (:func:`idbench.align.arcface_template`) and the face is the whole crop."""
+
+    def _boxes(self, image):
+        from .align import arcface_template
+
+        h, w = image.shape[:2]
+        try:
+            lm5 = arcface_template(w)
+        except ValueError:
+            lm5 = None
+        if h != w or lm5 is None:
+            raise InputError(f"detector 'aligned' takes square ArcFace crops (112, 224, ... px), got {w}x{h}")
+        return [(dlib_box_from_landmarks5(lm5), 1.0, lm5)]
+
+
+@register_detector(DetectorSpec("aligned", "none: the images are already aligned ArcFace crops (112x112; .bin sets)"))
+def _aligned(spec, device="cpu", weights=None):
+    return AlignedCrop(spec)

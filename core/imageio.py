@@ -63,6 +63,20 @@ def to_rgb_uint8(img: np.ndarray, *, bgr: bool = True) -> np.ndarray:
     return np.ascontiguousarray(a[:, :, ::-1] if bgr else a)
 
 
+PIL_FILTERS = ("nearest", "bilinear", "bicubic")
+
+
+def pil_resize(img: np.ndarray, size: Tuple[int, int], filter: str = "bilinear") -> np.ndarray:
+    """``PIL.Image.resize`` of a uint8 H x W x 3 array to (W, H): the resize of the official scripts that
+    hand torchvision a PIL image (PIL's filters are antialiased when shrinking, unlike OpenCV's)."""
+    from PIL import Image
+
+    if filter not in PIL_FILTERS:
+        raise ValueError(f"PIL filter must be one of {PIL_FILTERS}, got {filter!r}")
+    method = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}[filter]
+    return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize((int(size[0]), int(size[1])), method))
+
+
 def read_regular_file(path: os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of a regular file; a FIFO, device or socket is never read (opened non-blocking, checked with
     ``fstat``, so it cannot hang) and a file above ``limit`` bytes is refused. Raises :class:`ImageReadError`."""

@@ -26,7 +26,6 @@ from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, 
 
 import numpy as np
 
-from idbench.align import align_face
 from idbench.cache import Cache, bytes_key, content_key
 from idbench.detectors import DETECTORS, Cascade, create_detector, preload_detector
 from idbench.devices import is_cuda
@@ -35,6 +34,7 @@ from idbench.faces import Face
 from idbench.face_policy import FacePolicy, apply_face_policy, resolve_policy
 from idbench.imageio import decode_image, image_key, iter_image_files, read_regular_file
 from idbench.parallel import ordered_map
+from idbench.recipe_face import encoder_crop
 from idbench.weights import cached_sha256
 
 DETECTION_VERSION = 2  # bump when detection/landmark post-processing changes (2: dlib-style box for MTCNN)
@@ -351,8 +351,12 @@ def detect_file(path, detector: str = "auto", all_faces: bool = False, cache: Op
 def encoder_fingerprint(encoder) -> dict:
     """Everything about an encoder that changes its embeddings (for cache keys and provenance)."""
     spec = dataclasses.asdict(encoder.spec)
-    for k in ("description", "licence", "paper"):
+    for k in ("description", "licence", "paper", "recipe"):
         spec.pop(k, None)
+    defaults = {f.name: f.default for f in dataclasses.fields(encoder.spec)}
+    for k in ("fit", "box_detector", "flip_test"):  # recipe fields at their defaults: keys of older caches hold
+        if spec.get(k) == defaults.get(k):
+            spec.pop(k, None)
     w = encoder.weights_path
     return {"spec": spec, "weights_sha256": cached_sha256(w) if w is not None else None}
 
@@ -443,7 +447,7 @@ def embed_detected(items: Iterable[DetectedImage], encoders: Mapping[str, object
                     rows[name][row] = e
                     continue
                 try:
-                    crop = align_face(item.image, face, enc.spec.alignment, enc.spec.input_size[0])
+                    crop = encoder_crop(item.image, face, enc.spec, str(getattr(enc, "device", "cpu")))
                 except (ValueError, RuntimeError, IdbenchError) as err:
                     skipped.append((str(item.path), f"alignment for {name} failed: {err}"))
                     continue

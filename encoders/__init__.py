@@ -9,14 +9,14 @@ Every module of this package is imported here (adding an encoder is one new file
 register through the ``idbench.encoders`` entry-point group.
 """
 
-from .base import Encoder, TorchEncoder, l2_normalise
+from .base import Encoder, TorchEncoder, l2_normalise, with_flip_test
 from .registry import (ENCODERS, IMPORT_ERRORS, create_encoder, create_encoders, discover_modules, get_spec,
                        list_encoders, load_plugins, register_encoder, weights_status)
 from .spec import EncoderSpec
 
 __all__ = ["Encoder", "TorchEncoder", "EncoderSpec", "ENCODERS", "IMPORT_ERRORS", "create_encoder",
            "create_encoders", "discover_modules", "get_spec", "list_encoders", "load_plugins", "register_encoder",
-           "weights_status", "l2_normalise"]
+           "weights_status", "l2_normalise", "with_flip_test"]
 
 discover_modules()
 load_plugins()

@@ -7,7 +7,9 @@ keys carry the ``model.`` prefix (the margin head's ``head.kernel`` sits beside 
 checkpoint of the same depth (other training sets) can be given explicitly as weights.
 
 Contract (``inference.py``'s ``to_input``): 112 x 112 faces aligned to the ArcFace 5-point template
-(their MTCNN ``get_reference_facial_points(default_square=True)``), **BGR**, ``(x / 255 - 0.5) / 0.5``.
+(their MTCNN ``get_reference_facial_points(default_square=True)``), warped by ``align_trans.warp_and_crop_face``
+with ``matlab_cp2tform``'s similarity (fitted template -> image and inverted: ``fit="template_to_image"``),
+**BGR**, ``(x / 255 - 0.5) / 0.5``.
 The network returns ``(x / |x|, |x|)``; idbench takes ``x`` (it normalises itself).
 """
 
@@ -63,7 +65,11 @@ def _register(name: str, depth: int, filename: str, data: str) -> None:
         std=(127.5,) * 3, embedding_size=512, l2_normalised=False, backend="torch",
         weights=(WeightSource(filename, f"the AdaFace README's 'Pretrained Models' table ({ADAFACE_REPO}): "
                                         f"{filename}", min_bytes=min_bytes),),
-        licence=ADAFACE_LICENCE, paper=ADAFACE_PAPER,
+        licence=ADAFACE_LICENCE, paper=ADAFACE_PAPER, fit="template_to_image",
+        recipe="face_alignment/align.py: MTCNN 5 points -> get_reference_facial_points(default_square=True) "
+               "(the ArcFace template), 112x112, matlab_cp2tform similarity fitted template->image and "
+               "inverted, cv2.warpAffine bilinear, black border; RGB -> BGR; (x/255 - 0.5)/0.5 in float64, "
+               "then float32",
         description=f"AdaFace IR-{depth} trained on {data} (Lightning .ckpt, 'model.' keys); BGR, (x/255-0.5)/0.5")
 
     def factory(spec: EncoderSpec, weights_path: Optional[Path], device: str = "cpu") -> AdaFaceEncoder:

@@ -46,12 +46,19 @@ def iresnet_weight_source(filename: str, arch: str, origin: str, search: Tuple[s
     return WeightSource(filename, origin, search=search, min_bytes=min_bytes)
 
 
+#: the crop of the data insightface's recognition models (and BlendFace's, CurricularFace's) train and test on
+INSIGHTFACE_RECIPE = ("insightface face_align.norm_crop: 5 points -> arcface_dst, similarity fitted image->template "
+                      "(skimage), cv2.warpAffine bilinear, black border; RGB; (x/255 - 0.5)/0.5 (arcface_torch "
+                      "inference.py)")
+
+
 def iresnet_spec(name: str, arch: str, weights: WeightSource, licence: str, paper: str, description: str
                  ) -> EncoderSpec:
     return EncoderSpec(
         name=name, input_size=(112, 112), alignment="arcface112", colour="RGB",
         mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5), embedding_size=512, l2_normalised=False,
         backend="torch", weights=(weights,), licence=licence, paper=paper, description=description,
+        recipe=INSIGHTFACE_RECIPE,
     )
 
 

@@ -53,15 +53,32 @@ class Encoder:
         faces = self.check_faces(faces)
         if len(faces) == 0:
             return np.zeros((0, self.spec.embedding_size), np.float32)
-        out = [self._embed_batch(faces[i : i + self.batch_size]) for i in range(0, len(faces), self.batch_size)]
-        emb = np.concatenate(out).astype(np.float32)
+        emb = self._embed_all(faces)
+        if self.spec.flip_test:  # arcface_torch / CurricularFace: raw outputs of the face and its mirror, summed
+            emb = emb + self._embed_all(np.ascontiguousarray(faces[:, :, ::-1]))
         return l2_normalise(emb) if normalise else emb
+
+    def _embed_all(self, faces: np.ndarray) -> np.ndarray:
+        out = [self._embed_batch(faces[i : i + self.batch_size]) for i in range(0, len(faces), self.batch_size)]
+        return np.concatenate(out).astype(np.float32)
 
     def _embed_batch(self, faces: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec.name}, weights={self.weights_path})"
+
+
+def with_flip_test(encoder: Encoder) -> Encoder:
+    """``encoder`` embedding each face as the sum of its and its mirror's raw outputs (``spec.flip_test``).
+
+    The spec changes, so the encoder's fingerprint (cache keys, provenance) says so; the differentiable
+    ``forward_tensor`` of a torch encoder is unchanged.
+    """
+    import dataclasses
+
+    encoder.spec = dataclasses.replace(encoder.spec, flip_test=True)
+    return encoder
 
 
 class TorchEncoder(Encoder):

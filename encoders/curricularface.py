@@ -17,6 +17,7 @@ from idbench.checkpoints import load_state_dict_checked, read_state_dict
 from idbench.errors import WeightsFormatError
 from idbench.weights import WeightSource
 
+from .arcface import INSIGHTFACE_RECIPE
 from .base import TorchEncoder
 from .registry import ENCODERS, register_encoder
 from .spec import EncoderSpec
@@ -41,7 +42,8 @@ def load_curricularface(path: Path, depth: int = 100, origin: str = "") -> "IRBa
                           min_bytes=100_000_000),),
     licence="MIT (HuangYG123/CurricularFace LICENSE); weights trained on MS1MV2 (research use)",
     paper="Huang et al., CurricularFace: Adaptive Curriculum Learning Loss for Deep Face Recognition (CVPR 2020)",
-    description="CurricularFace IR-101 (face.evoLVe IR backbone, MS1MV2); RGB, (x - 127.5) / 127.5"))
+    description="CurricularFace IR-101 (face.evoLVe IR backbone, MS1MV2); RGB, (x - 127.5) / 127.5",
+    recipe=INSIGHTFACE_RECIPE))
 def _curricularface_ir101(spec: EncoderSpec, weights_path: Optional[Path], device: str = "cpu") -> TorchEncoder:
     if weights_path is None:
         raise WeightsFormatError(f"{spec.name} needs a weight file ({spec.weights[0].filename})")

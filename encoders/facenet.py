@@ -8,7 +8,8 @@ idbench looks there and in ``$IDBENCH_HOME/weights/`` and never downloads; it bu
 (the files also hold the training classifier ``logits``, 8631 VGGFace2 or 10575 CASIA-WebFace
 classes, which is how a file given to the wrong entry is recognised).
 
-Input: facenet-pytorch's MTCNN crop (``mtcnn160``: detector box + 14 px margin, 160x160), RGB,
+Input: facenet-pytorch's MTCNN crop (``mtcnn160``: MTCNN's box + 14 px margin, 160x160; the pipeline finds
+MTCNN's face matching the run's face, ``box_detector="mtcnn"``, whatever detector the run uses), RGB,
 ``(pixel - 127.5) / 128`` (``fixed_image_standardization``); output 512-d, L2-normalised by the network.
 """
 
@@ -85,7 +86,10 @@ def _register(tag: str) -> None:
     spec = EncoderSpec(
         name=f"facenet.{tag}", input_size=(160, 160), alignment="mtcnn160", colour="RGB",
         mean=(127.5, 127.5, 127.5), std=(128.0, 128.0, 128.0), embedding_size=512, l2_normalised=True,
-        backend="torch", weights=(facenet_source(filename),),
+        backend="torch", weights=(facenet_source(filename),), box_detector="mtcnn",
+        recipe="facenet-pytorch MTCNN(image_size=160, margin=14) on a numpy RGB image: MTCNN's own box "
+               "(whatever detector the run uses) + 14 px of the output size, int() truncation, cv2.resize "
+               "INTER_AREA to 160x160; (x - 127.5) / 128 (fixed_image_standardization)",
         licence=f"facenet-pytorch and davidsandberg/facenet: MIT; trained on {dataset}, whose own terms apply",
         paper=f"Schroff, Kalenichenko, Philbin, FaceNet (CVPR 2015); Szegedy et al., Inception-v4/Inception-ResNet "
               f"(AAAI 2017); {_DATA_PAPERS[tag]}",

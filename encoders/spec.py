@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
+from idbench.align import FITS  # the 5-point fit directions (align imports no OpenCV at import time)
 from idbench.weights import WeightSource
 
 ALIGNMENTS = ("arcface112", "dlib150", "mtcnn160", "ffhq256", "none")
@@ -31,6 +32,13 @@ class EncoderSpec:
         licence, paper: provenance shown by ``bench list encoders`` and in the README.
         layout: the network's input layout ("NCHW" or "NHWC"; graph backends only).
         output: the graph output read as the embedding ("" when the graph has one output).
+        fit: the 5-point fit direction of ``arcface112`` (:func:`idbench.align.fitted_matrix`):
+            ``image_to_template`` (insightface's ``norm_crop``) or ``template_to_image`` (``matlab_cp2tform``).
+        box_detector: the detector whose box / points the official recipe crops from ("" = the run's
+            detector); the pipeline finds that detector's face matching the run's face (FaceNet: "mtcnn").
+        recipe: the official crop and preprocessing, in words (shown by ``bench list encoders``).
+        flip_test: the embedding is the sum of the network's outputs for the face and its mirror image, as
+            arcface_torch's and CurricularFace's verification evaluate (``bench run --flip-test``).
     """
 
     name: str
@@ -48,6 +56,10 @@ class EncoderSpec:
     description: str = ""
     layout: str = "NCHW"
     output: str = ""
+    fit: str = "image_to_template"
+    box_detector: str = ""
+    recipe: str = ""
+    flip_test: bool = False
 
     def __post_init__(self) -> None:
         if self.alignment not in ALIGNMENTS:
@@ -56,3 +68,5 @@ class EncoderSpec:
             raise ValueError(f"{self.name}: colour must be RGB or BGR, got {self.colour!r}")
         if self.layout not in LAYOUTS:
             raise ValueError(f"{self.name}: layout must be NCHW or NHWC, got {self.layout!r}")
+        if self.fit not in FITS:
+            raise ValueError(f"{self.name}: fit must be one of {FITS}, got {self.fit!r}")

@@ -8,7 +8,9 @@ by ``relu*`` (PReLU), ``fc5`` (512 x 7 x 6 -> 512, the embedding) and ``fc6`` (t
 
 Contract (``lfw_eval.py``): ``cv2.imread`` (BGR) faces warped onto the 96 x 112 template ``ref_pts``
 (insightface's ArcFace template shifted 8 px left, i.e. the centre 96 columns of the 112 x 112 ArcFace
-crop), ``(pixel - 127.5) / 128``; output ``fc5``.
+crop), ``(pixel - 127.5) / 128``; output ``fc5``. The warp matrix is ``matlab_cp2tform``'s
+``get_similarity_transform_for_cv2``: the similarity fitted from the template onto the image points and
+inverted (``fit="template_to_image"``), bilinear ``cv2.warpAffine`` with a black border.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ SPHEREFACE_REPO = "https://github.com/clcarwin/sphereface_pytorch"
     std=(128.0,) * 3, embedding_size=512, l2_normalised=False, backend="torch",
     weights=(WeightSource("sphere20a_20171020.pth", f"{SPHEREFACE_REPO}: model/sphere20a_20171020.7z, unpacked "
                           f"(7z x sphere20a_20171020.7z)", min_bytes=40_000_000),),
+    fit="template_to_image",
+    recipe="lfw_eval.py alignment(): 5 points -> ref_pts (ArcFace template - 8 px in x), 96x112, "
+           "matlab_cp2tform similarity fitted template->image and inverted, cv2.warpAffine bilinear, black "
+           "border; BGR; (x - 127.5) / 128 in float32; fc5",
     licence="MIT (clcarwin/sphereface_pytorch LICENSE); weights trained on CASIA-WebFace (research use)",
     paper="Liu et al., SphereFace: Deep Hypersphere Embedding for Face Recognition (CVPR 2017)",
     description="SphereFace-20 (A-Softmax, CASIA-WebFace), 112x96 BGR (x-127.5)/128: the face-swap "

@@ -120,7 +120,8 @@ def _bisenet(n_classes: int = 19):
 class ParsingMask:
     """Inner-face mask from a BiSeNet face-parsing checkpoint (face-parsing.PyTorch ``79999_iter.pth``).
 
-    The image is resized to 512x512, normalised with ImageNet mean/std, and the classes in
+    The image is resized to 512x512 as face-parsing.PyTorch's ``test.py`` does (PIL bilinear, antialiased when
+    shrinking), normalised with ImageNet mean/std, and the classes in
     :data:`PARSING_INNER` are kept. Raises :class:`WeightsNotFoundError` at construction when the
     file is missing, :class:`WeightsFormatError` when it is not that network's state dict.
     """
@@ -149,8 +150,10 @@ class ParsingMask:
         import cv2
         import torch
 
+        from idbench.imageio import pil_resize
+
         h, w = image.shape[:2]
-        x = cv2.resize(image, (512, 512), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
+        x = pil_resize(image, (512, 512), "bilinear").astype(np.float32) / 255.0  # test.py: PIL BILINEAR
         x = (x - np.array([0.485, 0.456, 0.406], np.float32)) / np.array([0.229, 0.224, 0.225], np.float32)
         t = torch.from_numpy(x.transpose(2, 0, 1)[None].copy()).to(self.device)
         with torch.inference_mode():

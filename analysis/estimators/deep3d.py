@@ -10,6 +10,7 @@ import numpy as np
 
 from idbench.errors import NoFaceError
 from idbench.faces import Face, landmarks68_to_5
+from idbench.imageio import pil_resize
 from idbench.weights import WeightSource
 
 from .base import check_image, face_or_detect, landmarks68_of
@@ -59,9 +60,8 @@ DEEP3D_LM3D = np.array([
 def deep3d_align(image: np.ndarray, lm5: np.ndarray, target: int = 224, rescale: float = 102.0) -> np.ndarray:
     """Deep3DFaceRecon's ``align_img``: scale and translation (no rotation) from a least-squares
     affine camera fit (``POS``) of the 5 landmarks to :data:`DEEP3D_LM3D`, image resized by
-    ``102 / s`` and cropped to 224 x 224 around the projected model origin (zero padding outside)."""
-    import cv2
-
+    ``102 / s`` (PIL bicubic, sizes and offsets truncated) and cropped to 224 x 224 around the projected
+    model origin (zero padding outside, as PIL's ``crop``)."""
     h0, w0 = image.shape[:2]
     xp = np.asarray(lm5, np.float64).copy()
     xp[:, 1] = h0 - 1 - xp[:, 1]  # Deep3D works with y up
@@ -80,7 +80,7 @@ def deep3d_align(image: np.ndarray, lm5: np.ndarray, target: int = 224, rescale:
     up = int(h / 2 - target / 2 + (h0 / 2 - t[1]) * s)
     if w < 1 or h < 1:
         raise NoFaceError("Deep3D alignment: degenerate landmarks")
-    resized = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
+    resized = pil_resize(image, (w, h), "bicubic")  # resize_n_crop_img: PIL BICUBIC (antialiased when shrinking)
     out = np.zeros((target, target, 3), np.uint8)
     sx0, sy0 = max(left, 0), max(up, 0)
     sx1, sy1 = min(left + target, w), min(up + target, h)
@@ -145,12 +145,16 @@ def deep3d_module(path: Path, allow_pickle: Optional[bool] = None):
 
 _DEEP3D_PAPER = "Deng et al., Accurate 3D Face Reconstruction with Weakly-Supervised Learning, CVPRW 2019"
 _DEEP3D_LICENCE = "code: MIT (Deep3DFaceRecon_pytorch); 3DMM: Basel Face Model 2009 licence"
+_DEEP3D_CONVENTIONS = ("slices of the official 257 coefficients (id 0:80, exp 80:144), unscaled; the 5 points "
+                       "come from dlib's 68 landmarks (extract_5p), not the MTCNN points of the official test.py")
+_DEEP3D_RECIPE = ("util/preprocess.align_img: POS fit of the 5 points to the BFM's, image resized by 102/s with "
+                  "PIL bicubic (sizes and offsets truncated), 224x224 crop (zero padding); RGB / 255")
 
 
 @register_estimator(EstimatorSpec(
     "expression.deep3d", "expression", "Deep3DFaceRecon ResNet-50: 64 3DMM expression coefficients; user weights "
     "epoch_20.pth", tuple(f"exp_{i:02d}" for i in range(64)), weights=(DEEP3D_WEIGHTS,), units="3DMM coefficients",
-    paper=_DEEP3D_PAPER, licence=_DEEP3D_LICENCE))
+    paper=_DEEP3D_PAPER, licence=_DEEP3D_LICENCE, conventions=_DEEP3D_CONVENTIONS, recipe=_DEEP3D_RECIPE))
 def _expression_deep3d(spec, weights_path, device="cpu", allow_pickle: Optional[bool] = None):
     return Deep3DEstimator(spec, deep3d_module(weights_path, allow_pickle), weights_path, device, "exp")
 
@@ -158,6 +162,6 @@ def _expression_deep3d(spec, weights_path, device="cpu", allow_pickle: Optional[
 @register_estimator(EstimatorSpec(
     "shape.deep3d", "shape", "Deep3DFaceRecon ResNet-50: 80 3DMM identity (shape) coefficients; user weights "
     "epoch_20.pth", tuple(f"id_{i:02d}" for i in range(80)), weights=(DEEP3D_WEIGHTS,), units="3DMM coefficients",
-    paper=_DEEP3D_PAPER, licence=_DEEP3D_LICENCE))
+    paper=_DEEP3D_PAPER, licence=_DEEP3D_LICENCE, conventions=_DEEP3D_CONVENTIONS, recipe=_DEEP3D_RECIPE))
 def _shape_deep3d(spec, weights_path, device="cpu", allow_pickle: Optional[bool] = None):
     return Deep3DEstimator(spec, deep3d_module(weights_path, allow_pickle), weights_path, device, "id")

@@ -9,8 +9,10 @@ import numpy as np
 from idbench.weights import WeightSource
 
 from .geometry import GAZE_COLUMNS
-from .networks import (RESNET50_MIN_BYTES, TorchEstimator, clamped_crop, expected_angle, load_binned_resnet,
-                       resize)
+from idbench.imageio import pil_resize
+
+from .networks import (RESNET50_MIN_BYTES, TorchEstimator, clamped_crop, cv2_resize, expected_angle,
+                       load_binned_resnet)
 from .registry import EstimatorSpec, register_estimator
 
 L2CS_WEIGHTS = WeightSource(
@@ -26,15 +28,23 @@ class L2CSEstimator(TorchEstimator):
     The first head (``fc_yaw_gaze``) is the horizontal angle, the second (``fc_pitch_gaze``) the
     vertical one: Gaze360's labels are (yaw, pitch) with the direction ``(-cos p sin y, -sin p,
     -cos p cos y)``, idbench's gaze convention, so no sign change is needed; idbench returns
-    (pitch, yaw). Input as in L2CS's pipeline: the face box (clamped to the image) resized to
-    448 x 448, RGB, ImageNet mean/std. L2CS was trained on RetinaFace boxes, a little looser than dlib's.
+    (pitch, yaw). Input as in L2CS's ``pipeline.py``: the integer face box (clamped to the image), OpenCV
+    bilinear resize to 224 x 224, then PIL bilinear resize to 448 x 448 (``utils.transformations``), RGB,
+    ImageNet mean/std. L2CS was trained on RetinaFace boxes, a little looser than dlib's.
+
+    Naming: the official ``L2CS.forward`` returns ``(pitch, yaw)`` from ``(fc_yaw_gaze, fc_pitch_gaze)``
+    and ``Pipeline`` calls head 0 ``pitch``; by the geometry of Gaze360's labels head 0 is the
+    horizontal angle, which idbench calls ``yaw``. The official pipeline returns radians, idbench degrees.
     """
 
     batch_size = 8
 
     def preprocess(self, image, face):
-        x0, y0, x1, y1 = [float(v) for v in face.box]
-        return resize(clamped_crop(image, x0, y0, x1, y1), (448, 448))
+        # l2cs/pipeline.py: int() box clamped at 0, cv2.resize to 224 (bilinear); utils.py's transformations:
+        # PIL Resize(448) (bilinear) -- the official double resize
+        x0, y0, x1, y1 = (int(v) for v in face.box)
+        crop = clamped_crop(image, x0, y0, x1, y1)
+        return pil_resize(cv2_resize(crop, (224, 224)), (448, 448), "bilinear")
 
     def _decode(self, outputs):
         import torch
@@ -47,6 +57,12 @@ class L2CSEstimator(TorchEstimator):
 @register_estimator(EstimatorSpec(
     "gaze.l2cs", "gaze", "L2CS-Net ResNet-50, 2 x 90 bins (Gaze360); user weights L2CSNet_gaze360.pkl",
     GAZE_COLUMNS, weights=(L2CS_WEIGHTS,), units="degrees",
+    conventions="head order and units differ from the official Pipeline: it returns (pitch, yaw) in radians "
+                "and calls head 0 (fc_yaw_gaze) 'pitch'; idbench's yaw is head 0 (the horizontal angle by "
+                "Gaze360's label geometry: the official 'pitch'), idbench's pitch is head 1 (the official "
+                "'yaw'), both in degrees; signs unchanged (yaw > 0 towards image left, pitch > 0 up)",
+    recipe="l2cs/pipeline.py: int() face box clamped at 0, cv2.resize to 224x224 (bilinear), then "
+           "utils.transformations: PIL Resize(448) (bilinear); RGB; ImageNet mean/std",
     paper="Abdelrahman et al., L2CS-Net: Fine-Grained Gaze Estimation in Unconstrained Environments, 2022",
     licence="code: MIT (L2CS-Net); weights: trained on Gaze360 (research use)"))
 def _gaze_l2cs(spec, weights_path, device="cpu", allow_pickle: Optional[bool] = None):

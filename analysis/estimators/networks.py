@@ -85,13 +85,11 @@ def clamped_crop(image: np.ndarray, x0: float, y0: float, x1: float, y1: float) 
     return image[y0:y1, x0:x1]
 
 
-def resize(img: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """cv2 resize to (W, H), area filter when shrinking (as PIL's antialiased resize)."""
+def cv2_resize(img: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """``cv2.resize`` to (W, H) with its default bilinear filter (no antialiasing), as the official scripts call it."""
     import cv2
 
-    w, h = size
-    shrink = w < img.shape[1] or h < img.shape[0]
-    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return cv2.resize(img, (int(size[0]), int(size[1])), interpolation=cv2.INTER_LINEAR)
 
 
 class TorchEstimator(Estimator):

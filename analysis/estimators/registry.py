@@ -33,6 +33,9 @@ class EstimatorSpec:
         weights: the weight file(s); empty when none is needed.
         units: ``degrees`` or ``coefficients`` / ``IOD units``.
         paper, licence: provenance.
+        conventions: where idbench's names, units or signs differ from the official code's output (shown by
+            ``bench list estimators`` and in the README); "" when they agree.
+        recipe: the official crop and preprocessing the estimator reproduces, in words.
     """
 
     name: str
@@ -43,6 +46,8 @@ class EstimatorSpec:
     units: str = ""
     paper: str = ""
     licence: str = ""
+    conventions: str = ""
+    recipe: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -106,7 +106,7 @@ def verification_table(results: dict, names: List[str]) -> str:
     best = {k: _best(results, rows, k, c) for k, _, c in VER_COLUMNS}
     body, bold = [], []
     for r in rows:
-        cells = [r["name"], str(r.get("n_pairs", ""))]
+        cells = [r["name"] + (" (flip test)" if r.get("flip_test") else ""), str(r.get("n_pairs", ""))]
         for k, _, _ in VER_COLUMNS:
             v = fmt_value(r.get(k))
             cells.append(f"{v} ± {fmt_value(r['accuracy_std'])}" if k == "accuracy_mean" and v and

@@ -11,6 +11,10 @@
 :mod:`.dist`    one process / torchrun process groups
 :mod:`.batchnorm` global-batch batch norm on CPU (gloo)
 :mod:`.logs`    ``log.jsonl`` / ``log.csv``
+:mod:`.sources` data sources: prepared folders, insightface RecordIO (:mod:`.recordio`), aligned crops
+:mod:`.landmarks` 68 landmarks + partner tables of aligned-crop sources, cached next to the data
+:mod:`.validation` verification on held-out identities / ``.bin`` sets; :mod:`.guarded`: the guarded run
+:mod:`.partial_fc` ``--sharded-head``: the classifier split by classes over the ranks
 ==============  ===============================================================================
 
 ``python -m idbench.bench.train`` (and ``torchrun ... -m idbench.bench.train``) is the entry point;

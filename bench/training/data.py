@@ -100,8 +100,14 @@ class CropDataset(torch.utils.data.Dataset):
     def partners(self, epoch: int) -> np.ndarray:
         """The partner of every image for ``epoch`` (a fresh candidate draw per epoch)."""
         if epoch not in self._partners:
-            self._partners = {epoch: nearest_partners(self.data.landmarks, self.data.identities, self.k_partners,
-                                                      self.seed * 1_000_003 + epoch)}
+            seed = self.seed * 1_000_003 + epoch
+            if hasattr(self.data, "cache_path"):  # RecordIO / aligned crops: cached next to the data
+                from .landmarks import partner_table
+
+                self._partners = {epoch: partner_table(self.data, self.k_partners, seed)}
+            else:
+                self._partners = {epoch: nearest_partners(self.data.landmarks, self.data.identities,
+                                                          self.k_partners, seed)}
         return self._partners[epoch]
 
     def sample(self, i: int, epoch: int) -> Tuple[np.ndarray, bool]:
@@ -120,7 +126,10 @@ class CropDataset(torch.utils.data.Dataset):
             img = img[:, ::-1]
         return np.ascontiguousarray(img), blended
 
-    def __getitem__(self, i: int):
-        img, blended = self.sample(i, self.epoch)
+    def __getitem__(self, i):
+        """``i``: a row (augmented for :attr:`epoch`) or an ``(epoch, row)`` pair (what the training loader asks
+        for: persistent workers keep their own copy of the dataset, so the epoch travels with the index)."""
+        epoch, i = (int(i[0]), int(i[1])) if isinstance(i, (tuple, list)) else (self.epoch, int(i))
+        img, blended = self.sample(i, epoch)
         x = torch.from_numpy(img).permute(2, 0, 1).float()
         return x, int(self.labels[i]), int(blended)

@@ -24,17 +24,20 @@ from torch import nn
 
 from idbench.errors import InputError
 
-from ..prepare import load_prepared
 from .arch import Arch, Preprocessed, build_arch
 from .batchnorm import convert_batch_norms
-from .config import TrainConfig, check_resume, config_dict, train_identities
+from .config import TrainConfig, check_resume, config_dict, resolve_defaults, train_identities, warmup_steps
 from .data import CropDataset, PseudoSwapper
 from .dist import Dist, setup_distributed
 from .export import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, backbone_state_dict, export_encoder, load_checkpoint,
                      rng_state, save_run, set_rng_state)
 from .freeze import freeze_layers
 from .logs import Logger
+from .sources import open_source
+from .guarded import check_validation, restore_best, start_validation, validation_set
+from .validation import Guard, ValSet
 from .loss import MarginHead, Trainee, default_margin
+from .partial_fc import ShardedMarginHead, ShardedTrainee, sharded_optimizer_state
 
 
 @dataclass
@@ -57,6 +60,9 @@ class _Run:
     local_bs: int
     meta: dict
     step: int = 0
+    val: Optional[ValSet] = None
+    guard: Optional[Guard] = None
+    stopped: Optional[str] = None  # the guard's message when it stopped the run
 
     @property
     def steps_per_epoch(self) -> int:
@@ -120,9 +126,9 @@ def _resume_checkpoint(cfg: TrainConfig, out: Path) -> Optional[dict]:
 
 def _dataset(cfg: TrainConfig, arch: Arch, swapper: Optional[Callable]) -> CropDataset:
     alignment = cfg.alignment or arch.spec.alignment
-    data = load_prepared(cfg.data, alignment, train_identities(cfg))
+    data = open_source(cfg.data, alignment, train_identities(cfg))
     if len(data) == 0:
-        raise InputError(f"no training images in {cfg.data}/{alignment} for the chosen identities")
+        raise InputError(f"no training images in {cfg.data} ({alignment}) for the chosen identities")
     h, w = arch.spec.input_size
     if data.image(0).shape[:2] != (h, w):
         raise InputError(f"{arch.name} takes {h}x{w} crops; {cfg.data}/{alignment} holds "
@@ -142,11 +148,11 @@ def _network(cfg: TrainConfig, arch: Arch, d: Dist) -> nn.Module:
     return net.to(d.device)
 
 
-def _optimiser(cfg: TrainConfig, net: nn.Module, head: MarginHead, total: int, use_amp: bool):
+def _optimiser(cfg: TrainConfig, net: nn.Module, head: MarginHead, total: int, warmup: int, use_amp: bool):
     params = [{"params": [p for p in net.parameters() if p.requires_grad]},
               {"params": list(head.parameters()), "lr": cfg.head_lr if cfg.head_lr is not None else cfg.lr}]
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _poly_lambda(total, cfg.warmup_steps, cfg.lr_power))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _poly_lambda(total, warmup, cfg.lr_power))
     return opt, sched, torch.amp.GradScaler("cuda", enabled=use_amp)
 
 
@@ -172,43 +178,66 @@ def _setup(cfg: TrainConfig, d: Dist, out: Path, ckpt: Optional[dict], swapper: 
     with torch.no_grad():
         emb_size = net.eval()(torch.zeros(2, 3, *arch.spec.input_size, device=d.device)).shape[1]
     net.train()
-    head = MarginHead(emb_size, len(ds.classes)).to(d.device)
-    if ckpt is None and cfg.head_init == "centroids":
-        head.weight.data.copy_(class_centroids(net, ds, d))
     margin = cfg.margin if cfg.margin is not None else default_margin(cfg.loss)
-    trainee = Trainee(net, head, cfg.loss, cfg.scale, margin)
+    sharded = cfg.sharded_head and d.world > 1
+    head = (ShardedMarginHead(emb_size, len(ds.classes), cfg.loss, cfg.scale, margin) if sharded
+            else MarginHead(emb_size, len(ds.classes))).to(d.device)
+    if ckpt is None and cfg.head_init == "centroids":
+        centroids = class_centroids(net, ds, d)
+        head.load_full(centroids) if sharded else head.weight.data.copy_(centroids)
     use_amp = d.device.type == "cuda" if cfg.amp == "auto" else cfg.amp == "on"
-    opt, sched, scaler = _optimiser(cfg, net, head, total, use_amp)
-    model: nn.Module = trainee
-    if d.world > 1:
-        model = nn.parallel.DistributedDataParallel(
-            trainee, device_ids=[d.device.index] if d.device.type == "cuda" else None)
+    opt, sched, scaler = _optimiser(cfg, net, head, total, warmup_steps(cfg, spe), use_amp)
+    ddp = (lambda m: nn.parallel.DistributedDataParallel(
+        m, device_ids=[d.device.index] if d.device.type == "cuda" else None)) if d.world > 1 else (lambda m: m)
+    if sharded:  # DDP over the network only: each rank's head shard is its own
+        trainee = model = ShardedTrainee(ddp(net), head)
+    else:
+        trainee = Trainee(net, head, cfg.loss, cfg.scale, margin)
+        model = ddp(trainee)
+    val = validation_set(cfg, arch.spec)
     meta = {"classes": ds.classes, "arch": arch.name, "export_name": arch.export_name,
             "alignment": cfg.alignment or arch.spec.alignment, "spec": arch.spec.name, "embedding_size": emb_size,
-            "steps_per_epoch": spe, "total_steps": total, "freeze": frozen}
-    return _Run(cfg, d, out, arch, ds, net, head, trainee, model, opt, sched, scaler, use_amp, local_bs, meta)
+            "steps_per_epoch": spe, "total_steps": total, "freeze": frozen,
+            "warmup": warmup_steps(cfg, spe)}
+    return _Run(cfg, d, out, arch, ds, net, head, trainee, model, opt, sched, scaler, use_amp, local_bs, meta,
+                val=val, guard=Guard(cfg.val_margin) if val is not None else None)
 
 
 def _restore(run: _Run, ckpt: dict) -> None:
     """Continue exactly where ``ckpt`` stopped: weights, optimiser, schedule, scaler, RNG states, step."""
     run.arch.module.load_state_dict(ckpt["model"])
-    run.head.load_state_dict(ckpt["head"])
-    run.opt.load_state_dict(ckpt["optimizer"])
+    opt_state = ckpt["optimizer"]
+    if isinstance(run.head, ShardedMarginHead):  # this rank's rows of the full head and of its momentum
+        run.head.load_full(ckpt["head"]["weight"])
+        opt_state = sharded_optimizer_state(run.head, opt_state, ckpt["head_momentum"])
+    else:
+        run.head.load_state_dict(ckpt["head"])
+    run.opt.load_state_dict(opt_state)
     run.sched.load_state_dict(ckpt["scheduler"])
     if ckpt.get("scaler"):
         run.scaler.load_state_dict(ckpt["scaler"])
     run.step = int(ckpt["step"])
     set_rng_state(ckpt["rng"])
+    if run.guard is not None and ckpt.get("guard"):
+        run.guard = Guard(run.cfg.val_margin, ckpt["guard"]["start"], ckpt["guard"]["best"])
 
 
 def _save(run: _Run) -> None:
+    sharded = isinstance(run.head, ShardedMarginHead)
+    if sharded:  # collectives: every rank takes part
+        head = {"weight": run.head.full_weight().cpu()}
+        momentum = run.opt.state.get(run.head.weight, {}).get("momentum_buffer")
+        momentum = run.head.gather_rows(momentum).cpu() if momentum is not None else None
     if not run.d.main:
         return
-    state = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "step": run.step,
+    if not sharded:
+        head, momentum = {k: v.cpu() for k, v in run.head.state_dict().items()}, None
+    state = {"head_momentum": momentum, "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "step": run.step,
              "epoch": run.step // run.steps_per_epoch, "model": backbone_state_dict(run.arch.module),
-             "head": {k: v.cpu() for k, v in run.head.state_dict().items()}, "optimizer": run.opt.state_dict(),
+             "head": head, "optimizer": run.opt.state_dict(),
              "scheduler": run.sched.state_dict(), "scaler": run.scaler.state_dict() if run.use_amp else None,
-             "rng": rng_state(), "config": config_dict(run.cfg), "world_size": run.d.world, **run.meta}
+             "rng": rng_state(), "config": config_dict(run.cfg), "world_size": run.d.world,
+             "guard": run.guard.state() if run.guard is not None else None, **run.meta}
     save_run(run.out, state, run.step, run.cfg.keep)
 
 
@@ -217,7 +246,7 @@ def _step(run: _Run, x: torch.Tensor, y: torch.Tensor, blended: torch.Tensor) ->
     d, cfg = run.d, run.cfg
     x, y = x.to(d.device, non_blocking=True), y.to(d.device, non_blocking=True)
     with torch.autocast(device_type=d.device.type, dtype=torch.float16, enabled=run.use_amp):
-        per_sample, cos = run.model(x, y)
+        per_sample, *out = run.model(x, y)
     run.opt.zero_grad(set_to_none=True)
     run.scaler.scale(per_sample.mean()).backward()
     run.scaler.unscale_(run.opt)
@@ -228,25 +257,51 @@ def _step(run: _Run, x: torch.Tensor, y: torch.Tensor, blended: torch.Tensor) ->
     run.scaler.update()
     run.sched.step()
     run.step += 1
-    correct = (cos.detach().argmax(1) == y).sum().item()
-    tot_loss, tot_correct, tot_blend, n = d.all_sum(
-        [per_sample.detach().double().sum().item(), correct, blended.sum().item(), len(y)])
+    if isinstance(run.head, ShardedMarginHead):  # per_sample already covers the global batch on every rank
+        y_all, pred = out
+        tot_loss, tot_correct, n = per_sample.detach().double().sum().item(), (pred == y_all).sum().item(), len(y_all)
+        tot_blend = d.all_sum([blended.sum().item()])[0]
+    else:
+        correct = (out[0].detach().argmax(1) == y).sum().item()
+        tot_loss, tot_correct, tot_blend, n = d.all_sum(
+            [per_sample.detach().double().sum().item(), correct, blended.sum().item(), len(y)])
     return {"step": run.step, "epoch": (run.step - 1) // run.steps_per_epoch, "loss": tot_loss / n,
             "accuracy": tot_correct / n, "lr": lr, "blend_rate": tot_blend / n, "grad_norm": float(gnorm), "n": n}
 
 
-def _epoch_loader(run: _Run, sampler) -> torch.utils.data.DataLoader:
+class EpochBatches:
+    """The batch sampler of the one training DataLoader: the current epoch's batches of ``(epoch, row)``,
+    replaced at every epoch (it is iterated in the main process, so the workers can stay alive)."""
+
+    def __init__(self, batches=()):
+        self.batches = list(batches)
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+PREFETCH = 4  # batches each worker prepares ahead
+
+
+def make_loader(ds, batches, workers: int, pin: bool) -> torch.utils.data.DataLoader:
+    """The training DataLoader: persistent workers, ``PREFETCH`` batches ahead each, pinned memory on GPU."""
+    return torch.utils.data.DataLoader(ds, batch_sampler=batches, num_workers=workers, pin_memory=pin,
+                                       persistent_workers=workers > 0, prefetch_factor=PREFETCH if workers else None)
+
+
+def _epoch_batches(run: _Run, sampler) -> list:
     """The rest of the current epoch's batches (from the resume point), in the seeded global order."""
-    spe, cfg = run.steps_per_epoch, run.cfg
+    spe = run.steps_per_epoch
     epoch = run.step // spe
     sampler.set_epoch(epoch)
     run.ds.set_epoch(epoch)
     order = list(sampler)
     first = run.step - epoch * spe
     n_batches = min(spe, first + run.total - run.step)
-    batches = [order[j * run.local_bs:(j + 1) * run.local_bs] for j in range(first, n_batches)]
-    return torch.utils.data.DataLoader(run.ds, batch_sampler=batches, num_workers=cfg.workers,
-                                       pin_memory=run.d.device.type == "cuda")
+    return [[(epoch, i) for i in order[j * run.local_bs:(j + 1) * run.local_bs]] for j in range(first, n_batches)]
 
 
 def _run_steps(run: _Run, logger: Logger) -> List[float]:
@@ -259,8 +314,11 @@ def _run_steps(run: _Run, logger: Logger) -> List[float]:
     bar = tqdm(total=run.total, initial=run.step, desc="train", unit="step",
                disable=not (run.d.main and cfg.progress), dynamic_ncols=True)
     t_last = time.time()
+    batches = EpochBatches()
+    loader = make_loader(run.ds, batches, cfg.workers, run.d.device.type == "cuda")
     while run.step < run.total:
-        for x, y, blended in _epoch_loader(run, sampler):
+        batches.batches = _epoch_batches(run, sampler)
+        for x, y, blended in loader:
             rec = _step(run, x, y, blended)
             n = rec.pop("n")
             losses.append(rec["loss"])
@@ -270,11 +328,15 @@ def _run_steps(run: _Run, logger: Logger) -> List[float]:
             t_last = now
             bar.update(1)
             bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['accuracy']:.3f}", lr=f"{rec['lr']:.2e}")
-            if run.step % cfg.save_every == 0 or run.step == run.total:
+            if run.val is not None and (run.step % run.steps_per_epoch == 0 or run.step == run.total):
+                run.stopped = check_validation(run, bar.write)
+            if run.step % cfg.save_every == 0 or run.step == run.total or run.stopped:
                 _save(run)
                 run.d.barrier()
-            if run.step >= run.total:
+            if run.step >= run.total or run.stopped:
                 break
+        if run.stopped:
+            break
     bar.close()
     return losses
 
@@ -308,15 +370,19 @@ def _train(cfg: TrainConfig, d: Dist, swapper: Optional[Callable]) -> dict:
     if ckpt is not None:
         _restore(run, ckpt)
     logger = Logger(out, d.main, resume_step=run.step)
+    start_validation(run, ckpt is None)
     if d.main:
         (out / "train.json").write_text(json.dumps({"config": config_dict(cfg), **run.meta, "world_size": d.world},
                                                    indent=2, default=str))
     losses = _run_steps(run, logger)
+    if run.stopped:
+        restore_best(run)
     encoder = _export(run) if d.main else None
     d.barrier()
     return {"step": run.step, "losses": losses, "out": str(out), "backbone": str(out / "backbone.pth"),
             "last": str(out / "last.pt"), "encoder": str(encoder) if encoder else None, "net": run.net.eval(),
-            "rank": d.rank, **run.meta}
+            "rank": d.rank, "stopped": run.stopped,
+            "validation": run.guard.state() if run.guard is not None else None, **run.meta}
 
 
 def train(cfg: TrainConfig, swapper: Optional[Callable] = None) -> dict:
@@ -327,6 +393,7 @@ def train(cfg: TrainConfig, swapper: Optional[Callable] = None) -> dict:
         torch.set_num_threads(int(cfg.threads))
     if cfg.head_init not in ("random", "centroids"):
         raise InputError(f"head_init must be 'random' or 'centroids', got {cfg.head_init!r}")
+    cfg = resolve_defaults(cfg)
     d = setup_distributed(cfg.device)
     try:
         return _train(cfg, d, swapper)

@@ -107,8 +107,12 @@ class LearnedSwapper:
         return f"{type(self).__name__}({self.spec.name}, weights={[str(p) for p in self.paths.values()]})"
 
 
-def to_uint8(x: np.ndarray) -> np.ndarray:
-    """float RGB in [0, 1] (H x W x 3) -> uint8, rounded; NaN/inf is a per-item :class:`SwapError`."""
+def to_uint8(x: np.ndarray, mode: str = "round") -> np.ndarray:
+    """float RGB in [0, 1] (H x W x 3) -> uint8 by ``mode``: "round", or "truncate" as BlendFace's
+    ``inference.py`` (``(x * 255).astype(uint8)``); clipped to 0..255; NaN/inf is a per-item :class:`SwapError`."""
     if not np.all(np.isfinite(x)):
         raise SwapError("generator output is not finite")
-    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+    if mode not in ("round", "truncate"):
+        raise ValueError(f"uint8 conversion must be 'round' or 'truncate', got {mode!r}")
+    y = np.clip(x.astype(np.float32) * np.float32(255.0), 0, 255)
+    return (np.rint(y) if mode == "round" else y).astype(np.uint8)

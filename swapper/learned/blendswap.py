@@ -4,7 +4,8 @@ Contract of ``swapping/inference.py`` / ``swapping/blendswap.py`` (mapooon/Blend
 0203d91d083eedc5b5b554f9b2380f060532587a): the target is an FFHQ-aligned 256 crop and the source an
 insightface-aligned (arcface template) 112 crop, both ``ToTensor`` RGB in [0, 1]; the checkpoint is the
 whole ``BlendSwap`` module's ``state_dict()`` (``G``, ``E``, ``Z_e``, ``mask_head`` and their ``_ema``
-copies); the output, already blended into the target crop by the mask head, is in [0, 1].
+copies); the output, already blended into the target crop by the mask head, is in [0, 1] and converted
+to uint8 as ``inference.py`` does, ``(x * 255).astype(np.uint8)`` (truncation: ``output_uint8="truncate"``).
 """
 
 from __future__ import annotations
@@ -66,4 +67,4 @@ class BlendSwap(LearnedSwapper):
             out = net.G_ema(torch.from_numpy(latent).to(self.device), maps)
             mask = torch.sigmoid(net.mask_head_ema(maps[-1]))
             out = out * mask + target * (1 - mask)
-        return to_uint8(out[0].permute(1, 2, 0).cpu().numpy())
+        return to_uint8(out[0].permute(1, 2, 0).cpu().numpy(), self.spec.output_uint8)

@@ -105,7 +105,12 @@ class InSwapper(LearnedSwapper):
         return (latent / np.linalg.norm(latent)).astype(np.float32)
 
     def generate(self, target_crop: np.ndarray, latent: np.ndarray) -> np.ndarray:
-        blob = (target_crop.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+        import cv2
+
+        # insightface's INSwapper.get: cv2.dnn.blobFromImage(crop, 1 / 255) (the crop here is already RGB);
+        # x * (1/255) in OpenCV's arithmetic, not x / 255, so the truncated output keeps insightface's bytes
+        blob = cv2.dnn.blobFromImage(np.ascontiguousarray(target_crop), 1.0 / 255.0, target_crop.shape[1::-1],
+                                     (0.0, 0.0, 0.0), swapRB=False)
         pred = self.session.run([self.output_name], {self.target_name: np.ascontiguousarray(blob),
                                                       self.source_name: latent})[0]
         pred = np.asarray(pred, np.float32)

@@ -44,6 +44,7 @@ class LearnedSwapperSpec:
     paper: str
     repository: str
     identity_from_registry: bool = False  # True: the identity encoder is built from idbench's encoder registry
+    output_uint8: str = "round"  # how the official script turns the float output into uint8: round | truncate
 
     def weight_status(self) -> str:
         """'present' when every file resolves, else the first file that is 'missing' or 'corrupt'."""
@@ -152,6 +153,7 @@ BLENDSWAP_SPEC = LearnedSwapperSpec(
     paper="Shiohara, Yang, Taketomi, BlendFace: Re-designing Identity Encoders for Face-Swapping (ICCV 2023); "
           "Li et al., FaceShifter (arXiv 1912.13457) for AEI-Net",
     repository=BLENDFACE_REPO,
+    output_uint8="truncate",  # swapping/inference.py: (output * 255).astype(np.uint8)
 )
 
 SIMSWAP_SPEC = LearnedSwapperSpec(
