@@ -21,6 +21,8 @@ from typing import List, Optional
 
 import numpy as np
 
+from idbench.escape import csv_cell
+
 ESTIMATE_HEAD = ("path", "face", "x1", "y1", "x2", "y2")
 SALIENCY_COLUMNS = ("path", "x1", "y1", "x2", "y2", "method", "inner_ratio", "similarity", "overlay", "status")
 
@@ -44,7 +46,7 @@ def estimate_files(inputs, estimator: str, out: Path, weights: Optional[str] = N
             path, img = d.path, None
             if d.error:
                 status = "no face" if d.error == "no face detected" else f"error: {d.error}"
-                wr.writerow([str(path), -1, "", "", "", ""] + [""] * len(est.columns) + [status])
+                wr.writerow([csv_cell(str(path)), -1, "", "", "", ""] + [""] * len(est.columns) + [csv_cell(status)])
                 continue
             img, faces = d.image, d.faces
             for i, face in enumerate(faces[:1] if largest else faces):
@@ -56,7 +58,7 @@ def estimate_files(inputs, estimator: str, out: Path, weights: Optional[str] = N
                     n_ok += 1
                 except IdbenchError as e:
                     vals, status = [""] * len(est.columns), f"error: {e}"
-                wr.writerow([str(path), i] + box + vals + [status])
+                wr.writerow([csv_cell(str(path)), i] + box + vals + [csv_cell(status)])
     return {"estimator": est.spec.name, "images": n_img, "faces": n_face, "estimated": n_ok, "csv": str(out)}
 
 
@@ -128,7 +130,7 @@ def saliency_files(inputs, encoder: str, out_dir: Path, method: str = "occlusion
     with open(csv_path, "w", newline="") as f:
         wr = csv.DictWriter(f, fieldnames=list(SALIENCY_COLUMNS))
         wr.writeheader()
-        wr.writerows(rows)
+        wr.writerows([{k: csv_cell(v) for k, v in r.items()} for r in rows])  # file names are not formulas
     return {"encoder": enc.spec.name, "method": method, "region": region, "images": len(rows), "maps": len(ratios),
             "inner_ratio_mean": float(np.mean(ratios)) if ratios else None, "csv": str(csv_path)}
 

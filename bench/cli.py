@@ -143,7 +143,9 @@ def _table(header, rows) -> None:
 def _cache(no_cache: bool, cache_dir: Optional[Path]):
     from idbench.cache import Cache
 
-    return Cache(cache_dir, enabled=not no_cache)
+    from idbench.bench.validate import cache_read_only
+
+    return Cache(cache_dir, enabled=not no_cache, read_only=not no_cache and cache_read_only(cache_dir))
 
 
 @app.command()
@@ -166,6 +168,7 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
 
     from idbench.bench import validate as V
     from idbench.cache import write_atomic
+    from idbench.escape import field  # one TSV row per skipped file, whatever its name holds
     from idbench.devices import resolve_device
     from idbench.errors import IdbenchError
     from idbench.face_policy import image_warnings
@@ -176,6 +179,7 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
         V.validate_embed(encoder=encoder, detector=detector, inputs=inputs, out=out, weights=wpath,
                          cache_dir=cache_dir, no_cache=no_cache)
         policy = V.face_policy(multi_face, min_face, all_faces)
+        V.check_numbers(min_face=min_face, detect_batch=detect_batch)
         device = resolve_device(device)
         from idbench.encoders import create_encoder  # imports torch: after the checks
         from idbench.pipeline import detect_paths, embed_detected
@@ -192,8 +196,8 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
         buf = io.BytesIO()
         np.savez(buf, paths=np.array(table.paths, dtype=str), embeddings=table.embeddings[encoder],
                  bboxes=table.bboxes, landmarks=table.landmarks, face_index=table.face_index,
-                 skipped=np.array([f"{p}\t{r}" for p, r in skipped], dtype=str),
-                 warnings=np.array([f"{w['item']}\t{w['reason']}" for w in warnings], dtype=str),
+                 skipped=np.array([f"{field(p)}\t{field(r)}" for p, r in skipped], dtype=str),
+                 warnings=np.array([f"{field(w['item'])}\t{field(w['reason'])}" for w in warnings], dtype=str),
                  encoder=encoder)
         write_atomic(out, buf.getvalue())
     except IdbenchError as e:
@@ -249,6 +253,8 @@ def run_cmd(
     from idbench.bench.decomposition import parse_analyses
 
     try:  # every argument checked before any work starts
+        V.check_numbers(seed=seed, n_boot=n_boot, k_partners=k_partners, min_face=min_face, frames=frames,
+                        saliency_faces=saliency_faces, n_perm=n_perm, detect_batch=detect_batch)
         enc_names = V.split_names(encoders, "--encoders")
         sw_names = [s for s in swappers.split(",") if s.strip()]
         id_names = V.split_names(id_encoders, "--id-encoders") if id_encoders.strip() else []
@@ -376,7 +382,6 @@ def report_cmd(dirs: List[Path] = typer.Argument(..., help="run folders holding 
     """Rebuild a run's report, or merge several runs into one leaderboard and report; paper tables and figures."""
     from idbench.bench.report import FORMATS, merge_results, output_files, write_outputs
     from idbench.bench.report.paper import PRESETS
-    import json
 
     formats = [f for item in fmt for f in item.split(",") if f] or list(FORMATS)
     for f in formats:
@@ -390,35 +395,34 @@ def report_cmd(dirs: List[Path] = typer.Argument(..., help="run folders holding 
             fail(str(UnknownNameError("table preset", p, PRESETS)))
     if tex_env not in ("table", "table*"):
         fail(f"--tex-env takes table or table*, got {tex_env!r}")
-    for d in dirs:
-        if not (d / "results.json").is_file():
-            fail(f"{d / 'results.json'} not found")
-    if len(dirs) == 1 and out is None:
-        results = json.loads((dirs[0] / "results.json").read_text())
-        out = dirs[0]
-    else:
-        if out is None:
-            fail("merging several runs needs --out DIR")
-        results = merge_results(dirs)
-    if published:
-        from idbench.bench.published import published_block
-        from idbench.errors import IdbenchError
+    from idbench.bench.run_folder import read_results
+    from idbench.errors import IdbenchError
 
-        try:
+    try:  # a received run folder: results.json checked, files only from inside the runs
+        if len(dirs) == 1 and out is None:
+            results = read_results(dirs[0])
+            out = dirs[0]
+        else:
+            if out is None:
+                fail("merging several runs needs --out DIR")
+            results = merge_results(dirs, out)
+        if published:
+            from idbench.bench.published import published_block
+
             results["published"] = published_block(results, published)
-        except IdbenchError as e:
-            fail(str(e))
-    write_outputs(results, out, formats)
-    written = output_files(out, formats)
-    if presets or columns:
-        from idbench.bench.report.paper import write_paper_tables
+        write_outputs(results, out, formats)
+        written = output_files(out, formats)
+        if presets or columns:
+            from idbench.bench.report.paper import write_paper_tables
 
-        written += write_paper_tables(results, out, presets, [c for c in columns.split(",") if c], tex_env,
-                                      caption, label)
-    if figures:
-        from idbench.bench.report.figures import write_figures
+            written += write_paper_tables(results, out, presets, [c for c in columns.split(",") if c], tex_env,
+                                          caption, label)
+        if figures:
+            from idbench.bench.report.figures import write_figures
 
-        written += write_figures(results, out, [f for f in figures.split(",") if f])
+            written += write_figures(results, out, [f for f in figures.split(",") if f])
+    except IdbenchError as e:
+        fail(str(e))
     typer.echo("wrote " + ", ".join(str(p) for p in written))
 
 

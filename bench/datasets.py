@@ -109,6 +109,7 @@ def folder_dataset(root=None, min_images: int = 1, **_) -> Dataset:
     if not root.is_dir():
         raise InputError(f"dataset root {root} is not a folder")
     by_id, ignored = scan_identity_folders(root)
+    by_id, notes = _one_spelling(_without_run_folders(root, by_id, ignored))
     items = []
     for ident, files in by_id.items():
         if len(files) >= min_images:
@@ -120,7 +121,36 @@ def folder_dataset(root=None, min_images: int = 1, **_) -> Dataset:
     n_id = len({i.identity for i in items})
     note = f"; {len(ignored)} other entries under the root not used (listed with reasons)" if ignored else ""
     return Dataset("folder", str(root), items, f"{len(items)} images of {n_id} identities from {root}{note}",
-                   ignored=[dropped("list", p, r) for p, r in ignored])
+                   ignored=[dropped("list", p, r) for p, r in ignored], notes=notes)
+
+
+def _without_run_folders(root: Path, by_id: dict, ignored: list) -> dict:
+    """An idbench output folder under the root (it holds the run lock) is not an identity: listed, not used."""
+    from idbench.atomic import LOCK_NAME
+
+    out = {}
+    for ident, files in by_id.items():
+        if (root / ident / LOCK_NAME).exists():
+            ignored += [(str(f), "inside an idbench output folder (--out), not a dataset image") for f in files]
+        else:
+            out[ident] = files
+    return out
+
+
+def _one_spelling(by_id: dict) -> Tuple[dict, List[str]]:
+    """Identity folder names in their NFC spelling: the NFC and NFD spellings of one name (macOS writes NFD)
+    are one person, and each merge is a note."""
+    from idbench.escape import nfc, shown
+
+    out: dict = {}
+    spellings: dict = {}
+    for ident, files in by_id.items():
+        key = nfc(ident)
+        out.setdefault(key, []).extend(files)
+        spellings.setdefault(key, []).append(ident)
+    notes = [f"identity folders {', '.join(repr(shown(s)) for s in v)} are one name in different Unicode "
+             f"spellings: merged as {shown(k)!r} (NFC)" for k, v in spellings.items() if len(v) > 1]
+    return {k: sorted(v) for k, v in out.items()}, notes
 
 
 # --- LFW ------------------------------------------------------------------------------------------
@@ -139,8 +169,8 @@ def lfw_dataset(root=None, **_) -> Dataset:
     img_dir = next((root / d for d in ("lfw-deepfunneled", "lfw", "lfw_funneled") if (root / d).is_dir()), None)
     if img_dir is None:
         raise InputError(f"no LFW image folder (lfw-deepfunneled/, lfw/) under {root}")
-    lines = pairs_file.read_text().split("\n")
-    n_folds, n_per = (int(x) for x in lines[0].split())
+    lines = pairs_file.read_text(encoding="utf-8", errors="replace").split("\n")
+    n_folds, n_per = _lfw_header(pairs_file, lines[0])
     index = {}
     items: List[Item] = []
 
@@ -155,13 +185,13 @@ def lfw_dataset(root=None, **_) -> Dataset:
     body = [l.split() for l in lines[1:] if l.strip()]
     if len(body) != n_folds * n_per * 2:
         raise InputError(f"{pairs_file}: expected {n_folds * n_per * 2} pairs, found {len(body)}")
-    for k, parts in enumerate(body):
+    numbered = [(n + 1, ln.split()) for n, ln in enumerate(lines) if n and ln.strip()]
+    for k, (line_no, parts) in enumerate(numbered):
+        _lfw_line(pairs_file, line_no, parts, same=(k // n_per) % 2 == 0)
         if len(parts) == 3:
             pairs.append((item(parts[0], parts[1]), item(parts[0], parts[2]), 1))
-        elif len(parts) == 4:
-            pairs.append((item(parts[0], parts[1]), item(parts[2], parts[3]), 0))
         else:
-            raise InputError(f"{pairs_file}: bad line {k + 2}: {' '.join(parts)}")
+            pairs.append((item(parts[0], parts[1]), item(parts[2], parts[3]), 0))
         folds.append(k // (2 * n_per))
     used = {str(it.path) for it in items}
     unused = sum(1 for f in img_dir.rglob("*") if f.suffix.lower() in IMAGE_EXTS and str(f) not in used)
@@ -169,6 +199,32 @@ def lfw_dataset(root=None, **_) -> Dataset:
     return Dataset("lfw", str(root), items, f"LFW View 2: {len(pairs)} pairs over {len(items)} images, "
                    f"{n_folds} folds", split="view2", pairs=np.array(pairs, np.int64), folds=np.array(folds),
                    notes=notes)
+
+
+def _lfw_header(f: Path, line: str) -> Tuple[int, int]:
+    """``N_FOLDS PAIRS_PER_HALF`` (View 2: ``10 300``), both positive integers."""
+    parts = line.split()
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        from idbench.escape import shown
+
+        raise InputError(f"{f}: line 1 must be 'N_FOLDS PAIRS_PER_FOLD_HALF' (two positive integers, View 2: "
+                         f"'10 300'), got {shown(line.strip()[:60])!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def _lfw_line(f: Path, line_no: int, parts: List[str], same: bool) -> None:
+    """A pair line: ``name n1 n2`` (same person) or ``name1 n1 name2 n2`` (different), image numbers >= 1."""
+    from idbench.escape import shown
+
+    want = 3 if same else 4
+    nums = [parts[1], parts[2]] if len(parts) == 3 else [parts[1], parts[3]] if len(parts) == 4 else []
+    if len(parts) != want or not all(n.isdigit() and 1 <= int(n) <= 9999 for n in nums):
+        form = "'name n1 n2' (a same-person pair)" if same else "'name1 n1 name2 n2' (a different-person pair)"
+        raise InputError(f"{f}: line {line_no} must be {form} with image numbers 1..9999, got "
+                         f"{shown(' '.join(parts)[:80])!r}")
+    names = [parts[0]] if len(parts) == 3 else [parts[0], parts[2]]
+    if any(n in (".", "..") or "/" in n or "\\" in n for n in names):
+        raise InputError(f"{f}: line {line_no}: a name with a path separator or '..' ({shown(names[0])!r})")
 
 
 # --- FF++ -----------------------------------------------------------------------------------------
@@ -185,10 +241,25 @@ def ffpp_split_ids(root: Path, split: str, splits_dir: Optional[os.PathLike] = N
             try:
                 pairs = json.loads(f.read_text())
             except json.JSONDecodeError as e:
-                raise InputError(f"{f}: not a valid FF++ split file ({e.msg})") from None
-            return [(str(a), str(b)) for a, b in pairs]
+                raise InputError(f"{f}: not a valid FF++ split file ({e.msg}, line {e.lineno})") from None
+            except UnicodeDecodeError:
+                raise InputError(f"{f}: not a valid FF++ split file (not UTF-8 text)") from None
+            return _ffpp_pairs(f, pairs)
     raise InputError(f"FF++ split file {split}.json not found in {', '.join(str(c) for c in cands)} "
                      f"(give --splits DIR holding train/val/test.json)")
+
+
+def _ffpp_pairs(f: Path, pairs) -> List[Tuple[str, str]]:
+    """The split's ``[["000", "003"], ...]``: a non-empty list of pairs of video ids (digits)."""
+    if not isinstance(pairs, list) or not pairs:
+        raise InputError(f"{f}: an FF++ split file is a non-empty JSON list of [id, id] pairs, got "
+                         f"{type(pairs).__name__ if pairs else 'an empty list'}")
+    for k, p in enumerate(pairs):
+        if (not isinstance(p, list) or len(p) != 2
+                or not all(isinstance(x, (str, int)) and not isinstance(x, bool) and str(x).isdigit() for x in p)):
+            raise InputError(f"{f}: entry {k} is {json.dumps(p)[:60]}, expected a pair of video ids like "
+                             f"[\"000\", \"003\"]")
+    return [(str(a), str(b)) for a, b in pairs]
 
 
 def extract_frames(video: Path, n: int, out_dir: Path) -> List[Tuple[int, Path]]:

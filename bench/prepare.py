@@ -135,11 +135,18 @@ def split_identities(identities: Sequence[str], heldout_fraction: float, seed: i
 
 
 def read_names(path: os.PathLike) -> List[str]:
-    return [ln.strip() for ln in Path(path).read_text().splitlines() if ln.strip()]
+    """Identity names, one a line, as :func:`write_names` escapes them (TAB/newline in a name survive)."""
+    from idbench.escape import nfc, unfield
+
+    text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
+    return [nfc(unfield(ln.strip())) for ln in text.split("\n") if ln.strip()]
 
 
 def write_names(path: Path, names: Sequence[str]) -> None:
-    path.write_text("".join(f"{n}\n" for n in names))
+    from idbench.atomic import atomic_write
+    from idbench.escape import field
+
+    atomic_write(path, "".join(f"{field(n)}\n" for n in names))
 
 
 # --- prepared data ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ table (paired difference, its interval, permutation p and Holm-adjusted p; * = s
 from __future__ import annotations
 
 import base64
-import html
+from idbench.escape import html_text
 from pathlib import Path
 from typing import List, Optional
 
@@ -21,15 +21,15 @@ def _fmt(v, digits: int = 3) -> str:
 
 def _cell(d: dict, key: str = "relative_gap") -> str:
     if not d or d.get(key) is None:
-        return html.escape(d.get("error", "")) if d else ""
+        return html_text(d.get("error", "")) if d else ""
     ci = d.get(f"{key}_ci")
     return _fmt(d[key]) + (f" [{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "")
 
 
 def _table(head: List[str], rows: List[List[str]], caption: str = "") -> str:
-    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    th = "".join(f"<th>{html_text(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    cap = f"<caption>{html_text(caption)}</caption>" if caption else ""
     return f"<table class='data'>{cap}<thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -53,10 +53,13 @@ def _chart(dec: dict) -> str:
 
 
 def _image(out_dir: Path, rel: Optional[str], alt: str) -> str:
-    if not rel or not (Path(out_dir) / rel).is_file():
+    from idbench.bench.run_folder import run_file
+
+    f = run_file(out_dir, rel)  # only files inside the run folder
+    if f is None:
         return ""
-    data = base64.b64encode((Path(out_dir) / rel).read_bytes()).decode()
-    return f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'><figcaption>{html.escape(alt)}" \
+    data = base64.b64encode(f.read_bytes()).decode()
+    return f"<figure><img alt='{html_text(alt)}' src='data:image/png;base64,{data}'><figcaption>{html_text(alt)}" \
            "</figcaption></figure>"
 
 
@@ -68,7 +71,7 @@ def _pairwise_table(dec: dict, metric: str) -> str:
         rows_by_pair.setdefault((r["encoder_a"], r["encoder_b"]), {})[r["variant"]] = r
     rows = []
     for (a, b), by_v in rows_by_pair.items():
-        cells = [html.escape(f"{a} - {b}")]
+        cells = [html_text(f"{a} - {b}")]
         for v in dec["variants"]:
             r = by_v.get(v)
             if r is None:
@@ -98,11 +101,11 @@ def decomposition_section(results: dict, out_dir: Path) -> Optional[str]:
              "brows, eyes, nose and mouth; full: the BlendFace pseudo-swap). Relative gap = (mean P - mean S) / "
              "(mean P - mean N): the share of the positive-negative separation an encoder loses to that change.</p>",
              _image(out_dir, (dec.get("example") or {}).get("example_image"), "one source/partner pair and its variants"), _chart(dec)]
-    rows = [[html.escape(n)] + [_cell(by_v.get(v, {})) for v in variants] for n, by_v in dec["encoders"].items()]
+    rows = [[html_text(n)] + [_cell(by_v.get(v, {})) for v in variants] for n, by_v in dec["encoders"].items()]
     parts.append(_table(["encoder"] + variants, rows, "relative gap [bootstrap 95% CI] per encoder and variant"))
     regions = dec.get("mask_sensitivity", {})
     if regions:
-        rows = [[html.escape(n)] + [_cell(regions[r].get(n, {})) for r in regions] for n in dec["encoders"]]
+        rows = [[html_text(n)] + [_cell(regions[r].get(n, {})) for r in regions] for n in dec["encoders"]]
         parts += ["<h3>Mask sensitivity</h3>",
                   _image(out_dir, (dec.get("example") or {}).get("regions_image"),
                          "the named face regions on the source face (inner: yellow, face: cyan)"),

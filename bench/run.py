@@ -160,7 +160,23 @@ def _bias_swaps(cfg, ctx, encoders, cache, failures):
 
 
 def run(cfg: RunConfig) -> dict:
+    """The benchmark into ``cfg.out``, which this run owns while it works (a lock: a second run into the same
+    folder is refused with one line instead of mixing its files with this run's)."""
+    import os
+
+    from idbench.atomic import out_lock
+
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun workers: rank 0 holds the lock and writes the outputs
+        return _run(cfg)
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    with out_lock(cfg.out):
+        return _run(cfg)
+
+
+def _run(cfg: RunConfig) -> dict:
     from idbench.bench.datasets import load_dataset
+    from idbench.bench.run_checks import check_usable, drop_non_finite_encoders
+    from idbench.bench.validate import cache_read_only
     from idbench.bench.provenance import provenance
     from idbench.bench.report import write_outputs
     from idbench.swapper import SwapContext
@@ -174,7 +190,8 @@ def run(cfg: RunConfig) -> dict:
     check_region(cfg.saliency_region)
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache = Cache(cfg.cache_dir, enabled=not cfg.no_cache)
+    cache = Cache(cfg.cache_dir, enabled=not cfg.no_cache,
+                  read_only=not cfg.no_cache and cache_read_only(cfg.cache_dir))  # a warm read-only cache is used
     rank, world = _distributed(cfg)
     if rank != 0:  # rank 0 prepares the dataset (sample files, extracted frames) first
         import torch.distributed as dist
@@ -201,6 +218,9 @@ def run(cfg: RunConfig) -> dict:
     labels = np.array([ds.items[i].identity for i in row_items])
     failures = list(table.failures) + [failure("dataset", ds.root, n) for n in ds.notes]
     pairs, folds = _protocol_pairs(ds, row_items, failures)
+    check_usable(len(table.paths), table.skipped, pairs, 0 if ds.pairs is None else len(ds.pairs))
+    drop_non_finite_encoders(encoders, table.embeddings, failures)  # one bad encoder never sinks the run
+    cfg.id_encoders = [n for n in cfg.id_encoders if n in encoders]
     ctx = SwapContext(table, labels, [ds.items[i].frame for i in row_items], ds.root,
                       {"video_pairs": ds.video_pairs})  # FF++ swappers read only the split's pairs
     plan = swap_emb = None

@@ -22,6 +22,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from idbench.escape import csv_cell
+
 MANIFEST_COLUMNS = ("source_path", "target_path", "source_identity", "target_identity", "identity_label",
                     "output_path", "mask_path", "landmark_distance", "status", "reason", "frame")
 SHEET_LABELS = ("source", "target", "mask", "result")
@@ -163,10 +165,10 @@ def swap_images(swapper: str, inputs: Sequence[Path], out: Path, seed: int = 0, 
             if len(sheet) < sheet_rows:
                 sheet.append(_sheet_cells(paths[a], faces[a], paths[t], faces[t], res, sw.params().get("mode")))
         rows.append(row)
-    with open(out / "manifest.csv", "w", newline="") as f:
+    with open(out / "manifest.csv", "w", newline="", errors="surrogateescape") as f:  # non-UTF-8 names kept
         w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
         w.writeheader()
-        w.writerows(rows)
+        w.writerows([{k: csv_cell(v) for k, v in r.items()} for r in rows])  # names are not formulas
     _save_png(out / "contact_sheet.png", contact_sheet(sheet, cell=112))
     n_ok = sum(r["status"] == "ok" for r in rows)
     summary = {"swapper": swapper, "params": sw.params(), "provenance": sw.provenance(), "seed": seed, "k": k,
@@ -230,10 +232,10 @@ def swap_ffpp(name: str, root: Path, out: Path, compression: str = "c23", frames
                      "target_identity": p.get("target_id", ""), "identity_label": p.get("source_id", ""),
                      "output_path": "", "mask_path": "", "landmark_distance": "", "status": "error",
                      "reason": fail.reason, "frame": ""})
-    with open(out / "manifest.csv", "w", newline="") as f:
+    with open(out / "manifest.csv", "w", newline="", errors="surrogateescape") as f:  # non-UTF-8 names kept
         w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
         w.writeheader()
-        w.writerows(rows)
+        w.writerows([{k: csv_cell(v) for k, v in r.items()} for r in rows])  # names are not formulas
     _save_png(out / "contact_sheet.png", contact_sheet(sheet, cell=160, per_line=4, labels=("result",)))
     summary = {"swapper": name, "root": str(root), "compression": compression, "frames": frames, "n_ok": n,
                "n_failed": len(sw.errors), "manifest": str(out / "manifest.csv"),

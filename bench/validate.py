@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
-from idbench.errors import InputError, UnknownNameError, storage_error
+from idbench.errors import IdbenchError, InputError, UnknownNameError, storage_error
 
 
 def split_names(value: str, option: str) -> List[str]:
@@ -132,11 +132,56 @@ def check_output_file(f: os.PathLike) -> None:
 
 
 def check_cache(cache_dir: Optional[os.PathLike], no_cache: bool) -> None:
-    if no_cache:
+    if no_cache or cache_read_only(cache_dir):
         return
     from idbench.weights import idbench_home
 
     check_writable_dir(Path(cache_dir) if cache_dir else idbench_home() / "cache", "cache folder")
+
+
+def cache_read_only(cache_dir: Optional[os.PathLike]) -> bool:
+    """True for a warm cache that cannot be written (a lab's shared cache on a read-only mount): it is used
+    read-only. A cold (empty) unwritable cache is refused by :func:`check_cache`."""
+    from idbench.weights import idbench_home
+
+    d = Path(cache_dir) if cache_dir else idbench_home() / "cache"
+    if not d.is_dir() or not any(d.iterdir()):
+        return False
+    try:
+        check_writable_dir(d, "cache folder")
+        return False
+    except IdbenchError:
+        return True
+
+
+# numeric options: (lowest allowed, highest allowed or None, what it is); one line, exit 2, before any work
+NUMBERS = {"seed": (0, 2**63 - 1, "a random seed"), "n_boot": (1, 10**6, "bootstrap resamples"),
+           "k_partners": (1, 10**6, "partner candidates"), "min_face": (1, 4096, "pixels (the face box's shorter "
+                                                                               "side)"),
+           "frames": (1, 10**5, "frames per video"), "saliency_faces": (0, 10**4, "faces"),
+           "n_perm": (1, 10**7, "permutations"), "detect_batch": (1, 4096, "images per detector call")}
+
+
+def check_numbers(**values) -> None:
+    """Each numeric option in its range (:data:`NUMBERS`); ``None`` means the option was not given."""
+    for key, v in values.items():
+        lo, hi, what = NUMBERS[key]
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+            rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+            raise InputError(f"--{key.replace('_', '-')} {v!r}: must be an integer in {rng} ({what})")
+
+
+def check_outside_root(root: Optional[os.PathLike], **folders) -> None:
+    """``--out`` or the cache inside the dataset root would be read back as an identity: refused."""
+    if root is None:
+        return
+    r = Path(root).resolve()
+    for option, d in folders.items():
+        if d is not None and (Path(d).resolve() == r or Path(d).resolve().is_relative_to(r)):
+            raise InputError(f"--{option.replace('_', '-')} {d} is inside the dataset root {root}: its files would "
+                             f"be read as data by the next run; choose a folder outside the root")
 
 
 def face_policy(multi_face: str, min_face: int, all_faces: bool = False):
@@ -154,6 +199,7 @@ def validate_run(*, encoders: Sequence[str], id_encoders: Sequence[str], detecto
     check_detector(detector)
     check_dataset(dataset, root, splits)
     check_swappers(swappers, dataset, weights)
+    check_outside_root(root if dataset == "folder" else None, out=out, cache_dir=cache_dir)  # it lists all
     check_writable_dir(out)
     check_cache(cache_dir, no_cache)
     check_encoders([*encoders, *[e for e in id_encoders if e not in encoders]])

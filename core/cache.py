@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -36,49 +35,15 @@ def bytes_key(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _umask() -> int:
-    """The process umask, read without changing it where /proc allows (os.umask would race threads)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    old = os.umask(0o022)
-    os.umask(old)
-    return old
-
-
-def write_atomic(path: os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file + rename; mode 0666 & ~umask, like ``open``.
-
-    Any OSError becomes one :class:`StorageError` line naming the path and the cause.
-    """
-    path = Path(path)
-    tmp: Optional[str] = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp creates 0600
-            f.write(data)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as e:
-        raise storage_error(path, e) from None
-    finally:
-        if tmp is not None:  # failed or interrupted: leave no temporary file behind
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+# one atomic writer for the cache and every output (temporary file, fsync, rename; umask permissions)
+from .atomic import atomic_write as write_atomic, umask as _umask  # noqa: E402,F401
 
 
 class Cache:
-    def __init__(self, root: Optional[os.PathLike] = None, enabled: bool = True):
+    def __init__(self, root: Optional[os.PathLike] = None, enabled: bool = True, read_only: bool = False):
         self.root = Path(root) if root is not None else idbench_home() / "cache"
         self.enabled = enabled
+        self.read_only = read_only  # a warm cache on a read-only mount: read, never written
         self.hits = 0
         self.misses = 0
         self.corrupt = 0  # entries that existed but could not be parsed (treated as misses)
@@ -87,7 +52,8 @@ class Cache:
         return self.root / kind / key[:2] / f"{key}{ext}"
 
     def _write(self, path: Path, data: bytes) -> None:
-        write_atomic(path, data)
+        if not self.read_only:
+            write_atomic(path, data)
 
     def _miss(self, path: Path, exists: bool) -> None:
         self.misses += 1

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # torch is imported by the functions: importing this module s
 
 from .errors import WeightsFormatError, WeightsNotFoundError
 
-__all__ = ["read_state_dict", "load_state_dict_checked"]
+__all__ = ["read_checkpoint", "read_state_dict", "load_state_dict_checked"]
 
 
 def _first_line(e: BaseException, limit: int = 160) -> str:
@@ -86,22 +86,28 @@ def _unwrap(obj, path: Path) -> Dict[str, torch.Tensor]:
     return tensors
 
 
-def read_state_dict(path: Union[str, os.PathLike], origin: str = "", allow_pickle: Optional[bool] = None,
-                    key: Optional[str] = None) -> Dict[str, torch.Tensor]:
-    """Read a PyTorch checkpoint as a flat ``{name: tensor}`` dict on the CPU.
+def read_checkpoint(path: Union[str, os.PathLike], origin: str = "", allow_pickle: Optional[bool] = None):
+    """Load a PyTorch file as plain data (tensors, numbers, strings, lists, dicts) on the CPU.
 
-    Uses ``torch.load(weights_only=True)``; a checkpoint that pickles whole objects (``torch.save(model)``)
-    is refused unless ``allow_pickle`` (or ``IDBENCH_ALLOW_PICKLE=1``; the argument wins when given) says
-    the file is trusted. ``key`` picks one entry of a file holding several nets (``"net_recon"``).
-    Raises :class:`WeightsNotFoundError` for a missing file and :class:`WeightsFormatError` (one line)
-    for anything that cannot be read.
+    ``torch.load(weights_only=True)`` runs no code from the file; a file that pickles Python objects is
+    refused unless ``allow_pickle`` (or ``IDBENCH_ALLOW_PICKLE=1``; the argument wins when given) says it
+    is trusted. A special file (FIFO, device, socket) is never opened. Raises :class:`WeightsNotFoundError`
+    for a missing file and :class:`WeightsFormatError` (one line) for anything that cannot be read.
     """
+    import stat
+
     import torch
 
     path = Path(path)
     hint = f"; get it again from {origin}" if origin else ""
-    if not path.is_file():
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        mode = None
+    if mode is None or stat.S_ISDIR(mode):
         raise WeightsNotFoundError(f"weight file {path} does not exist{hint}")
+    if not stat.S_ISREG(mode):
+        raise WeightsFormatError(f"{path}: not a regular file (a FIFO, device or socket); not opened")
     with open(path, "rb") as f:
         head = f.read(64)
     if not head:
@@ -110,7 +116,7 @@ def read_state_dict(path: Union[str, os.PathLike], origin: str = "", allow_pickl
         what = "a Git LFS pointer" if head.startswith(b"version https://git-lfs") else "text (an HTML/JSON page?)"
         raise WeightsFormatError(f"{path}: is {what}, not a PyTorch checkpoint{hint}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many types for bad files
         msg = str(e)
         if "Weights only load failed" in msg or "weights_only" in msg:
@@ -120,14 +126,24 @@ def read_state_dict(path: Union[str, os.PathLike], origin: str = "", allow_pickl
                     f"if you trust the file, pass allow_pickle=True (or set IDBENCH_ALLOW_PICKLE=1) "
                     f"or re-save its state_dict()") from None
             try:
-                obj = torch.load(path, map_location="cpu", weights_only=False)
+                return torch.load(path, map_location="cpu", weights_only=False)
             except Exception as e2:  # noqa: BLE001
                 raise WeightsFormatError(f"{path}: cannot be unpickled ({_first_line(e2)}){hint}") from None
-        else:
-            truncated = any(s in msg for s in ("central directory", "truncated", "unexpected EOF", "Ran out of input",
-                                              "failed reading", "EOF"))
-            reason = "truncated or corrupt" if truncated else "not a PyTorch checkpoint"
-            raise WeightsFormatError(f"{path}: {reason} ({type(e).__name__}: {_first_line(e)}){hint}") from None
+        truncated = any(s in msg for s in ("central directory", "truncated", "unexpected EOF", "Ran out of input",
+                                          "failed reading", "EOF"))
+        reason = "truncated or corrupt" if truncated else "not a PyTorch checkpoint"
+        raise WeightsFormatError(f"{path}: {reason} ({type(e).__name__}: {_first_line(e)}){hint}") from None
+
+
+def read_state_dict(path: Union[str, os.PathLike], origin: str = "", allow_pickle: Optional[bool] = None,
+                    key: Optional[str] = None) -> Dict[str, torch.Tensor]:
+    """Read a PyTorch checkpoint as a flat ``{name: tensor}`` dict on the CPU.
+
+    Loads through :func:`read_checkpoint` (``weights_only=True``; pickled objects only behind the one trust
+    switch); ``key`` picks one entry of a file holding several nets (``"net_recon"``).
+    """
+    path = Path(path)
+    obj = read_checkpoint(path, origin, allow_pickle)
     return _unwrap(_select(obj, key, path) if key else obj, path)
 
 

@@ -20,12 +20,24 @@ import numpy as np
 from .errors import ImageReadError
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
-MAX_PIXELS = 20000 * 20000
+# pixel budget, checked on the header before decoding: 50 Mpx (a 16-bit RGBA image of this size decodes to
+# 400 MB; converted in row blocks, its peak is about 0.85 GB RSS); a decompression bomb never gets decoded
+MAX_PIXELS = 50_000_000
+MIN_SIDE = 8  # an image narrower than this holds no face (1x1, 20000x1 crash detectors' resizes)
+MAX_FILE_BYTES = 1 << 30  # 1 GiB: /dev/zero-like or huge inputs are refused before reading
+
+
+CONVERT_ROWS = 512  # rows converted at a time: a deep image's float temporaries stay small (memory budget)
 
 
 def to_rgb_uint8(img: np.ndarray, *, bgr: bool = True) -> np.ndarray:
     """Convert any decoded array (gray, gray+alpha, 3/4 channels, 8/16-bit, float) to uint8 RGB."""
     a = np.asarray(img)
+    if a.ndim == 3 and a.shape[0] > CONVERT_ROWS and a.dtype.kind in "ui" and (a.dtype != np.uint8 or a.shape[2] != 3):
+        out = np.empty((a.shape[0], a.shape[1], 3), np.uint8)  # integer data: each block converts alone
+        for i in range(0, a.shape[0], CONVERT_ROWS):
+            out[i:i + CONVERT_ROWS] = to_rgb_uint8(a[i:i + CONVERT_ROWS], bgr=bgr)
+        return out
     if a.dtype == np.uint16:
         a = (a.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
     elif a.dtype.kind == "f":
@@ -65,14 +77,60 @@ def pil_resize(img: np.ndarray, size: Tuple[int, int], filter: str = "bilinear")
     return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize((int(size[0]), int(size[1])), method))
 
 
-def read_image(path: os.PathLike) -> np.ndarray:
-    """Read an image file as uint8 RGB (H x W x 3)."""
-    import cv2
+def read_regular_file(path: os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file; a FIFO, device or socket is never read (opened non-blocking, checked with
+    ``fstat``, so it cannot hang) and a file above ``limit`` bytes is refused. Raises :class:`ImageReadError`."""
+    import stat
 
     p = Path(path)
-    if not p.is_file():
-        raise ImageReadError(f"{p}: no such file")
-    return decode_image(p.read_bytes(), str(p))
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise ImageReadError(f"{p}: {'no such file' if e.errno == 2 else f'cannot read: {e.strerror or e}'}") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            what = "a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO, device or socket"
+            raise ImageReadError(f"{p}: not a regular file ({what}); not read")
+        if st.st_size > limit:
+            raise ImageReadError(f"{p}: file of {st.st_size} bytes is above the {limit}-byte limit")
+        try:
+            return f.read(limit + 1)
+        except OSError as e:
+            raise ImageReadError(f"{p}: cannot read: {e.strerror or e}") from None
+
+
+def read_image(path: os.PathLike) -> np.ndarray:
+    """Read an image file as uint8 RGB (H x W x 3)."""
+    return decode_image(read_regular_file(path), str(path))
+
+
+def check_image_size(width: int, height: int, name: str = "<bytes>") -> None:
+    """One-line :class:`ImageReadError` for a size outside the budget (:data:`MAX_PIXELS`, :data:`MIN_SIDE`)."""
+    if width * height > MAX_PIXELS:
+        raise ImageReadError(f"{name}: image of {width}x{height} pixels is above the {MAX_PIXELS // 10**6} Mpx "
+                             f"budget; not decoded")
+    if min(width, height) < MIN_SIDE:
+        raise ImageReadError(f"{name}: image of {width}x{height} pixels is degenerate (a side below "
+                             f"{MIN_SIDE} px)")
+
+
+def _declared_size(data: bytes, name: str) -> Optional[Tuple[int, int]]:
+    """(width, height) from the file's header (Pillow reads no pixels); None if Pillow does not know it."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the budget below decides
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size
+    except Image.DecompressionBombError as e:  # Pillow's own limit (179 Mpx) is above the budget too
+        raise ImageReadError(f"{name}: {str(e).split(' could be')[0]}: above the {MAX_PIXELS // 10**6} Mpx "
+                             f"budget; not decoded") from None
+    except Exception:  # noqa: BLE001 - not a format Pillow reads: OpenCV decides, checked after decoding
+        return None
 
 
 def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
@@ -82,11 +140,16 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
     p = name
     if len(data) == 0:
         raise ImageReadError(f"{p}: empty file")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)  # UNCHANGED ignores EXIF
+    size = _declared_size(data, p)
+    if size is not None:  # a decompression bomb is refused from its header, before any pixel is decoded
+        check_image_size(*size, p)
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)  # UNCHANGED ignores EXIF
+    except cv2.error:  # e.g. a header OpenCV finds too large itself
+        img = None
     if img is None:
         raise ImageReadError(f"{p}: not a readable image (corrupt or unsupported format)")
-    if img.shape[0] * img.shape[1] > MAX_PIXELS:
-        raise ImageReadError(f"{p}: image of {img.shape[1]}x{img.shape[0]} pixels is too large")
+    check_image_size(img.shape[1], img.shape[0], p)
     return apply_orientation(to_rgb_uint8(img, bgr=True), exif_orientation(data))
 
 

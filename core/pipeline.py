@@ -29,10 +29,10 @@ import numpy as np
 from idbench.cache import Cache, bytes_key, content_key
 from idbench.detectors import DETECTORS, Cascade, create_detector, preload_detector
 from idbench.devices import is_cuda
-from idbench.errors import IdbenchError
+from idbench.errors import IdbenchError, ImageReadError
 from idbench.faces import Face
 from idbench.face_policy import FacePolicy, apply_face_policy, resolve_policy
-from idbench.imageio import decode_image, image_key, iter_image_files
+from idbench.imageio import decode_image, image_key, iter_image_files, read_regular_file
 from idbench.parallel import ordered_map
 from idbench.recipe_face import encoder_crop
 from idbench.weights import cached_sha256
@@ -74,7 +74,7 @@ class DetectedImage:
             elif self._load is not None:
                 self._image = self._load()
             else:  # after the streaming pass: decode again, hold nothing (bounded memory)
-                return decode_image(self.path.read_bytes(), str(self.path))
+                return decode_image(read_regular_file(self.path), str(self.path))
         return self._image
 
     def __getstate__(self) -> dict:  # crosses processes without bytes or pixels: the receiver re-reads the file
@@ -91,9 +91,9 @@ def file_item(path, center: Optional[Tuple[float, float]] = None) -> DetectedIma
     """Read a file once; its key is the sha256 of its bytes. Never raises for bad input."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        return DetectedImage(path, "", [], f"cannot read: {e.strerror or e}", center=center)
+        data = read_regular_file(path)  # a FIFO, device or socket is never opened for reading
+    except ImageReadError as e:
+        return DetectedImage(path, "", [], str(e).split(": ", 1)[-1], center=center)
     return DetectedImage(path, image_key(data), [], None, data, center=center)  # EXIF turn is in the key
 
 

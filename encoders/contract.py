@@ -25,6 +25,7 @@ scaled (multiples of 112, or of 128 with its 8-px shift); a width below the heig
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,14 @@ class Contract:
             description=self.description or f"contract {self.path.name}", layout=layout, output=self.output)
 
 
+# sensible bounds (a contract file is untrusted input): crops up to 1024 px a side (an input_size of 112000
+# asked for 37 GB), mean/std on 0..255 pixels, finite; names without control characters
+MAX_INPUT_SIDE = 1024
+MIN_INPUT_SIDE = 1
+CHANNEL_RANGE = {"mean": (-255.0, 510.0), "std": (1e-4, 1e4)}
+MAX_EMBEDDING = 65536
+
+
 def _err(path: Path, msg: str) -> ContractError:
     return ContractError(f"{path}: {msg}")
 
@@ -92,6 +101,9 @@ def _channels(path: Path, key: str, value: Any) -> Tuple[float, float, float]:
     vals = [float(v) for v in vals] * (3 if len(vals) == 1 else 1)
     if key == "std" and any(v == 0 for v in vals):
         raise _err(path, f"std must not contain 0, got {value!r}")
+    lo, hi = CHANNEL_RANGE[key]
+    if not all(math.isfinite(v) and lo <= v <= hi for v in vals):  # NaN/inf, or not on 0..255 pixels
+        raise _err(path, f"{key} must be finite numbers in [{lo:g}, {hi:g}] (on 0..255 pixels), got {value!r}")
     return tuple(vals)  # type: ignore[return-value]
 
 
@@ -104,6 +116,8 @@ def _choice(path: Path, key: str, value: Any, allowed: Tuple[str, ...]) -> str:
 def _input_size(path: Path, value: Any, alignment: str) -> Tuple[int, int]:
     if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value)):
         raise _err(path, f"input_size must be [height, width] (two positive integers), got {value!r}")
+    if not all(MIN_INPUT_SIDE <= v <= MAX_INPUT_SIDE for v in value):
+        raise _err(path, f"input_size sides must be {MIN_INPUT_SIDE}..{MAX_INPUT_SIDE} px, got {value!r}")
     h, w = value
     if alignment == "arcface112":
         if not (h % 112 == 0 or h % 128 == 0):
@@ -137,6 +151,11 @@ def read_contract(path: Union[str, Path]) -> Contract:
             raise _err(path, f"{key} must be a string, got {data[key]!r}")
     if not data["name"].strip():
         raise _err(path, "name must not be empty")
+    from idbench.escape import has_control, shown
+
+    if has_control(data["name"]) or len(data["name"]) > 200:
+        raise _err(path, f"name must be one line of at most 200 characters without control characters (TAB, "
+                         f"newline, NUL), got {shown(data['name'][:60])!r}")
     alignment = _choice(path, "alignment", data["alignment"], ALIGNMENTS)
     weights = Path(data["weights"]).expanduser()
     weights = (weights if weights.is_absolute() else (path.parent / weights)).resolve()
@@ -145,8 +164,8 @@ def read_contract(path: Union[str, Path]) -> Contract:
         raise _err(path, f"cannot tell the backend from the weights suffix {weights.suffix!r}; "
                          f"declare backend = \"onnx\" or \"torchscript\"")
     size = data.get("embedding_size")
-    if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and size > 0):
-        raise _err(path, f"embedding_size must be a positive integer, got {size!r}")
+    if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and 0 < size <= MAX_EMBEDDING):
+        raise _err(path, f"embedding_size must be a positive integer (1..{MAX_EMBEDDING}), got {size!r}")
     if not isinstance(data.get("l2_normalised", False), bool):
         raise _err(path, f"l2_normalised must be true or false, got {data['l2_normalised']!r}")
     return Contract(

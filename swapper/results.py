@@ -170,10 +170,13 @@ def _file_output(it: SwapItem, path: Path, swapper: str) -> SwapOutput:
     from idbench.cache import bytes_key
     from idbench.imageio import read_image
 
+    from idbench.errors import ImageReadError
+    from idbench.imageio import read_regular_file
+
     try:
-        key = bytes_key(path.read_bytes())
-    except OSError as e:
-        return SwapOutput(it, "", _raiser(f"cannot read: {e.strerror or e}"), {"swapper": swapper, "path": str(path)})
+        key = bytes_key(read_regular_file(path))  # a FIFO or device named in a manifest is never read
+    except ImageReadError as e:
+        return SwapOutput(it, "", _raiser(str(e).split(": ", 1)[-1]), {"swapper": swapper, "path": str(path)})
     return SwapOutput(it, key, lambda: read_image(path), {"swapper": swapper, "path": str(path)})
 
 

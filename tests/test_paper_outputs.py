@@ -127,8 +127,8 @@ def test_figures_stay_readable_for_1_to_12_rows_with_40_character_names(results,
                     assert f"method_{n - 1:02d}_" + "x" * 29 in labels  # the full name, not cut
 
 
-def test_bench_report_writes_preset_tables_and_figures(results, tmp_path):
-    write_outputs(results, tmp_path)
+def test_bench_report_writes_preset_tables_and_figures(tmp_path):
+    write_outputs(make_results(tmp_path), tmp_path)  # a run folder holds its maps (bench report reads no other)
     r = CliRunner().invoke(app, ["report", str(tmp_path), "--preset", "encoder-bias,blendface-swap",
                                  "--columns", "bias_relative_gap,verification_auc", "--tex-env", "table*",
                                  "--label", "tab:x", "--figures", "pdf"])

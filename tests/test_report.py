@@ -262,9 +262,9 @@ def test_saliency_has_one_colour_scale_captions_and_mask_outlines(run_dir):
     d, res = run_dir
     fig = next(f for f in figures((d / "report.html").read_text()) if f["id"] == "plot-saliency")
     heat = [t for t in fig["data"] if t["type"] == "heatmap"]
-    allabs = np.concatenate([np.abs(np.load(p)["saliency"]).ravel() for e in res["encoders"].values()
+    allabs = np.concatenate([np.abs(np.load(d / p)["saliency"]).ravel() for e in res["encoders"].values()
                              for p in e["saliency"]["maps"]])
-    per_encoder = [np.percentile(np.concatenate([np.abs(np.load(p)["saliency"]).ravel() for p in e["saliency"]["maps"]]),
+    per_encoder = [np.percentile(np.concatenate([np.abs(np.load(d / p)["saliency"]).ravel() for p in e["saliency"]["maps"]]),
                                  99) for e in res["encoders"].values()]
     hi, lo = max(per_encoder), max(min(per_encoder) / 20, max(per_encoder) / 1e4)
     assert len(heat) == 6 and allabs.max() > 0

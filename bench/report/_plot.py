@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import html
+from idbench.escape import html_text
 import re
 from typing import Dict, List, Optional, Sequence
 
@@ -57,7 +57,7 @@ def _numeric(cell: object) -> bool:
 def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], bold: Optional[List[List[bool]]] = None,
                caption: str = "", header_rows: Sequence[Sequence[tuple]] = ()) -> str:
     """A plain HTML table; ``bold[i][j]`` marks the best cell; ``header_rows`` are (label, colspan) rows."""
-    esc = html.escape
+    esc = html_text
     head = "".join("<tr>" + "".join(f'<th colspan="{span}">{esc(t)}</th>' for t, span in hr) + "</tr>"
                    for hr in header_rows)
     head += "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>"

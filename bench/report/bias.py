@@ -6,6 +6,8 @@ from typing import List, Optional
 
 import numpy as np
 
+from idbench.escape import html_text
+
 from ._plot import GROUP_COLOURS, colour_of, encoder_order, figure_html, style
 
 GROUPS = (("positive", "positive: same identity"), ("swapped", "swapped: pseudo-swap of same identity"),
@@ -41,7 +43,8 @@ def density_figure(encs: dict, names: List[str]):
     from plotly.subplots import make_subplots
 
     gap = 0.3 / len(names) if len(names) > 1 else 0
-    fig = make_subplots(rows=len(names), cols=1, vertical_spacing=gap, subplot_titles=[f"{n}" for n in names])
+    fig = make_subplots(rows=len(names), cols=1, vertical_spacing=gap,
+                        subplot_titles=[html_text(n) for n in names])
     for r, n in enumerate(names, start=1):
         legend = "legend" if r == 1 else f"legend{r}"
         edges = shared_edges([encs[n]["scores"]])
@@ -93,7 +96,8 @@ def interval_figure(results: dict, names: List[str], order_note: str):
                                      error_x=dict(type="data", symmetric=False, array=[ci[1] - v],
                                                   arrayminus=[v - ci[0]], thickness=2, width=6),
                                      name=n, showlegend=False,
-                                     hovertemplate=f"{n}: %{{x:.4f}} [{ci[0]:.4f}, {ci[1]:.4f}]<extra></extra>"),
+                                     hovertemplate=f"{html_text(n)}: %{{x:.4f}} [{ci[0]:.4f}, {ci[1]:.4f}]"
+                                                   "<extra></extra>"),
                           row=1, col=k)
         fig.add_vline(x=ref, line=dict(color="black", dash="dot", width=1.5), row=1, col=k,
                       annotation_text="no bias", annotation_position="top right", annotation_font_size=10)
@@ -111,7 +115,8 @@ def bias_section(results: dict) -> Optional[str]:
     names, note = encoder_order(results)
     with_scores = [n for n in names if encs[n].get("scores")]
     parts = []
-    errors = [f"<p class='warn'>{n}: {encs[n]['bias_error']}</p>" for n in names if encs[n].get("bias_error")]
+    errors = [f"<p class='warn'>{html_text(n)}: {html_text(encs[n]['bias_error'])}</p>" for n in names
+              if encs[n].get("bias_error")]
     if with_scores:
         parts.append(figure_html(density_figure(encs, with_scores), "plot-bias-density"))
         parts.append("<p class='small'>Each encoder on its own range (cosines of two encoders are on different "

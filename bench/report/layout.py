@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import html
+from idbench.escape import html_text
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -84,6 +84,9 @@ def render_report(results: dict, out_dir: Path, sections: Optional[Sequence[str]
     """The whole page, or only ``sections`` (ids of :data:`SECTIONS`), as one HTML string."""
     from plotly.offline import get_plotlyjs
 
+    from idbench.escape import decodable
+
+    results = decodable(results)  # names with undecodable bytes: shown as \xNN in text and charts alike
     body, nav = [], []
     for sid, title, build in SECTIONS:
         if sections is not None and sid not in sections:
@@ -91,8 +94,8 @@ def render_report(results: dict, out_dir: Path, sections: Optional[Sequence[str]
         content = build(results, Path(out_dir))
         if content is None:
             continue
-        nav.append(f'<a href="#{sid}">{html.escape(title)}</a>')
-        body.append(f'<section id="{sid}"><h2>{html.escape(title)}</h2><div class="scroll">{content}</div></section>')
+        nav.append(f'<a href="#{sid}">{html_text(title)}</a>')
+        body.append(f'<section id="{sid}"><h2>{html_text(title)}</h2><div class="scroll">{content}</div></section>')
     return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>idbench report</title>
 <style>{CSS}</style><script type="text/javascript">{get_plotlyjs()}</script></head><body>
 <h1>idbench report</h1><nav>{''.join(nav)}</nav>
@@ -102,4 +105,6 @@ def render_report(results: dict, out_dir: Path, sections: Optional[Sequence[str]
 
 def write_report(results: dict, path: Path, out_dir: Path, sections: Optional[Sequence[str]] = None) -> None:
     """A self-contained HTML report: plotly.js embedded once, no network access needed."""
-    Path(path).write_text(render_report(results, out_dir, sections))
+    from idbench.atomic import atomic_write
+
+    atomic_write(path, render_report(results, out_dir, sections))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
+
+from idbench.atomic import atomic_write
 
 from .layout import write_report
 from .tables import leaderboard_latex, leaderboard_markdown, write_leaderboard
@@ -37,18 +40,24 @@ def _clean(o):
 
 
 def write_outputs(results: dict, out_dir: Path, formats: Sequence[str] = FORMATS) -> None:
-    """``results.json`` and ``leaderboard.csv`` always; ``report.html``, ``leaderboard.md``/``.tex`` per ``formats``."""
+    """``results.json`` and ``leaderboard.csv`` always; ``report.html``, ``leaderboard.md``/``.tex`` per ``formats``.
+
+    Each file is written atomically (idbench.atomic); results.json gets the schema stamp and paths relative to
+    ``out_dir`` (idbench.bench.run_folder)."""
+    from idbench.bench.run_folder import relative_paths, stamp
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    results = relative_paths(stamp(copy.deepcopy(results)), out_dir)  # the caller's dict keeps its paths
     text = json.dumps(_clean(results), indent=1, default=_json_default, allow_nan=False)
-    (out_dir / "results.json").write_text(text)
+    atomic_write(out_dir / "results.json", text)
     write_leaderboard(results, out_dir / "leaderboard.csv")
     if "md" in formats:
         from .published import published_markdown  # "" unless bench report --published
 
-        (out_dir / "leaderboard.md").write_text(leaderboard_markdown(results) + published_markdown(results))
+        atomic_write(out_dir / "leaderboard.md", leaderboard_markdown(results) + published_markdown(results))
     if "tex" in formats:
-        (out_dir / "leaderboard.tex").write_text(leaderboard_latex(results))
+        atomic_write(out_dir / "leaderboard.tex", leaderboard_latex(results))
     if "html" in formats:
         write_report(results, out_dir / "report.html", out_dir)
 
@@ -58,24 +67,33 @@ def output_files(out_dir: Path, formats: Sequence[str] = FORMATS) -> list:
     return [Path(out_dir) / f for f in ["leaderboard.csv", "results.json"] + [names[k] for k in formats]]
 
 
-def merge_results(dirs: Sequence[Path]) -> dict:
-    """Merge results.json of several runs (names get the run folder as prefix when they clash)."""
+def merge_results(dirs: Sequence[Path], out: Optional[Path] = None) -> dict:
+    """Merge results.json of several runs of one dataset and protocol (others are refused with one line);
+    names get the run's label as prefix when they clash (runs whose folders share a name stay distinct);
+    with ``out``, the files the runs name are copied under ``out/runs/<label>/``."""
+    from idbench.bench.run_folder import check_mergeable, import_files, read_results, unique_key, unique_labels
+
     merged: dict = {"encoders": {}, "swappers": {}, "dataset": {"description": "", "notes": [], "skipped": []},
                     "failures": [], "provenance": {"merged_from": []}}
+    labels = unique_labels(dirs)
+    runs = [(label, read_results(d)) for label, d in zip(labels, dirs)]
+    check_mergeable(runs)
     descs = []
-    for d in dirs:
-        r = json.loads((Path(d) / "results.json").read_text())
+    for d, (label, r) in zip(dirs, runs):
+        if out is not None:
+            import_files(r, d, out, label)
         for kind in ("encoders", "swappers"):
             for n, v in r.get(kind, {}).items():
-                key = n if n not in merged[kind] else f"{Path(d).name}/{n}"
-                merged[kind][key] = v
-        ds = r.get("dataset", {})
-        descs.append(f"{Path(d).name}: {ds.get('description', '')}")
-        merged["dataset"]["notes"] += [f"{Path(d).name}: {n}" for n in ds.get("notes") or []]
+                merged[kind][unique_key(n, label, merged[kind])] = v
+        ds = r.get("dataset") or {}
+        descs.append(f"{label}: {ds.get('description', '')}")
+        merged["dataset"]["notes"] += [f"{label}: {n}" for n in ds.get("notes") or []]
         merged["dataset"]["skipped"] += ds.get("skipped") or []
         for k in ("n_items", "n_faces"):
             merged["dataset"][k] = merged["dataset"].get(k, 0) + (ds.get(k) or 0)
+        for k in ("name", "split"):
+            merged["dataset"].setdefault(k, ds.get(k))
         merged["failures"] += r.get("failures") or []
-        merged["provenance"]["merged_from"].append({"dir": str(d), "provenance": r.get("provenance")})
+        merged["provenance"]["merged_from"].append({"dir": label, "provenance": r.get("provenance")})
     merged["dataset"]["description"] = " | ".join(descs)
     return merged

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from idbench.analysis.catalogue import column_metric, split_column
 from idbench.errors import InputError, UnknownNameError
+from idbench.escape import md_cell
 
 from .tables import BOLD_RULE, column_unit, leaderboard_rows, table_cells, tex_escape
 
@@ -176,9 +177,10 @@ def _sentence(s: str) -> str:
 def to_markdown(t: PaperTable, caption: Optional[str] = None) -> str:
     named, evaluators = _evaluators(t)
     heads = [_header(c, t.direction.get(c, ""), False, c in named) for c in t.columns]
-    head = [t.kind] + [f"{h} ({u})" if u else h for h, u in heads]
+    head = [t.kind] + [md_cell(f"{h} ({u})" if u else h) for h, u in heads]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join([n] + [_cell(*t.cells[n, c], False) for c in t.columns]) + " |" for n in t.names]
+    lines += ["| " + " | ".join([md_cell(n)] + [_cell(*t.cells[n, c], False) for c in t.columns]) + " |"
+              for n in t.names]  # names are data: no extra columns, rows or markup (idbench.escape)
     note = " ".join(x for x in (_sentence(caption or t.caption), evaluators, BOLD_RULE[0].upper() + BOLD_RULE[1:] + ".",
                                 _pm_note(t)) if x)
     return "\n".join(lines + ["", note, ""])

@@ -7,9 +7,10 @@ protocol and evaluator match the run sit as extra columns next to the user's swa
 
 from __future__ import annotations
 
-import html
 from collections import defaultdict
 from typing import Dict, List, Optional, Tuple
+
+from idbench.escape import html_text, md_cell
 
 from ._plot import html_table
 from .tables import column_unit, fmt_value
@@ -78,7 +79,7 @@ def published_section(results: dict) -> Optional[str]:
     block = results.get("published")
     if not block:
         return None
-    esc = html.escape
+    esc = html_text
     parts = [f"<p class='small'>Sets: <code>{esc(block.get('sets', ''))}</code>. {esc(NOTE)}</p>"]
     t = beside_table(results)
     if t is None:
@@ -106,8 +107,8 @@ def published_markdown(results: dict) -> str:
         lines.append("No published row matches this run's dataset, protocol and evaluators.")
     else:
         header, rows = t
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        lines += ["| " + " | ".join(map(md_cell, header)) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(map(md_cell, r)) + " |" for r in rows]  # swapper names are data
         lines += [""] + [f"- {s}" for s in _sources(block["shown"])]
     lines += [""] + [f"- not shown, {_who(rows)}: {reason}" for reason, rows in _not_shown(block)]
     return "\n".join(lines) + "\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-import html
+from idbench.escape import html_text
 import io
 from pathlib import Path
 from typing import List, Optional
@@ -16,10 +16,12 @@ MAX_FACES = 6
 
 
 def _load(p: str, out_dir: Path) -> Optional[dict]:
-    f = Path(p) if Path(p).is_absolute() else out_dir / p
-    if not f.is_file():
+    from idbench.bench.run_folder import run_file
+
+    f = run_file(out_dir, p)  # only files inside the run folder
+    if f is None:
         return None
-    with np.load(f) as z:
+    with np.load(f, allow_pickle=False) as z:
         return {k: z[k] for k in ("crop", "saliency", "mask")}
 
 
@@ -45,7 +47,7 @@ def _caption(sal: dict, i: int) -> str:
         ident, name = str(f.get("identity") or "?"), Path(f.get("image", "")).name
         if name.startswith(ident + "_"):
             name = name[len(ident) + 1:]
-        return f"{html.escape(_clip(ident))}<br>{html.escape(_clip(name, 16))} · inner ratio {r}"
+        return f"{html_text(_clip(ident))}<br>{html_text(_clip(name, 16))} · inner ratio {r}"
     return f"face {i} · inner ratio {r}"
 
 
@@ -63,7 +65,7 @@ def saliency_figure(results: dict, names: List[str], out_dir: Path):
     lo = max(min(p99.values()) / 20, hi / 1e4)
     ticks = [t for t in 10.0 ** np.arange(np.floor(np.log10(lo)), np.ceil(np.log10(hi)) + 1) if lo <= t <= hi]
     scale = {"lo": lo, "hi": hi, "p99": p99}
-    titles = [f"<b>{n}</b> · " + _caption(results["encoders"][n]["saliency"], i) if i < len(maps[n]) else ""
+    titles = [f"<b>{html_text(n)}</b> · " + _caption(results["encoders"][n]["saliency"], i) if i < len(maps[n]) else ""
               for n in names for i in range(ncol)]
     fig = make_subplots(rows=len(names), cols=ncol, subplot_titles=titles, horizontal_spacing=0.02,
                         vertical_spacing=0.12 / max(1, len(names) - 1) if len(names) > 1 else 0.1)
@@ -101,7 +103,7 @@ def saliency_section(results: dict, out_dir: Path) -> Optional[str]:
     if with_maps:
         fig, scale = saliency_figure(results, with_maps, out_dir)
         parts.append(figure_html(fig, "plot-saliency"))
-        p99 = ", ".join(f"{html.escape(n)} {t:.4f}" for n, t in scale["p99"].items())
+        p99 = ", ".join(f"{html_text(n)} {t:.4f}" for n, t in scale["p99"].items())
         parts.append(f"<p class='small'>Occlusion saliency (grey square, Zeiler & Fergus 2014) on each encoder's own "
                      f"aligned crop: colour = how much the cosine similarity to the clean crop drops when the pixel "
                      f"is hidden, one logarithmic scale for all panels ({scale['lo']:.2g} to {scale['hi']:.2g} "
@@ -112,17 +114,19 @@ def saliency_section(results: dict, out_dir: Path) -> Optional[str]:
             continue
         imgs = []
         for i, p in enumerate(sal[n]["overlays"][:MAX_FACES]):
-            f = Path(p) if Path(p).is_absolute() else out_dir / p
-            if f.is_file():
+            from idbench.bench.run_folder import run_file
+
+            f = run_file(out_dir, p)
+            if f is not None:
                 b64 = base64.b64encode(f.read_bytes()).decode()
                 imgs.append(f'<figure><img src="data:image/png;base64,{b64}" width="150" alt="saliency">'
                             f'<figcaption>{_caption(sal[n], i)}</figcaption></figure>')
         if imgs:
-            parts.append(f"<h3>{html.escape(n)}</h3><p class='warn'>Older run: each overlay is scaled to its own "
+            parts.append(f"<h3>{html_text(n)}</h3><p class='warn'>Older run: each overlay is scaled to its own "
                          "99th percentile (no shared colour scale).</p>" + "".join(imgs))
     ratios = [(n, sal[n].get("inner_ratio_mean"), sal[n].get("inner_ratio_std"), sal[n].get("n")) for n in names
               if sal[n].get("inner_ratio_mean") is not None]
     if ratios:
         parts.append("<p>Inner-face saliency ratio (mean ± std over faces): " + "; ".join(
-            f"{html.escape(n)} {m:.3f} ± {s:.3f} (n={k})" for n, m, s, k in ratios) + ".</p>")
+            f"{html_text(n)} {m:.3f} ± {s:.3f} (n={k})" for n, m, s, k in ratios) + ".</p>")
     return "".join(parts) or None

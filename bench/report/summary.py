@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import html
+from idbench.escape import html_text
 import json
 from typing import List
 
@@ -75,11 +75,11 @@ def summary_section(results: dict) -> str:
     names, note = encoder_order(results)
     encs = results.get("encoders", {})
     idents = sorted({encs[n].get("n_identities") for n in names if encs[n].get("n_identities")})
-    facts = [f"<b>Dataset:</b> {html.escape(str(ds.get('description', '')))}",
+    facts = [f"<b>Dataset:</b> {html_text(str(ds.get('description', '')))}",
              f"<b>n:</b> {ds.get('n_items', 0)} images, {ds.get('n_faces', 0)} faces"
              + (f", {idents[-1]} identities" if idents else "") + f", {len(ds.get('skipped') or [])} skipped",
-             f"<b>Split:</b> {html.escape(str(ds.get('split') or '-'))}; seed "
-             f"{html.escape(str(get_path(results, ('provenance', 'seed'))))}"]
+             f"<b>Split:</b> {html_text(str(ds.get('split') or '-'))}; seed "
+             f"{html_text(str(get_path(results, ('provenance', 'seed'))))}"]
     keys = [k for k in KEY if any(get_path(encs[n], k[1]) is not None for n in names)]
     rows = []
     for n in names:
@@ -90,8 +90,8 @@ def summary_section(results: dict) -> str:
         rows.append(cells)
     table = html_table(["encoder"] + [k[0] for k in keys], rows, caption=f"Key numbers ({note})") if keys else ""
     sw = results.get("swappers") or {}
-    swl = ", ".join(f"{html.escape(n)} ({r.get('summary', {}).get('n_swaps', 0)} swaps)" for n, r in sw.items())
-    warn = "".join(f"<li>{html.escape(w)}</li>" for w in warnings(results))
+    swl = ", ".join(f"{html_text(n)} ({r.get('summary', {}).get('n_swaps', 0)} swaps)" for n, r in sw.items())
+    warn = "".join(f"<li>{html_text(w)}</li>" for w in warnings(results))
     return ("<p>" + "<br>".join(facts) + "</p>" + table + (f"<p><b>Swappers:</b> {swl}</p>" if swl else "") +
             (f"<div class='warnbox'><b>Warnings</b><ul>{warn}</ul></div>" if warn else "<p>No warnings.</p>"))
 
@@ -108,7 +108,7 @@ def failures_section(results: dict) -> str:
 
 
 def provenance_section(results: dict) -> str:
-    prov = html.escape(json.dumps(results.get("provenance", {}), indent=1, default=str))
+    prov = html_text(json.dumps(results.get("provenance", {}), indent=1, default=str))
     return (f"<details><summary>package versions, weight sha256, arguments, seed, git commit (click to expand)"
             f"</summary><pre class='wrap'>{prov}</pre></details>")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import html
+from idbench.escape import html_text
 import json
 from typing import Optional
 
@@ -15,7 +15,7 @@ def swap_table(results: dict) -> Optional[str]:
     t = table_cells(results, "swapper")
     if t is None:
         return None
-    esc = html.escape
+    esc = html_text
     arrow = {"higher": "↑ higher", "lower": "↓ lower"}
     head = "".join(f"<th>{esc(h)}</th>" for h in ["metric [estimator]", "unit", "better"] + t["names"])
     n_swaps = [str(results["swappers"][n].get("summary", {}).get("n_swaps", "")) for n in t["names"]]
@@ -96,12 +96,12 @@ def swaps_section(results: dict) -> Optional[str]:
     parts = [swap_table(results) or "", swap_charts(results) or ""]
     for n, r in sw.items():
         if r.get("params"):
-            parts.append(f"<p class='small'><b>{html.escape(n)}</b> parameters: "
-                         f"<code>{html.escape(_params(r['params']))}</code></p>")
+            parts.append(f"<p class='small'><b>{html_text(n)}</b> parameters: "
+                         f"<code>{html_text(_params(r['params']))}</code></p>")
         if r.get("estimators"):
             est = ", ".join(f"{k}: {v}" for k, v in r["estimators"].items())
-            parts.append(f"<p class='small'><b>{html.escape(n)}</b> estimators: {html.escape(est)}; identity "
-                         f"evaluators: {html.escape(', '.join(r.get('id_encoders') or []) or 'none')}</p>")
+            parts.append(f"<p class='small'><b>{html_text(n)}</b> estimators: {html_text(est)}; identity "
+                         f"evaluators: {html_text(', '.join(r.get('id_encoders') or []) or 'none')}</p>")
         if not r.get("summary"):
-            parts.append(f"<p class='warn'>{html.escape(n)}: no swap could be evaluated (see Failures).</p>")
+            parts.append(f"<p class='warn'>{html_text(n)}: no swap could be evaluated (see Failures).</p>")
     return "".join(parts)

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from idbench.escape import csv_cell, md_cell, tex
 from idbench.analysis.catalogue import column_metric, metric_direction
 
 # (column, path into the per-encoder result); what each column is (direction, unit, group, display name) is
@@ -87,8 +88,12 @@ def leaderboard_rows(results: dict) -> Tuple[List[str], List[dict]]:
 def write_leaderboard(results: dict, path: Path) -> None:
     import pandas as pd
 
+    from idbench.atomic import atomic_write
+
     cols, rows = leaderboard_rows(results)
-    pd.DataFrame(rows, columns=cols).to_csv(path, index=False)
+    safe = [{c: csv_cell(r.get(c)) for c in cols} for r in rows]  # a name cannot become a spreadsheet formula
+    text = pd.DataFrame(safe, columns=cols).rename(columns=csv_cell).to_csv(index=False)
+    atomic_write(path, text)
 
 
 # --- what a column is --------------------------------------------------------------------------
@@ -247,12 +252,12 @@ def leaderboard_markdown(results: dict) -> str:
         if t is None:
             continue
         for group, cols in t["groups"]:  # one table per group: narrow enough to read
-            head = [kind] + [f"{c} {_arrow(t['direction'].get(c, ''))} ({column_unit(c)})".replace(" ()", "")
+            head = [kind] + [md_cell(f"{c} {_arrow(t['direction'].get(c, ''))} ({column_unit(c)})".replace(" ()", ""))
                              for c in cols]
             lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
             for n in t["names"]:
-                lines.append("| " + " | ".join([n] + [_md_cell(*t["cells"][n, c]) for c in cols]) + " |")
-            parts += [f"## {title}: {group}", ""] + lines + [""]
+                lines.append("| " + " | ".join([md_cell(n)] + [_md_cell(*t["cells"][n, c]) for c in cols]) + " |")
+            parts += [f"## {title}: {md_cell(group)}", ""] + lines + [""]
     return "\n".join(parts)
 
 
@@ -263,12 +268,7 @@ def _md_cell(value: str, pm: Optional[str], best: bool) -> str:
 
 # --- LaTeX (booktabs) --------------------------------------------------------------------------
 
-_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
-
-
-def tex_escape(s: str) -> str:
-    return "".join(_TEX.get(ch, ch) for ch in s)
+tex_escape = tex  # the one LaTeX escaping (idbench.escape)
 
 
 def leaderboard_latex(results: dict) -> str:

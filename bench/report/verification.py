@@ -6,6 +6,8 @@ from typing import List, Optional
 
 import numpy as np
 
+from idbench.escape import html_text
+
 from ._plot import colour_of, encoder_order, figure_html, html_table, style, wilson, with_ci
 from .tables import BOLD_RULE, best_rows, fmt_value
 
@@ -43,11 +45,12 @@ def roc_det_figure(results: dict, names: List[str]):
             ok = far > 0  # FAR = 0 has no place on a log axis
             tar_floor = min(tar_floor, float(tar[far >= FAR_RANGE[0]].min()))
             fig.add_trace(go.Scatter(x=far[ok], y=tar[ok], mode="lines", line=dict(color=col, width=2, shape="hv"),
-                                     name=f"{n} (AUC {fmt_value(ver.get('auc'))})", legendgroup=n), row=1, col=1)
+                                     name=f"{html_text(n)} (AUC {fmt_value(ver.get('auc'))})", legendgroup=n),
+                      row=1, col=1)
             frr = 1 - tar
             ok2 = ok & (frr > 0)
             fig.add_trace(go.Scatter(x=far[ok2], y=frr[ok2], mode="lines", line=dict(color=col, width=2, shape="hv"),
-                                     name=n, legendgroup=n, showlegend=False), row=1, col=2)
+                                     name=html_text(n), legendgroup=n, showlegend=False), row=1, col=2)
         _marks(fig, n, ver, col)
     tar_floor = 0.0 if tar_floor >= 1.0 else max(0.0, tar_floor - max(0.01, 0.15 * (1 - tar_floor)))
     lx = [np.log10(FAR_RANGE[0]), np.log10(FAR_RANGE[1])]
@@ -69,11 +72,11 @@ def _marks(fig, n: str, ver: dict, col: str) -> None:
     e = ver.get("eer")
     pts = []
     if e is not None and e > 0:
-        pts.append((e, 1 - e, "diamond", f"{n}: EER {e:.4f}"))
+        pts.append((e, 1 - e, "diamond", f"{html_text(n)}: EER {e:.4f}"))
     for far, sym in ((1e-2, "circle"), (1e-3, "triangle-up")):
         t = ver.get(f"tar_at_far_{far:.0e}".replace("e-0", "e-"))
         if t is not None:
-            pts.append((far, t, sym, f"{n}: TAR {t:.4f} at FAR {far:g}"))
+            pts.append((far, t, sym, f"{html_text(n)}: TAR {t:.4f} at FAR {far:g}"))
     for x, tar, sym, label in pts:
         m = dict(symbol=sym, size=11, color=col, line=dict(color="black", width=1))
         fig.add_trace(go.Scatter(x=[x], y=[tar], mode="markers", marker=m, name=label, legendgroup=n,
@@ -120,7 +123,8 @@ def verification_section(results: dict) -> Optional[str]:
     if not names:
         return None
     missing = [n for n in names if curve(results["encoders"][n]["verification"]) is None]
-    warn = (f"<p class='warn'>No per-pair scores stored for {', '.join(missing)} (results.json from an older run): "
+    warn = (f"<p class='warn'>No per-pair scores stored for {html_text(', '.join(missing))} "
+            "(results.json from an older run): "
             "only the EER/TAR marks are drawn for them.</p>" if missing else "")
     n_imp = {n: sum(1 for y in results["encoders"][n]["verification"].get("pair_labels") or [] if y == 0)
              for n in names}

@@ -29,11 +29,17 @@ from torch import nn
 from idbench.errors import IdbenchError, InputError
 
 CHECKPOINT_FORMAT = "idbench.train"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: RNG states as plain tensors/lists (weights_only=True loads it)
 
 
 def rng_state() -> dict:
-    st = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """Every RNG state as plain tensors, numbers and lists, so a checkpoint loads with ``weights_only=True``."""
+    kind, key, pos, has_gauss, gauss = np.random.get_state()
+    version, py_state, py_gauss = random.getstate()
+    st = {"torch": torch.get_rng_state(),
+          "numpy": {"kind": str(kind), "key": torch.from_numpy(np.asarray(key, np.int64)), "pos": int(pos),
+                    "has_gauss": int(has_gauss), "gauss": float(gauss)},
+          "python": {"version": int(version), "state": list(py_state), "gauss": py_gauss}}
     if torch.cuda.is_available():
         st["cuda"] = torch.cuda.get_rng_state_all()
     return st
@@ -41,8 +47,12 @@ def rng_state() -> dict:
 
 def set_rng_state(st: dict) -> None:
     torch.set_rng_state(st["torch"])
-    np.random.set_state(st["numpy"])
-    random.setstate(st["python"])
+    npst, py = st["numpy"], st["python"]
+    if isinstance(npst, dict):
+        npst = (npst["kind"], np.asarray(npst["key"], np.int64).astype(np.uint32), npst["pos"], npst["has_gauss"],
+                npst["gauss"])
+    np.random.set_state(npst)
+    random.setstate((py["version"], tuple(py["state"]), py["gauss"]) if isinstance(py, dict) else py)
     if "cuda" in st and torch.cuda.is_available() and len(st["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(st["cuda"])
 
@@ -74,14 +84,15 @@ def save_run(out: Path, state: dict, step: int, keep: int) -> None:
 
 
 def load_checkpoint(path: os.PathLike) -> dict:
-    """A full training checkpoint written by :func:`save_run`.
+    """A full training checkpoint written by :func:`save_run`, read as data through the one checkpoint reader.
 
-    ``weights_only=False`` on purpose, and only here: the file holds RNG states (numpy's and Python's
-    are tuples of Python objects) and was written by a run of this code into its own ``--out`` folder,
-    so it is trusted like the run itself. Weights from anywhere else (``--init``, encoder files) go through
-    :func:`idbench.checkpoints.read_state_dict` and its one trust switch.
+    Checkpoints hold only tensors, numbers, strings, lists and dicts (RNG states included), so they load with
+    ``torch.load(weights_only=True)``: a ``--resume`` file (or a ``last.pt`` in a received run folder) runs no
+    code. Older checkpoints (version 1, numpy RNG state pickled) need the trust switch ``IDBENCH_ALLOW_PICKLE=1``.
     """
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    from idbench.checkpoints import read_checkpoint
+
+    ckpt = read_checkpoint(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{path} is not an idbench training checkpoint")
     return ckpt
