@@ -15,15 +15,12 @@ manipulated video (``--frames``), ``frames/<target>_<source>/<index>.png``, mani
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-MANIFEST_COLUMNS = ("source_path", "target_path", "source_identity", "target_identity", "identity_label",
-                    "output_path", "mask_path", "landmark_distance", "status", "reason", "frame")
 SHEET_LABELS = ("source", "target", "mask", "result")
 
 
@@ -163,10 +160,9 @@ def swap_images(swapper: str, inputs: Sequence[Path], out: Path, seed: int = 0, 
             if len(sheet) < sheet_rows:
                 sheet.append(_sheet_cells(paths[a], faces[a], paths[t], faces[t], res, sw.params().get("mode")))
         rows.append(row)
-    with open(out / "manifest.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
+    from idbench.swapper.manifest import write_manifest  # the one schema, read by results:DIR
+
+    write_manifest(out / "manifest.csv", rows)
     _save_png(out / "contact_sheet.png", contact_sheet(sheet, cell=112))
     n_ok = sum(r["status"] == "ok" for r in rows)
     summary = {"swapper": swapper, "params": sw.params(), "provenance": sw.provenance(), "seed": seed, "k": k,
@@ -179,6 +175,8 @@ def swap_images(swapper: str, inputs: Sequence[Path], out: Path, seed: int = 0, 
 
 def _manifest_row(source_path: str, source_id: str, res, detect_error: Optional[str]) -> dict:
     """One manifest row (output and mask paths filled in by the caller for a written swap)."""
+    from idbench.swapper.manifest import MANIFEST_COLUMNS
+
     prov = res.provenance
     row = {c: "" for c in MANIFEST_COLUMNS}
     row.update(source_path=source_path, target_path=prov.get("target_path", ""), source_identity=source_id,
@@ -230,10 +228,9 @@ def swap_ffpp(name: str, root: Path, out: Path, compression: str = "c23", frames
                      "target_identity": p.get("target_id", ""), "identity_label": p.get("source_id", ""),
                      "output_path": "", "mask_path": "", "landmark_distance": "", "status": "error",
                      "reason": fail.reason, "frame": ""})
-    with open(out / "manifest.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
+    from idbench.swapper.manifest import write_manifest  # the one schema, read by results:DIR
+
+    write_manifest(out / "manifest.csv", rows)
     _save_png(out / "contact_sheet.png", contact_sheet(sheet, cell=160, per_line=4, labels=("result",)))
     summary = {"swapper": name, "root": str(root), "compression": compression, "frames": frames, "n_ok": n,
                "n_failed": len(sw.errors), "manifest": str(out / "manifest.csv"),

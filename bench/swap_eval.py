@@ -229,5 +229,16 @@ def evaluate_swappers(cfg, ctx, encoders, swappers: Dict[str, object], cache) ->
     estimators, fails = make_estimators(cfg.device)
     results = {}
     for spec, sw in swappers.items():
-        results[spec] = evaluate_swapper(sw, ctx, encoders, id_encs, estimators, cfg, cache)
+        results[display_name(spec, sw, results)] = evaluate_swapper(sw, ctx, encoders, id_encs, estimators, cfg,
+                                                                    cache)
     return results, fails
+
+
+def display_name(spec: str, swapper, taken) -> str:
+    """A swapper's name in tables, charts and ``results.json``: ``results:DIR`` -> NAME or the folder's name
+    (never an absolute path); other swappers keep their ``--swappers`` entry. Repeats get `` (2)``, ..."""
+    name = swapper.name if spec.startswith("results:") else spec
+    base, k = name, 2
+    while name in taken:
+        name, k = f"{base} ({k})", k + 1
+    return name
