@@ -1,0 +1,91 @@
+"""Swap evaluation a paper can rely on (issue #25), end to end on real photos of ../shared/data/faces.
+
+* exact pairs: a swap named ``<target>@<image>__<source>@<image>`` is scored against that target image,
+  not the identity's first one; a bare identity with several faces is listed as ambiguous, never guessed;
+* one manifest: ``bench swap --swapper blend --out D`` then ``--swappers results:D`` gives the numbers of
+  ``--swappers blend``; a display name (``results:NAME=DIR``) keys every table, never the absolute path;
+* intervals over the right unit in results.json, and paired comparisons of two swappers.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_pipeline import FAST_ESTIMATORS, _cfg, small_folder  # noqa: F401  (the 4 x 3 real-photo fixture)
+
+
+@pytest.fixture
+def fast_estimators(monkeypatch):
+    import idbench.bench.swap_eval as SE
+
+    monkeypatch.setattr(SE, "ESTIMATOR_DEFAULTS", FAST_ESTIMATORS)
+
+
+def _ids(folder: Path):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def _images(folder: Path, ident: str):
+    return sorted((folder / ident).iterdir())
+
+
+def test_named_swap_is_scored_against_its_exact_target_not_the_first_image(small_folder, tmp_path,
+                                                                           fast_estimators):
+    from idbench.bench.run import run
+
+    ids = _ids(small_folder)
+    t_img, s_img = _images(small_folder, ids[0])[2], _images(small_folder, ids[1])[0]
+    d = tmp_path / "method"
+    d.mkdir()
+    # a "swap" that is the target photo itself: scored against that photo, its pose error is exactly 0
+    shutil.copy(t_img, d / f"{ids[0]}@{t_img.stem}__{ids[1]}@{s_img.stem}{t_img.suffix}")
+    shutil.copy(t_img, d / f"{ids[0]}__{ids[1]}{t_img.suffix}")  # identity-only: 3 faces, ambiguous
+    typo = ids[0][:3] + ids[0][4:]  # one letter dropped
+    shutil.copy(t_img, d / f"{typo}__{ids[1]}{t_img.suffix}")
+    res = run(_cfg(small_folder, tmp_path / "o", tmp_path / "cache", swappers=[f"results:{d}"], saliency_faces=0,
+                   bias=False))
+    sw = res["swappers"]["method"]  # the folder's name, not its absolute path
+    assert sw["summary"]["n_swaps"] == 1
+    assert [Path(p).resolve() for p in sw["per_sample"]["target_path"]] == [t_img.resolve()]
+    assert [Path(p).resolve() for p in sw["per_sample"]["source_path"]] == [s_img.resolve()]
+    assert sw["summary"]["pose_l2[pose.pnp]"] == 0.0 and sw["summary"]["expression_l2[expression.landmarks]"] == 0.0
+    reasons = {Path(f["item"]).name: f["reason"] for f in sw["failures"]}
+    amb = reasons[f"{ids[0]}__{ids[1]}{t_img.suffix}"]
+    assert "ambiguous" in amb and f"{ids[0]}@<image name>" in amb and "manifest.csv" in amb
+    assert reasons[f"{typo}__{ids[1]}{t_img.suffix}"] == f"no dataset identity {typo!r}; did you mean {ids[0]}?"
+
+
+def test_bench_swap_manifest_round_trip_equals_the_direct_run(small_folder, tmp_path, fast_estimators):
+    from typer.testing import CliRunner
+
+    from idbench.bench.cli import app
+    from idbench.bench.run import run
+
+    cache = tmp_path / "cache"
+    d = tmp_path / "blend_swaps"
+    r = CliRunner().invoke(app, ["swap", "--swapper", "blend", "--out", str(d), "--k", "20", "--detector",
+                                 "dlib-hog", "--cache-dir", str(cache), str(small_folder)])
+    assert r.exit_code == 0, r.output
+    res = run(_cfg(small_folder, tmp_path / "o", cache, saliency_faces=0, bias=False,
+                   swappers=["blend", f"results:by_manifest={d}"]))
+    direct, manifest = res["swappers"]["blend"], res["swappers"]["by_manifest"]
+    assert manifest["failures"] == [] and manifest["summary"]["n_swaps"] == direct["summary"]["n_swaps"] >= 10
+    assert manifest["summary"] == pytest.approx(direct["summary"], abs=1e-6)
+    assert manifest["intervals"].keys() == direct["intervals"].keys()
+    for m, ci in direct["intervals"].items():
+        assert manifest["intervals"][m] == pytest.approx(ci, abs=1e-6), m
+    assert str(d) not in str(list(res["swappers"]))  # display names only
+    # the same pairs -> a paired comparison with a zero difference and p = 1, for every metric
+    comp = res["swap_comparisons"]
+    assert comp and all(len(rows) == 1 for rows in comp.values())
+    for m, (row,) in comp.items():
+        assert row["difference"] == pytest.approx(0, abs=1e-6) and row["p_value"] == 1.0, m
+        assert row["n_shared"] == direct["summary"]["n_swaps"]
+    # every swap metric has an interval containing its value; photos: each swap is its own unit
+    for m, ci in direct["intervals"].items():
+        assert ci is not None and ci[0] - 1e-9 <= direct["summary"][m] <= ci[1] + 1e-9, m
+    assert direct["n_units"] == direct["n"] and direct["interval_unit"] == "target image x source image"
