@@ -36,6 +36,7 @@ def estimate_files(inputs, estimator: str, out: Path, weights: Optional[str] = N
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     n_img = n_face = n_ok = 0
+    drops = []
     with open(out, "w", newline="") as f:
         wr = csv.writer(f)
         wr.writerow(cols)
@@ -44,6 +45,7 @@ def estimate_files(inputs, estimator: str, out: Path, weights: Optional[str] = N
             path, img = d.path, None
             if d.error:
                 status = "no face" if d.error == "no face detected" else f"error: {d.error}"
+                drops.append({"stage": "detect", "item": str(path), "reason": d.error})
                 wr.writerow([str(path), -1, "", "", "", ""] + [""] * len(est.columns) + [status])
                 continue
             img, faces = d.image, d.faces
@@ -56,8 +58,10 @@ def estimate_files(inputs, estimator: str, out: Path, weights: Optional[str] = N
                     n_ok += 1
                 except IdbenchError as e:
                     vals, status = [""] * len(est.columns), f"error: {e}"
+                    drops.append({"stage": "estimate", "item": f"{path} face {i}", "reason": str(e)})
                 wr.writerow([str(path), i] + box + vals + [status])
-    return {"estimator": est.spec.name, "images": n_img, "faces": n_face, "estimated": n_ok, "csv": str(out)}
+    return {"estimator": est.spec.name, "images": n_img, "faces": n_face, "estimated": n_ok, "csv": str(out),
+            "failures": drops}
 
 
 def _detected(inputs, detector: str, device: str, all_faces: bool = False):
@@ -130,7 +134,9 @@ def saliency_files(inputs, encoder: str, out_dir: Path, method: str = "occlusion
         wr.writeheader()
         wr.writerows(rows)
     return {"encoder": enc.spec.name, "method": method, "region": region, "images": len(rows), "maps": len(ratios),
-            "inner_ratio_mean": float(np.mean(ratios)) if ratios else None, "csv": str(csv_path)}
+            "inner_ratio_mean": float(np.mean(ratios)) if ratios else None, "csv": str(csv_path),
+            "failures": [{"stage": "saliency", "item": r["path"], "reason": r["status"]} for r in rows
+                         if not str(r["status"]).startswith("ok")]}
 
 
 def register(app) -> None:
@@ -162,6 +168,7 @@ def register(app) -> None:
         except IdbenchError as e:
             fail(str(e))
         typer.echo(f"{s['estimator']}: {s['estimated']} of {s['faces']} faces in {s['images']} images -> {s['csv']}")
+        _print_drops(s["failures"], f"{s['csv']} status column")
 
     @app.command("saliency")
     def saliency_cmd(
@@ -195,3 +202,13 @@ def register(app) -> None:
         mean = "n/a" if s["inner_ratio_mean"] is None else f"{s['inner_ratio_mean']:.3f}"
         typer.echo(f"{s['encoder']} {s['method']}: {s['maps']} maps of {s['images']} images, "
                    f"mean inner-face ratio {mean} -> {s['csv']}")
+        _print_drops(s["failures"], f"{s['csv']} status column")
+
+
+def _print_drops(failures, where: str) -> None:
+    import typer
+
+    from idbench.bench.drops import summary_lines
+
+    for line in summary_lines(failures, where):
+        typer.echo(line)

@@ -191,6 +191,11 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
         typer.echo(f"warning {w['item']}: {w['reason']}", err=True)
     typer.echo(f"{len(table.paths)} faces embedded with {encoder}, {len(skipped)} skipped, "
                f"{len(warnings)} warnings -> {out}")
+    from idbench.bench.drops import summary_lines
+
+    drops = [{"stage": "list", "item": p, "reason": r} for p, r in listing.ignored] + table.failures
+    for line in summary_lines(drops, f'{out} "skipped"'):
+        typer.echo(line)
 
 
 @app.command("run")
@@ -278,6 +283,10 @@ def run_cmd(
         for line in summary_lines(results["decomposition"]):
             typer.echo(line)
     typer.echo(f"{results['dataset']['description']}")
+    from idbench.bench.drops import summary_lines
+
+    for line in summary_lines(results["failures"], f'{out / "results.json"} "failures"'):  # every drop, loud
+        typer.echo(line)
     typer.echo(f"wrote {out / 'leaderboard.csv'}, {out / 'leaderboard.md'}, {out / 'leaderboard.tex'}, "
                f"{out / 'results.json'}, {out / 'report.html'}")
 

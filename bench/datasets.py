@@ -207,8 +207,10 @@ def ffpp_dataset(root=None, split: str = "test", compression: str = "c23", frame
             notes.append(str(e))
     if not items:
         raise InputError(f"no frames could be read from {vdir} for split {split}")
-    d = Dataset("ffpp", str(root), items, f"FF++ {split} split ({compression}): {len(ids)} videos, "
-                f"{frames} frames each, {len(items)} frames", split=split, notes=notes, video_pairs=pairs)
+    found = len({it.video for it in items})  # what was found, not what the split expects
+    d = Dataset("ffpp", str(root), items, f"FF++ {split} split ({compression}): {found} of {len(ids)} {split} "
+                f"videos found ({len(ids) - found} missing or unreadable, listed), {frames} frames each, "
+                f"{len(items)} frames", split=split, notes=notes, video_pairs=pairs)
     return d
 
 

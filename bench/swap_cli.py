@@ -165,12 +165,18 @@ def swap_images(swapper: str, inputs: Sequence[Path], out: Path, seed: int = 0, 
     write_manifest(out / "manifest.csv", rows)
     _save_png(out / "contact_sheet.png", contact_sheet(sheet, cell=112))
     n_ok = sum(r["status"] == "ok" for r in rows)
-    summary = {"swapper": swapper, "params": sw.params(), "provenance": sw.provenance(), "seed": seed, "k": k,
+    summary = {"failures": manifest_failures(rows), "swapper": swapper, "params": sw.params(), "provenance": sw.provenance(), "seed": seed, "k": k,
                "partner": partner, "detector": detector, "n_inputs": len(files), "n_anchors": len(anchors),
                "n_ok": n_ok, "n_failed": len(anchors) - n_ok, "manifest": str(out / "manifest.csv"),
                "contact_sheet": str(out / "contact_sheet.png")}
     (out / "swap.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def manifest_failures(rows: Sequence[dict]) -> List[dict]:
+    """The manifest's error rows as failures (stage ``swap``), for the console summary and ``swap.json``."""
+    return [{"stage": "swap", "item": r.get("source_path") or r.get("target_path") or r.get("target_identity", ""),
+             "reason": r.get("reason", "")} for r in rows if r.get("status") != "ok"]
 
 
 def _manifest_row(source_path: str, source_id: str, res, detect_error: Optional[str]) -> dict:
@@ -232,7 +238,8 @@ def swap_ffpp(name: str, root: Path, out: Path, compression: str = "c23", frames
 
     write_manifest(out / "manifest.csv", rows)
     _save_png(out / "contact_sheet.png", contact_sheet(sheet, cell=160, per_line=4, labels=("result",)))
-    summary = {"swapper": name, "root": str(root), "compression": compression, "frames": frames, "n_ok": n,
+    summary = {"failures": manifest_failures(rows), "swapper": name, "root": str(root), "compression": compression,
+               "frames": frames, "n_ok": n,
                "n_failed": len(sw.errors), "manifest": str(out / "manifest.csv"),
                "contact_sheet": str(out / "contact_sheet.png")}
     (out / "swap.json").write_text(json.dumps(summary, indent=2))
@@ -304,6 +311,10 @@ def register(app) -> None:
         except IdbenchError as e:
             fail(str(e))
         typer.echo(f"{s['n_ok']} swaps written, {s['n_failed']} failed -> {s['manifest']}, {s['contact_sheet']}")
+        from idbench.bench.drops import summary_lines
+
+        for line in summary_lines(s["failures"], f'{s["manifest"]} rows with status error'):
+            typer.echo(line)
 
 
 def _pair_options(name: str, kind: str, mode: str, region: str, weights: Dict[str, str]) -> Dict[str, object]:

@@ -89,3 +89,33 @@ def test_bench_swap_manifest_round_trip_equals_the_direct_run(small_folder, tmp_
     for m, ci in direct["intervals"].items():
         assert ci is not None and ci[0] - 1e-9 <= direct["summary"][m] <= ci[1] + 1e-9, m
     assert direct["n_units"] == direct["n"] and direct["interval_unit"] == "target image x source image"
+
+
+def test_console_summary_counts_equal_results_json_failures(small_folder, tmp_path, fast_estimators):
+    import json
+    from collections import Counter
+
+    from typer.testing import CliRunner
+
+    from idbench.bench.cli import app
+    from idbench.bench.drops import parse_counts
+
+    ids = _ids(small_folder)
+    t_img = _images(small_folder, ids[0])[0]
+    d = tmp_path / "typos"
+    d.mkdir()
+    typo = ids[0][:3] + ids[0][4:]
+    for name in (f"{typo}__{ids[1]}", f"{ids[2]}__nobody_at_all", f"{ids[0]}__{ids[1]}", f"{ids[1]}@zz__{ids[2]}"):
+        shutil.copy(t_img, d / f"{name}.jpg")
+    (d / "notes.txt").write_text("not a swap")
+    out = tmp_path / "o"
+    r = CliRunner().invoke(app, ["run", "--dataset", "folder", "--root", str(small_folder), "--encoders", "dlib",
+                                 "--detector", "dlib-hog", "--swappers", f"results:{d}", "--analyses", "verification",
+                                 "--saliency-faces", "0", "--n-boot", "50", "--cache-dir", str(tmp_path / "cache"),
+                                 "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    fails = json.loads((out / "results.json").read_text())["failures"]
+    total, stages = parse_counts(r.output.splitlines())
+    assert total == len(fails) >= 5 and stages == dict(Counter(f["stage"] for f in fails))
+    assert f"typos/{typo}__{ids[1]}.jpg: did you mean {ids[0]}?" in r.output
+    assert "ambiguous" in r.output and "not an image, video or frame folder" in r.output

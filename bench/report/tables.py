@@ -151,6 +151,10 @@ def fmt_value(v) -> str:
 
 def spread(results: dict, name: str, col: str) -> Optional[float]:
     """The +- of an encoder's column: half the 95% interval, or the std across folds/faces."""
+    sw = results.get("swappers", {}).get(name)
+    if sw is not None:  # a swap metric: half its 95% interval (cluster bootstrap, results["swappers"][n]["intervals"])
+        ci = (sw.get("intervals") or {}).get(col)
+        return (ci[1] - ci[0]) / 2 if isinstance(ci, (list, tuple)) and len(ci) == 2 and None not in ci else None
     how = ENCODER_SPREAD.get(col)
     enc = results.get("encoders", {}).get(name)
     if how is None or enc is None:
@@ -185,7 +189,7 @@ def table_cells(results: dict, kind: str) -> Optional[dict]:
     for c in [c for _, cs in groups for c in cs]:
         best = best_rows(rows, c, direction.get(c, ""))
         for r in rows:
-            sp = spread(results, r["name"], c) if kind == "encoder" else None
+            sp = spread(results, r["name"], c)
             cells[r["name"], c] = (fmt_value(r.get(c)), None if sp is None else fmt_value(sp), r["name"] in best)
     return {"names": [r["name"] for r in rows], "groups": groups, "direction": direction, "cells": cells}
 
@@ -200,7 +204,8 @@ def _arrow(direction: str, tex: bool = False) -> str:
 def leaderboard_markdown(results: dict) -> str:
     parts = ["# Leaderboard", "", "Arrows: higher (↑) or lower (↓) is better; **bold** = best in the column; "
              "`a ± b`: b is half the bootstrap 95% interval (bias gap, relative gap, AUC) or the std "
-             "(accuracy: across the 10 folds; saliency ratio: across faces). Same numbers as `leaderboard.csv`.", ""]
+             "(accuracy: across the 10 folds; saliency ratio: across faces); swap metrics: half the 95% interval of a "
+             "bootstrap over swap pairs (videos: over target x source videos). Same numbers as `leaderboard.csv`.", ""]
     for kind, title in (("encoder", "Encoders"), ("swapper", "Swappers")):
         t = table_cells(results, kind)
         if t is None:
