@@ -274,6 +274,9 @@ def run_cmd(
                         "verification_auc", "verification_accuracy", "retrieval_top1")
             if c in cols and (c == "name" or any(r.get(c) is not None for r in rows[1:]))]
     _table(show, [[_fmt(r.get(c)) for c in show] for r in rows[1:] if r["kind"] == "encoder"])
+    for name, r in results.get("encoders", {}).items():
+        if r.get("degenerate"):
+            typer.echo(f"warning: {name}: {r['degenerate']}")
     for name, sw in results.get("swappers", {}).items():
         summary = ", ".join(f"{k} {_fmt(v)}" for k, v in sw.get("summary", {}).items())
         typer.echo(f"swapper {name}: {summary}")

@@ -119,3 +119,62 @@ def test_console_summary_counts_equal_results_json_failures(small_folder, tmp_pa
     assert total == len(fails) >= 5 and stages == dict(Counter(f["stage"] for f in fails))
     assert f"typos/{typo}__{ids[1]}.jpg: did you mean {ids[0]}?" in r.output
     assert "ambiguous" in r.output and "not an image, video or frame folder" in r.output
+
+
+class _Collapsed:
+    """A real encoder whose embeddings collapse onto one direction (a wrong contract): cos ~0.99 for anyone."""
+
+    def __init__(self, enc):
+        import dataclasses
+
+        self._enc = enc
+        self.spec = dataclasses.replace(enc.spec, name="collapsed")
+        rng = np.random.default_rng(0)
+        self._c = rng.normal(size=enc.spec.embedding_size)
+        self._c /= np.linalg.norm(self._c)
+
+    def __getattr__(self, name):
+        return getattr(self._enc, name)
+
+    def embed(self, crops, **kw):
+        e = np.asarray(self._enc.embed(crops, **kw), np.float64)
+        x = self._c + 0.02 * e
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_collapsed_encoder_is_flagged_and_never_best(small_folder, tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    import idbench.bench.run as R
+    from idbench.bench.cli import app
+    from idbench.bench.report.summary import warnings
+    from idbench.bench.report.tables import leaderboard_markdown, table_cells
+
+    real = R.create_encoders
+    monkeypatch.setattr(R, "create_encoders", lambda *a, **k: {**(e := real(*a, **k)),
+                                                                "collapsed": _Collapsed(e["dlib"])})
+    out = tmp_path / "o"
+    r = CliRunner().invoke(app, ["run", "--dataset", "folder", "--root", str(small_folder), "--encoders", "dlib",
+                                 "--detector", "dlib-hog", "--analyses", "bias,verification,retrieval",
+                                 "--saliency-faces", "0", "--n-boot", "50", "--k-partners", "20",
+                                 "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    col, dl = res["encoders"]["collapsed"], res["encoders"]["dlib"]
+    scores = np.array(col["verification"]["pair_scores"])
+    labels = np.array(col["verification"]["pair_labels"])
+    assert scores[labels == 1].mean() - scores[labels == 0].mean() < 0.05  # collapsed indeed (independent check)
+    assert "degenerate" not in dl and "degenerate encoder" in col["degenerate"]
+    assert col["bias"]["degenerate"] == col["degenerate"] == col["verification"]["degenerate"]
+    assert f"warning: collapsed: degenerate encoder" in r.output
+    assert any(w.startswith("collapsed: degenerate encoder") for w in warnings(res))
+    t = table_cells(res, "encoder")
+    assert not any(t["cells"]["collapsed", c][2] for _, cs in t["groups"] for c in cs)
+    # without the flag its tiny bias gap would have been bold: the flag is what keeps it from being best
+    unflagged = json.loads(json.dumps(res))
+    del unflagged["encoders"]["collapsed"]["degenerate"]
+    t2 = table_cells(unflagged, "encoder")
+    assert any(t2["cells"]["collapsed", c][2] for _, cs in t2["groups"] for c in cs)
+    assert "**" not in "".join(line for line in leaderboard_markdown(res).splitlines() if "collapsed" in line)

@@ -61,7 +61,7 @@ def leaderboard_rows(results: dict) -> Tuple[List[str], List[dict]]:
     direction.update({c: d for c, d, *_ in ENCODER_COLUMNS})
     rows = [direction]
     for name, r in results.get("encoders", {}).items():
-        row = {"name": name, "kind": "encoder"}
+        row = {"name": name, "kind": "encoder", "degenerate": r.get("degenerate")}  # flag: not a column
         row.update({c: get_path(r, p) for c, _, p, _ in ENCODER_COLUMNS})
         for col, value in r.get("columns", {}).items():  # column families of optional analyses
             if col not in cols:
@@ -168,7 +168,8 @@ def spread(results: dict, name: str, col: str) -> Optional[float]:
 def best_rows(rows: Sequence[dict], col: str, direction: str) -> set:
     """Names of the rows holding the best shown value of ``col`` (ties share it); empty for < 2 values or
     when every row shows the same value."""
-    vals = {r["name"]: float(fmt_value(r.get(col))) for r in rows if fmt_value(r.get(col)) != ""}
+    vals = {r["name"]: float(fmt_value(r.get(col))) for r in rows if fmt_value(r.get(col)) != ""
+            and not r.get("degenerate")}  # a degenerate encoder is never best
     if direction not in ("higher", "lower") or len(vals) < 2:
         return set()
     best = max(vals.values()) if direction == "higher" else min(vals.values())
