@@ -20,6 +20,8 @@ from idbench.imageio import IMAGE_EXTS, scan_identity_folders
 from idbench.registry import Registry
 from idbench.weights import idbench_home
 
+from .video_inputs import expand_videos, extract_frames  # noqa: F401  (extract_frames: FF++ frames)
+
 
 @dataclass(frozen=True)
 class DatasetSpec:
@@ -68,7 +70,7 @@ def load_dataset(name: str, root: Optional[os.PathLike] = None, **options) -> Da
 # --- folder ---------------------------------------------------------------------------------------
 
 @register_dataset("folder", "one sub-folder per identity, images inside (any depth)")
-def folder_dataset(root=None, min_images: int = 1, **_) -> Dataset:
+def folder_dataset(root=None, min_images: int = 1, frames: int = 10, **_) -> Dataset:
     if root is None:
         raise InputError("dataset 'folder' needs --root DIR (one sub-folder per identity)")
     root = Path(root)
@@ -77,8 +79,12 @@ def folder_dataset(root=None, min_images: int = 1, **_) -> Dataset:
     by_id, ignored = scan_identity_folders(root)
     items = []
     for ident, files in by_id.items():
+        vids = expand_videos(files, frames)  # a video: --frames evenly spaced frames, one item each
+        ignored += vids.failed
+        files = vids.files
         if len(files) >= min_images:
-            items += [Item(f, ident) for f in files]
+            items += [Item(f, ident, video=vids.source(f)[0] if str(f) in vids.origin else None,
+                           frame=vids.origin[str(f)][1] if str(f) in vids.origin else None) for f in files]
         else:
             ignored += [(str(f), f"identity {ident} has {len(files)} < {min_images} images") for f in files]
     if not items:
@@ -155,25 +161,6 @@ def ffpp_split_ids(root: Path, split: str, splits_dir: Optional[os.PathLike] = N
             return [(str(a), str(b)) for a, b in pairs]
     raise InputError(f"FF++ split file {split}.json not found in {', '.join(str(c) for c in cands)} "
                      f"(give --splits DIR holding train/val/test.json)")
-
-
-def extract_frames(video: Path, n: int, out_dir: Path) -> List[Tuple[int, Path]]:
-    """Decode N evenly spaced frames of a video to PNG, once (streamed: one frame in memory at a time)."""
-    import cv2
-
-    from idbench.swapper.ffpp import iter_video_frames
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    done = out_dir / f"frames-{n}.json"
-    if done.is_file():
-        return [(int(i), out_dir / p) for i, p in json.loads(done.read_text())]
-    got = []
-    for idx, frame in iter_video_frames(video, n):
-        p = out_dir / f"{idx:05d}.png"
-        cv2.imwrite(str(p), np.ascontiguousarray(frame[:, :, ::-1]))
-        got.append((idx, p.name))
-    done.write_text(json.dumps(got))
-    return [(i, out_dir / p) for i, p in got]
 
 
 @register_dataset("ffpp", "FaceForensics++ originals: N evenly spaced frames per video of the official split")

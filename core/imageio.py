@@ -20,6 +20,7 @@ import numpy as np
 from .errors import ImageReadError
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")  # read as frames (idbench.bench.video_inputs)
 MAX_PIXELS = 20000 * 20000
 
 
@@ -196,7 +197,7 @@ class _Walker:
             self.ignore(p, "not a regular file")
         elif p.name.startswith("."):
             self.ignore(p, "hidden file")
-        elif p.suffix.lower() not in IMAGE_EXTS:
+        elif p.suffix.lower() not in IMAGE_EXTS + VIDEO_EXTS:
             self.ignore(p, f"not an image file ({p.suffix.lower() or 'no'} extension)")
         else:
             self.found.append((p, real))

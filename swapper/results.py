@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from idbench.errors import InputError
+from idbench.imageio import VIDEO_EXTS
 
 from .base import SwapContext, SwapItem, SwapOutput, Swapper
 from .registry import SwapperSpec, register_swapper
 
 SEPARATOR = "__"
 IMAGE_MARK = "@"  # identity@image: one image of the identity
-VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv")
 Side = Tuple[str, Optional[str]]  # (identity, image stem or None)
 
 
