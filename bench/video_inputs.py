@@ -83,7 +83,7 @@ def expand_videos(files: Sequence, n: int) -> Expanded:
         try:
             frames = extract_frames(f, n, frames_dir(f))
         except (IdbenchError, OSError) as e:
-            out.failed.append((str(f), f"unreadable video: {e}"))
+            out.failed.append((str(f), f"unreadable video: {str(e).replace(f'{f}: ', '')}"))
             continue
         for idx, p in frames:
             out.files.append(p)
