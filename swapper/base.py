@@ -102,17 +102,17 @@ class SwapContext:
             hits = [int(r) for r in rows if _stem(self.table.paths[r]) == image]
             if len(hits) == 1:
                 return hits[0], ""
-            return None, (f"{label} has no image named {image!r} with a face" if not hits
-                          else f"{label} has {len(hits)} images named {image!r}: name the file in a manifest")
+            return None, (f"{label!r} has no image named {image!r} with a face" if not hits
+                          else f"{label!r} has {len(hits)} images named {image!r}: name the file in a manifest")
         if frame is not None and len(self.frames) and self.frames[rows[0]] is not None:
             hits = [int(r) for r in rows if self.frames[r] == frame]
             if hits:
                 return hits[0], ""
-            return None, f"{label} has no frame {frame} among the run's frames (use the same --frames)"
+            return None, f"{label!r} has no frame {frame} among the run's frames (use the same --frames)"
         if len(rows) == 1:
             return int(rows[0]), ""
-        return None, (f"ambiguous: {label} has {len(rows)} faces and the name does not say which; name the "
-                      f"image ({label}@<image name>) or use manifest.csv (source_path,target_path,output_path)")
+        return None, (f"ambiguous: {label!r} has {len(rows)} faces and the name does not say which; name the "
+                      f"image ('{label}@<image name>') or use manifest.csv (source_path,target_path,output_path)")
 
 
 Failure = Dict[str, str]
