@@ -68,6 +68,11 @@ def test_ffpp_end_to_end(ffpp_root, tmp_path):
     ds = res["dataset"]
     assert ds["n_items"] == 12 + 3  # 4 good videos x 3 frames + the no-face video's 3 frames
     assert any("004.mp4" in n for n in ds["notes"])  # the corrupt video is reported
+    assert "5 of 6 test videos found" in ds["description"]  # what was found, not what the split expects
+    fs = res["swappers"]["ffpp:FaceShifter"]  # frames of one video pair are one resampling unit
+    assert fs["interval_unit"] == "target video x source video" and fs["n_units"] == 4 and fs["n"] == 12
+    assert all(ci is not None for ci in fs["intervals"].values())
+    assert "dropped or unmatched:" in r.output
     assert sum("no face" in s[1] for s in ds["skipped"]) == 3
     fs = res["swappers"]["ffpp:FaceShifter"]
     assert fs["summary"]["n_swaps"] == 12
