@@ -134,24 +134,36 @@ def paired_mean_difference(a: Any, b: Any, units: Optional[Any] = None, *, n_boo
     return MetricDifference(ma, mb, ma - mb, interval, p)
 
 
-def pairwise_mean_differences(values: Mapping[str, Any], units: Optional[Any] = None, *, n_boot: int = 1000,
+def pairwise_mean_differences(values: Mapping[str, Any], units: Optional[Any] = None, *,
+                              keys: Optional[Mapping[str, Sequence[Any]]] = None, n_boot: int = 1000,
                               n_perm: int = 1000, seed: int = 0, ci: float = 0.95,
                               alpha: float = 0.05) -> List[Dict[str, Any]]:
-    """Every pair (A, B) of ``values`` (name -> per-sample values, all on the same samples):
-    :func:`paired_mean_difference` and Holm's adjustment over the pairs.
+    """Every pair (A, B) of ``values`` (name -> per-sample values): :func:`paired_mean_difference` and
+    Holm's adjustment over the pairs.
 
-    Returns one dict per pair: ``a, b, mean_a, mean_b, difference, ci, p_value, p_holm, significant``
-    (``p_holm < alpha``). Pairs whose comparison is undefined (fewer than 2 shared clusters) carry
-    ``error`` and no p-value.
+    Without ``keys`` all methods score the same samples in the same order (``units``: one per sample).
+    With ``keys`` (name -> the sample key of each value), each pair is compared on the samples both
+    scored, and ``units`` maps a sample key to its cluster (None: every sample its own).
+
+    Returns one dict per pair: ``a, b, n_shared, mean_a, mean_b, difference, ci, p_value, p_holm,
+    significant`` (``p_holm < alpha``). Pairs whose comparison is undefined (fewer than 2 shared
+    clusters) carry ``error`` and no p-value.
     """
     rows: List[Dict[str, Any]] = []
     for x, y in combinations(list(values), 2):
+        va, vb, u = np.asarray(values[x], np.float64), np.asarray(values[y], np.float64), units
+        if keys is not None:
+            ia, ib = ({k: i for i, k in enumerate(keys[n])} for n in (x, y))
+            common = sorted(set(ia) & set(ib), key=str)
+            va, vb = va[[ia[k] for k in common]], vb[[ib[k] for k in common]]
+            u = None if units is None else [units[k] for k in common]
+        row: Dict[str, Any] = {"a": x, "b": y, "n_shared": int(len(va))}
         try:
-            d = paired_mean_difference(values[x], values[y], units, n_boot=n_boot, n_perm=n_perm, seed=seed, ci=ci)
+            d = paired_mean_difference(va, vb, u, n_boot=n_boot, n_perm=n_perm, seed=seed, ci=ci)
         except MetricInputError as e:
-            rows.append({"a": x, "b": y, "error": str(e)})
+            rows.append({**row, "error": str(e)})
             continue
-        rows.append({"a": x, "b": y, "mean_a": d.a, "mean_b": d.b, "difference": d.difference,
+        rows.append({**row, "mean_a": d.a, "mean_b": d.b, "difference": d.difference,
                      "ci": None if d.ci is None else list(d.ci), "p_value": d.p_value})
     tested = [r for r in rows if r.get("p_value") is not None]
     if tested:
@@ -159,10 +171,3 @@ def pairwise_mean_differences(values: Mapping[str, Any], units: Optional[Any] = 
             r["p_holm"] = float(adj)
             r["significant"] = bool(adj < alpha)
     return rows
-
-
-def aligned(per_method: Mapping[str, Tuple[Sequence[Any], Sequence[float]]]) -> Tuple[List[Any], Dict[str, np.ndarray]]:
-    """Samples shared by every method: ``{name: (sample keys, values)}`` -> (keys, {name: values on them})."""
-    maps = {n: dict(zip(k, v)) for n, (k, v) in per_method.items()}
-    common = sorted(set.intersection(*(set(m) for m in maps.values())), key=str) if maps else []
-    return common, {n: np.array([m[k] for k in common], np.float64) for n, m in maps.items()}

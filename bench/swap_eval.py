@@ -258,29 +258,22 @@ def evaluate_swapper(swapper, ctx, encoders, id_encs, estimators, cfg, cache) ->
 
 
 def compare_swappers(swappers: Dict[str, dict], n_boot: int = 1000, n_perm: int = 2000, seed: int = 0) -> dict:
-    """Paired comparison of every pair of swappers on the swaps they share (same target, source, frame), per
-    metric: difference, cluster-bootstrap interval, sign-flip p-value, Holm over the swapper pairs
+    """Paired comparison of every pair of swappers on the swaps both made (same target row, source, frame),
+    per metric: difference, cluster-bootstrap interval, sign-flip p-value, Holm over the swapper pairs
     (:func:`idbench.analysis.pairwise_mean_differences`). ``{metric: [row per pair]}``; empty for < 2."""
     from idbench import analysis as M
-    from idbench.analysis.cluster_mean import aligned
 
     names = [n for n, r in swappers.items() if r.get("per_sample", {}).get("values")]
     out: Dict[str, list] = {}
     if len(names) < 2:
         return out
-    metrics = sorted(set.intersection(*(set(swappers[n]["per_sample"]["values"]) for n in names)))
+    per = {n: swappers[n]["per_sample"] for n in names}
+    units = {k: u for n in names for k, u in zip(per[n]["key"], per[n]["unit"])}
+    metrics = sorted(set.intersection(*(set(per[n]["values"]) for n in names)))
     for m in metrics:
-        per = {}
-        for n in names:
-            ps = swappers[n]["per_sample"]
-            per[n] = (list(zip(ps["key"], ps["unit"])), [np.nan if x is None else x for x in ps["values"][m]])
-        keys, vals = aligned(per)
-        if len(keys) < 2:
-            continue
-        rows = M.pairwise_mean_differences(vals, [u for _, u in keys], n_boot=n_boot, n_perm=n_perm, seed=seed)
-        for r in rows:
-            r["n_shared"] = len(keys)
-        out[m] = rows
+        vals = {n: [np.nan if x is None else x for x in per[n]["values"][m]] for n in names}
+        out[m] = M.pairwise_mean_differences(vals, units, keys={n: per[n]["key"] for n in names}, n_boot=n_boot,
+                                             n_perm=n_perm, seed=seed)
     return out
 
 

@@ -103,3 +103,20 @@ def test_bad_input_is_one_line():
     with pytest.raises(MetricInputError, match="same samples"):
         paired_mean_difference([1, 2], [1, 3, 4])
     assert cluster_mean_interval([1.0], n_boot=100).ci is None  # one unit: no interval
+
+
+def test_keyed_pairs_are_compared_on_the_samples_both_scored():
+    rng = np.random.default_rng(4)
+    x, units = _videos(rng, n_videos=10, frames=2)
+    keys = [f"s{i}" for i in range(len(x))]
+    unit_of = dict(zip(keys, units))
+    order = rng.permutation(len(x))[:15]  # B scored 15 of the samples, in another order
+    vals = {"A": x + 0.5, "B": (x + rng.normal(0, 0.1, len(x)))[order]}
+    (row,) = pairwise_mean_differences(vals, unit_of, keys={"A": keys, "B": [keys[i] for i in order]},
+                                       n_boot=100, n_perm=100, seed=0)
+    b_of = {keys[i]: v for i, v in zip(order, vals["B"])}  # by hand: the shared samples, in key order
+    shared = sorted(b_of)
+    ref = paired_mean_difference([vals["A"][keys.index(k)] for k in shared], [b_of[k] for k in shared],
+                                 [unit_of[k] for k in shared], n_boot=100, n_perm=100, seed=0)
+    assert row["n_shared"] == 15 and row["difference"] == pytest.approx(ref.difference)
+    assert row["ci"] == pytest.approx(list(ref.ci)) and row["p_value"] == pytest.approx(ref.p_value)
