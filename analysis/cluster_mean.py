@@ -134,6 +134,14 @@ def paired_mean_difference(a: Any, b: Any, units: Optional[Any] = None, *, n_boo
     return MetricDifference(ma, mb, ma - mb, interval, p)
 
 
+def _by_key(keys: Sequence[Any], values: np.ndarray) -> Dict[Any, float]:
+    """Mean of the finite values of each key (NaN when it has none)."""
+    sums: Dict[Any, list] = {}
+    for k, v in zip(keys, values):
+        sums.setdefault(k, []).append(v)
+    return {k: float(np.nanmean(v)) if np.isfinite(v).any() else np.nan for k, v in sums.items()}
+
+
 def pairwise_mean_differences(values: Mapping[str, Any], units: Optional[Any] = None, *,
                               keys: Optional[Mapping[str, Sequence[Any]]] = None, n_boot: int = 1000,
                               n_perm: int = 1000, seed: int = 0, ci: float = 0.95,
@@ -143,7 +151,8 @@ def pairwise_mean_differences(values: Mapping[str, Any], units: Optional[Any] = 
 
     Without ``keys`` all methods score the same samples in the same order (``units``: one per sample).
     With ``keys`` (name -> the sample key of each value), each pair is compared on the samples both
-    scored, and ``units`` maps a sample key to its cluster (None: every sample its own).
+    scored, and ``units`` maps a sample key to its cluster (None: every sample its own); a method with
+    several values for one key (the same pair swapped twice) is represented by their mean.
 
     Returns one dict per pair: ``a, b, n_shared, mean_a, mean_b, difference, ci, p_value, p_holm,
     significant`` (``p_holm < alpha``). Pairs whose comparison is undefined (fewer than 2 shared
@@ -153,9 +162,9 @@ def pairwise_mean_differences(values: Mapping[str, Any], units: Optional[Any] = 
     for x, y in combinations(list(values), 2):
         va, vb, u = np.asarray(values[x], np.float64), np.asarray(values[y], np.float64), units
         if keys is not None:
-            ia, ib = ({k: i for i, k in enumerate(keys[n])} for n in (x, y))
-            common = sorted(set(ia) & set(ib), key=str)
-            va, vb = va[[ia[k] for k in common]], vb[[ib[k] for k in common]]
+            ka, kb = _by_key(keys[x], va), _by_key(keys[y], vb)
+            common = sorted(set(ka) & set(kb), key=str)
+            va, vb = np.array([ka[k] for k in common]), np.array([kb[k] for k in common])
             u = None if units is None else [units[k] for k in common]
         row: Dict[str, Any] = {"a": x, "b": y, "n_shared": int(len(va))}
         try:

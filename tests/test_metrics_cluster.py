@@ -120,3 +120,10 @@ def test_keyed_pairs_are_compared_on_the_samples_both_scored():
                                  [unit_of[k] for k in shared], n_boot=100, n_perm=100, seed=0)
     assert row["n_shared"] == 15 and row["difference"] == pytest.approx(ref.difference)
     assert row["ci"] == pytest.approx(list(ref.ci)) and row["p_value"] == pytest.approx(ref.p_value)
+
+
+def test_a_pair_swapped_twice_counts_once_with_its_mean():
+    keys_a, a = ["p", "q", "r", "r"], [1.0, 2.0, 3.0, 5.0]  # r swapped twice by A
+    (row,) = pairwise_mean_differences({"A": a, "B": [0.0, 0.0, 0.0]}, keys={"A": keys_a, "B": ["p", "q", "r"]},
+                                       n_boot=0, n_perm=0)
+    assert row["n_shared"] == 3 and row["mean_a"] == pytest.approx((1 + 2 + 4) / 3)
