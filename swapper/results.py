@@ -125,7 +125,7 @@ class ResultsSwapper(Swapper):
             if entry.is_dir():
                 self._plan_frames(ctx, entry, t, s, items, fails, IMAGE_EXTS)
             elif entry.suffix.lower() in VIDEO_EXTS:
-                items.append(SwapItem(-1, s[0], str(entry)))  # rows found per decoded frame (outputs)
+                self._plan_video(ctx, entry, t, s, items, fails)
             else:
                 self._add(ctx, entry, str(entry), t, s, None, items, fails)
         return items, fails
@@ -146,6 +146,20 @@ class ResultsSwapper(Swapper):
             if f.suffix.lower() in exts:
                 fr = int(f.stem) if f.stem.isdigit() else None
                 self._add(ctx, f, f"{folder}/{f.name}", t, s, fr, items, fails)
+
+    def _plan_video(self, ctx, video: Path, t: Side, s: Side, items, fails) -> None:
+        """One item per frame the video will be read at (``--frames`` evenly spaced; counted, not decoded)."""
+        from idbench.pipeline import failure
+
+        from .ffpp import VideoReadError, video_frame_indices
+
+        try:
+            frames = video_frame_indices(video, self.frames)
+        except VideoReadError as e:
+            fails.append(failure("swap", video, str(e)))
+            return
+        for fr in frames:
+            self._add(ctx, f"{video}#{fr}", f"{video}#{fr}", t, s, fr, items, fails)
 
     def _plan_manifest(self, ctx: SwapContext) -> Tuple[List[SwapItem], List[dict]]:
         from idbench.pipeline import failure
@@ -193,34 +207,40 @@ class ResultsSwapper(Swapper):
         return r, "" if r is not None else f"{role}: {why}"
 
     def outputs(self, items: Sequence[SwapItem], ctx: SwapContext) -> Iterator[SwapOutput]:
-        for it in items:
-            path = Path(it.name)
-            if it.target < 0:
-                yield from self._video_outputs(it, path, ctx)
-            else:
-                yield _file_output(it, path, self.name)
+        i = 0
+        while i < len(items):
+            video, _, _ = items[i].name.rpartition("#")
+            if items[i].frame is not None and Path(video).suffix.lower() in VIDEO_EXTS:
+                j = i
+                while j < len(items) and items[j].name.rpartition("#")[0] == video:
+                    j += 1
+                yield from self._video_outputs(items[i:j], Path(video))  # the planned frames, decoded once
+                i = j
+                continue
+            yield _file_output(items[i], Path(items[i].name), self.name)
+            i += 1
 
-    def _video_outputs(self, it: SwapItem, path: Path, ctx: SwapContext) -> Iterator[SwapOutput]:
+    def _video_outputs(self, items: Sequence[SwapItem], path: Path) -> Iterator[SwapOutput]:
         from idbench.cache import content_key
 
         from .ffpp import VideoReadError, iter_video_frames
 
-        t = _side(path.stem.split(SEPARATOR, 1)[0], set(ctx.labels.tolist())) if SEPARATOR in path.stem else None
-        t_label = t[0] if t else None
+        prov = {"swapper": self.name, "path": str(path)}
+        want = {it.frame: it for it in items}
+        done = set()
         try:
+            st = path.stat()
             for fr, img in iter_video_frames(path, self.frames):
-                row, why = ctx.exact_row(t_label, None, fr) if t_label else (None, "no target in the name")
-                src, why_s = source_row(ctx, (it.source_label, None), fr)
-                sub = SwapItem(row if row is not None else -1, it.source_label, f"{path}#{fr}", src, fr)
-                prov = {"swapper": self.name, "path": str(path)}
-                if row is None or src is None:
-                    yield SwapOutput(sub, "", _raiser(f"target: {why}" if row is None else f"source: {why_s}"), prov)
-                    continue
-                st = path.stat()
-                key = content_key("video-frame", str(path.resolve()), st.st_size, st.st_mtime_ns, fr)
-                yield SwapOutput(sub, key, lambda img=img: img, prov)
-        except VideoReadError as e:
-            yield SwapOutput(it, "", _raiser(str(e)), {"swapper": self.name, "path": str(path)})
+                if fr in want:
+                    key = content_key("video-frame", str(path.resolve()), st.st_size, st.st_mtime_ns, fr)
+                    done.add(fr)
+                    yield SwapOutput(want[fr], key, lambda img=img: img, prov)
+            why = "frame could not be decoded"
+        except (VideoReadError, OSError) as e:
+            why = str(e)
+        for it in items:
+            if it.frame not in done:
+                yield SwapOutput(it, "", _raiser(why), prov)
 
 
 def source_row(ctx: SwapContext, s: Side, frame: Optional[int]) -> Tuple[Optional[int], str]:

@@ -264,7 +264,8 @@ def _tex_table(t: dict, kind: str, title: str) -> List[str]:
             cells.append(rf"\textbf{{{s}}}" if best and s else s)
         body.append(" & ".join(cells) + r" \\")
     caption = (f"{title}. Arrows: higher/lower is better; bold: best per column; $\\pm$: half the bootstrap 95\\% "
-               "interval, or the std across folds (accuracy) and faces (saliency).")
+               "interval (swap metrics: over swap pairs, or target x source videos), or the std across folds "
+               "(accuracy) and faces (saliency).")
     return [r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}",
             rf"\resizebox{{\linewidth}}{{!}}{{%", r"\begin{tabular}{l" + "r" * len(cols) + "}", r"\toprule",
             " & ".join(group_row) + r" \\", " ".join(rules), " & ".join(head) + r" \\",
