@@ -290,7 +290,9 @@ def run_cmd(
         if r.get("degenerate"):
             typer.echo(f"warning: {name}: {r['degenerate']}")
     for name, sw in results.get("swappers", {}).items():
-        summary = ", ".join(f"{k} {_fmt(v)}" for k, v in sw.get("summary", {}).items())
+        ci = sw.get("intervals") or {}  # each swap metric with its 95% interval
+        summary = ", ".join(f"{k} {_fmt(v)}" + (f" [{_fmt(ci[k][0])}, {_fmt(ci[k][1])}]" if ci.get(k) else "")
+                            for k, v in sw.get("summary", {}).items())
         typer.echo(f"swapper {name}: {summary}")
     if results.get("decomposition"):
         from idbench.bench.decomposition import summary_lines

@@ -119,6 +119,7 @@ def test_console_summary_counts_equal_results_json_failures(small_folder, tmp_pa
     assert total == len(fails) >= 5 and stages == dict(Counter(f["stage"] for f in fails))
     assert f"typos/{typo}__{ids[1]}.jpg: did you mean {ids[0]}?" in r.output
     assert "ambiguous" in r.output and "not an image, video or frame folder" in r.output
+    assert "n_swaps 0" in r.output  # nothing matched: said on the console, with every reason above
 
 
 class _Collapsed:
