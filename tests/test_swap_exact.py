@@ -179,3 +179,13 @@ def test_collapsed_encoder_is_flagged_and_never_best(small_folder, tmp_path, mon
     t2 = table_cells(unflagged, "encoder")
     assert any(t2["cells"]["collapsed", c][2] for _, cs in t2["groups"] for c in cs)
     assert "**" not in "".join(line for line in leaderboard_markdown(res).splitlines() if "collapsed" in line)
+
+
+def test_unmatched_names_get_close_matches_and_image_names_parse():
+    from idbench.swapper.results import split_pair
+
+    names = ["madonna", "ben_affleck", "abdullah_gul"]
+    assert split_pair("madona__ben_affleck", names) == (None, "no dataset identity 'madona'; did you mean madonna?")
+    assert split_pair("ben_affleck@03__madonna@01", names) == (("ben_affleck@03", "madonna@01"), "")
+    assert split_pair("ben_affleck@03_madonna", names) == (("ben_affleck@03", "madonna"), "")  # the older '_'
+    assert split_pair("zzz__yyy", names)[1] == "no dataset identity 'zzz'; no dataset identity 'yyy'"
