@@ -78,5 +78,32 @@ def test_folder_dataset_reads_videos_as_frames(clip, tmp_path):
     (root / "katie").mkdir(parents=True)
     (root / "katie" / "talk.mp4").symlink_to(clip)
     ds = load_dataset("folder", root, frames=4)
-    assert [(it.identity, it.video, it.frame) for it in ds.items][:1] == [("katie", str(root / "katie" / "talk.mp4"), 0)]
+    first = [(it.identity, it.video, it.frame) for it in ds.items][:1]
+    assert first == [("katie", str(root / "katie" / "talk.mp4"), 0)]
     assert len(ds.items) == 4 and len({it.frame for it in ds.items}) == 4 and not ds.ignored
+
+
+def test_bench_swap_on_videos_round_trips_through_results(clip, tmp_path, monkeypatch):
+    """bench swap reads video inputs as frames too; its manifest names the frames the folder dataset reads."""
+    import idbench.bench.swap_eval as SE
+    from idbench.bench.run import RunConfig, run
+
+    monkeypatch.setattr(SE, "ESTIMATOR_DEFAULTS", {"pose": "pose.pnp"})
+    other = clip.parent / "hdtf_alexandria_ocasio_cortez.mp4"
+    if not other.is_file():
+        pytest.skip("second clip missing")
+    root = tmp_path / "ds"
+    for ident, v in (("katie", clip), ("aoc", other)):
+        (root / ident).mkdir(parents=True)
+        (root / ident / "talk.mp4").symlink_to(v)
+    d, cache = tmp_path / "swaps", tmp_path / "cache"
+    r = CliRunner().invoke(app, ["swap", "--swapper", "blend", "--frames", "5", "--k", "20", "--detector", "dlib-hog",
+                                 "--cache-dir", str(cache), "--out", str(d), str(root)])
+    assert r.exit_code == 0, r.output
+    res = run(RunConfig(dataset="folder", root=str(root), encoders=["dlib"], out=str(tmp_path / "o"),
+                        cache_dir=str(cache), detector="dlib-hog", n_boot=50, saliency_faces=0, progress=False,
+                        k_partners=20, frames=5, analyses=["verification"], swappers=["blend", f"results:v={d}"]))
+    direct, named = res["swappers"]["blend"], res["swappers"]["v"]
+    assert named["failures"] == [] and direct["summary"]["n_swaps"] >= 8
+    assert named["summary"] == pytest.approx(direct["summary"], abs=1e-6)
+    assert direct["interval_unit"] == "target video x source video" and direct["n_units"] == 2
