@@ -19,6 +19,7 @@ from .catalogue import METRICS, Metric, MetricInfo, column_metric, metric_direct
 from .attributes import (GazeErrorResult, PoseErrorResult, VectorErrorResult, expression_error, gaze_error,
                          gaze_vectors, pose_error, relative_error, shape_error)
 from .bias import BiasGap, auc_two_sample, bias_gap, ks_statistic, wasserstein_1d
+from .cluster_mean import ClusterMean, cluster_mean_interval, paired_mean_difference, pairwise_mean_differences
 from .paired import MetricDifference, PairedBiasDifference, holm_adjust, paired_bias_difference
 from .retrieval import RetrievalResult, id_retrieval, id_retrieval_ffpp
 from .saliency_metrics import saliency_inner_ratio
@@ -32,6 +33,7 @@ __all__ = [
     "id_retrieval", "id_retrieval_ffpp", "RetrievalResult",
     "bias_gap", "BiasGap", "auc_two_sample", "wasserstein_1d", "ks_statistic",
     "paired_bias_difference", "PairedBiasDifference", "MetricDifference", "holm_adjust",
+    "cluster_mean_interval", "ClusterMean", "paired_mean_difference", "pairwise_mean_differences",
     "pose_error", "gaze_error", "gaze_vectors", "expression_error", "shape_error", "relative_error",
     "PoseErrorResult", "GazeErrorResult", "VectorErrorResult",
     "saliency_inner_ratio",

@@ -23,12 +23,12 @@ import numpy as np
 
 from idbench.escape import csv_cell
 
-ESTIMATE_HEAD = ("path", "face", "x1", "y1", "x2", "y2")
-SALIENCY_COLUMNS = ("path", "x1", "y1", "x2", "y2", "method", "inner_ratio", "similarity", "overlay", "status")
+ESTIMATE_HEAD = ("path", "frame", "face", "x1", "y1", "x2", "y2")  # frame: index in a video input, -1 for a photo
+SALIENCY_COLUMNS = ("path", "frame", "x1", "y1", "x2", "y2", "method", "inner_ratio", "similarity", "overlay", "status")
 
 
 def estimate_files(inputs, estimator: str, out: Path, weights: Optional[str] = None, device: str = "cpu",
-                   detector: str = "auto", largest: bool = False) -> dict:
+                   detector: str = "auto", largest: bool = False, frames: int = 10) -> dict:
     """Run one estimator on every face of every input image and write the CSV; returns counts."""
     from idbench.analysis.estimators import create_estimator
     from idbench.errors import IdbenchError
@@ -38,15 +38,20 @@ def estimate_files(inputs, estimator: str, out: Path, weights: Optional[str] = N
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     n_img = n_face = n_ok = 0
+    drops = []
     with open(out, "w", newline="") as f:
         wr = csv.writer(f)
         wr.writerow(cols)
-        for d in _detected(inputs, detector, device, all_faces=not largest):
+        stream, vids = _detected(inputs, detector, device, all_faces=not largest, frames=frames)
+        drops += [{"stage": "read", "item": p, "reason": r} for p, r in vids.failed]
+        for d in stream:
             n_img += 1
-            path, img = d.path, None
+            (path, frame), img = vids.source(d.path), None
             if d.error:
                 status = "no face" if d.error == "no face detected" else f"error: {d.error}"
-                wr.writerow([csv_cell(str(path)), -1, "", "", "", ""] + [""] * len(est.columns) + [csv_cell(status)])
+                drops.append({"stage": "detect", "item": vids.label(d.path), "reason": d.error})
+                wr.writerow([csv_cell(str(path)), frame, -1, "", "", "", ""] + [""] * len(est.columns)
+                            + [csv_cell(status)])
                 continue
             img, faces = d.image, d.faces
             for i, face in enumerate(faces[:1] if largest else faces):
@@ -58,22 +63,28 @@ def estimate_files(inputs, estimator: str, out: Path, weights: Optional[str] = N
                     n_ok += 1
                 except IdbenchError as e:
                     vals, status = [""] * len(est.columns), f"error: {e}"
-                wr.writerow([csv_cell(str(path)), i] + box + vals + [csv_cell(status)])
-    return {"estimator": est.spec.name, "images": n_img, "faces": n_face, "estimated": n_ok, "csv": str(out)}
+                    drops.append({"stage": "estimate", "item": f"{vids.label(d.path)} face {i}", "reason": str(e)})
+                wr.writerow([csv_cell(str(path)), frame, i] + box + vals + [csv_cell(status)])
+    return {"estimator": est.spec.name, "images": n_img, "faces": n_face, "estimated": n_ok, "csv": str(out),
+            "failures": drops}
 
 
-def _detected(inputs, detector: str, device: str, all_faces: bool = False):
-    """The pipeline's detect stage over every image under ``inputs`` (cached in the default cache)."""
+def _detected(inputs, detector: str, device: str, all_faces: bool = False, frames: int = 10):
+    """The pipeline's detect stage over every image under ``inputs`` (cached in the default cache), videos
+    read as ``frames`` evenly spaced frames; returns (the stream, the expansion: each row's video and frame)."""
     from idbench.cache import Cache
     from idbench.imageio import list_image_files
     from idbench.pipeline import detect_stream, file_item
 
-    return detect_stream((file_item(p) for p in list_image_files(inputs)), detector, Cache(), device, all_faces)
+    from .video_inputs import expand_videos
+
+    vids = expand_videos(list_image_files(inputs), frames)
+    return detect_stream((file_item(p) for p in vids.files), detector, Cache(), device, all_faces), vids
 
 
 def saliency_files(inputs, encoder: str, out_dir: Path, method: str = "occlusion", weights: Optional[str] = None,
                    device: str = "cpu", detector: str = "auto", reference: Optional[Path] = None,
-                   region: str = "inner") -> dict:
+                   region: str = "inner", frames: int = 10) -> dict:
     """Saliency overlays and the share of saliency inside ``region`` for the largest face of each image."""
     from idbench.analysis import saliency as S
     from idbench.encoders import create_encoder
@@ -97,10 +108,14 @@ def saliency_files(inputs, encoder: str, out_dir: Path, method: str = "occlusion
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, ratios, used = [], [], set()
-    for d in _detected(inputs, detector, device):
-        path = d.path
+    stream, vids = _detected(inputs, detector, device, frames=frames)
+    for p, r in vids.failed:
+        rows.append({**dict.fromkeys(SALIENCY_COLUMNS, ""), "path": p, "frame": -1, "method": method,
+                     "status": f"error: {r}"})
+    for d in stream:
+        path, frame = vids.source(d.path)
         row = dict.fromkeys(SALIENCY_COLUMNS, "")
-        row.update(path=str(path), method=method)
+        row.update(path=str(path), frame=frame, method=method)
         if d.error:
             row["status"] = "no face" if d.error == "no face detected" else f"error: {d.error}"
             rows.append(row)
@@ -113,6 +128,7 @@ def saliency_files(inputs, encoder: str, out_dir: Path, method: str = "occlusion
             rows.append(row)
             continue
         stem = f"{Path(path).parent.name}_{Path(path).stem}" if Path(path).parent.name else Path(path).stem
+        stem += f"_f{frame}" if frame >= 0 else ""
         name, k = f"{stem}_{method}.png", 1
         while name in used:
             k += 1
@@ -132,7 +148,9 @@ def saliency_files(inputs, encoder: str, out_dir: Path, method: str = "occlusion
         wr.writeheader()
         wr.writerows([{k: csv_cell(v) for k, v in r.items()} for r in rows])  # file names are not formulas
     return {"encoder": enc.spec.name, "method": method, "region": region, "images": len(rows), "maps": len(ratios),
-            "inner_ratio_mean": float(np.mean(ratios)) if ratios else None, "csv": str(csv_path)}
+            "inner_ratio_mean": float(np.mean(ratios)) if ratios else None, "csv": str(csv_path),
+            "failures": [{"stage": "saliency", "item": r["path"], "reason": r["status"]} for r in rows
+                         if not str(r["status"]).startswith("ok")]}
 
 
 def register(app) -> None:
@@ -150,8 +168,9 @@ def register(app) -> None:
         detector: str = typer.Option("auto", "--detector", "-d"),
         largest: bool = typer.Option(False, "--largest", help="only the largest face of each image"),
         device: str = typer.Option("cpu", "--device"),
+        frames: int = typer.Option(10, "--frames", help="frames read from each video input (evenly spaced)"),
     ):
-        """Estimate head pose, gaze or expression of every face; one CSV row per face."""
+        """Estimate head pose, gaze or expression of every face; one CSV row per face (per video frame)."""
         from idbench.bench.cli import fail
         from idbench.errors import IdbenchError
 
@@ -160,10 +179,11 @@ def register(app) -> None:
 
             validate_command(detector=detector, inputs=inputs, out_file=out)
             s = estimate_files(inputs, estimator, out, weights=weights, device=device, detector=detector,
-                               largest=largest)
+                               largest=largest, frames=frames)
         except IdbenchError as e:
             fail(str(e))
         typer.echo(f"{s['estimator']}: {s['estimated']} of {s['faces']} faces in {s['images']} images -> {s['csv']}")
+        _print_drops(s["failures"], f"{s['csv']} status column")
 
     @app.command("saliency")
     def saliency_cmd(
@@ -179,6 +199,7 @@ def register(app) -> None:
         device: str = typer.Option("cpu", "--device"),
         region: str = typer.Option("inner", "--region", help="face region of the ratio: inner | face | "
                                                               "parsing:<BiSeNet .pth> (idbench.regions)"),
+        frames: int = typer.Option(10, "--frames", help="frames read from each video input (evenly spaced)"),
     ):
         """Saliency maps of identity similarity: overlay PNGs and a CSV of inner-face ratios."""
         from idbench.bench.cli import fail, parse_weights
@@ -191,9 +212,19 @@ def register(app) -> None:
                              encoders=[encoder])
             s = saliency_files(inputs, encoder, out, method=method, device=device,
                                weights=parse_weights(weights, [encoder]).get(encoder),
-                               detector=detector, reference=reference, region=region)
+                               detector=detector, reference=reference, region=region, frames=frames)
         except IdbenchError as e:
             fail(str(e))
         mean = "n/a" if s["inner_ratio_mean"] is None else f"{s['inner_ratio_mean']:.3f}"
         typer.echo(f"{s['encoder']} {s['method']}: {s['maps']} maps of {s['images']} images, "
                    f"mean inner-face ratio {mean} -> {s['csv']}")
+        _print_drops(s["failures"], f"{s['csv']} status column")
+
+
+def _print_drops(failures, where: str) -> None:
+    import typer
+
+    from idbench.bench.drops import summary_lines
+
+    for line in summary_lines(failures, where):
+        typer.echo(line)

@@ -140,6 +140,9 @@ def _table(header, rows) -> None:
         typer.echo("  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip())
 
 
+FRAMES_HELP = "frames read from each video input (evenly spaced; each frame a row with its frame index)"
+
+
 def _cache(no_cache: bool, cache_dir: Optional[Path]):
     from idbench.cache import Cache
 
@@ -159,9 +162,10 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
           weights: List[str] = typer.Option([], "--weights", help=WEIGHTS_HELP),
           device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
           detect_batch: Optional[int] = typer.Option(None, "--detect-batch", help=DETECT_BATCH_HELP),
+          frames: int = typer.Option(10, "--frames", help=FRAMES_HELP),
           no_cache: bool = typer.Option(False, "--no-cache"),
           cache_dir: Optional[Path] = typer.Option(None, "--cache-dir")):
-    """Detect, align and embed faces; write OUT.npz (paths, embeddings, bboxes, landmarks, skipped, warnings)."""
+    """Detect, align and embed faces; write OUT.npz (paths, frame, embeddings, bboxes, landmarks, skipped, warnings)."""
     import io
 
     import numpy as np
@@ -187,14 +191,20 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
         enc = create_encoder(encoder, weights=wpath, device=device)
         encoder = enc.spec.name  # a contract file's leaderboard name
         listing = scan_inputs(inputs)  # every file under the folders: used, or ignored with a reason
+        from idbench.bench.video_inputs import expand_videos
+
+        vids = expand_videos(listing.files, frames)  # a video: --frames evenly spaced frames, a row each
         cache = _cache(no_cache, cache_dir)
-        stream = detect_paths(listing.files, detector, cache, device, policy=policy,
+        stream = detect_paths(vids.files, detector, cache, device, policy=policy,
                               batch=check_detect_batch(detect_batch))
-        table = embed_detected(stream, {encoder: enc}, detector, cache, total=len(listing.files))
-        skipped = [(p, f"ignored: {r}") for p, r in listing.ignored] + list(table.skipped)
-        warnings = image_warnings(table.images)
+        table = embed_detected(stream, {encoder: enc}, detector, cache, total=len(vids.files))
+        skipped = ([(p, f"ignored: {r}") for p, r in listing.ignored] + vids.failed +
+                   [(vids.label(p), r) for p, r in table.skipped])
+        warnings = [{**w, "item": vids.label(w["item"])} for w in image_warnings(table.images)]
         buf = io.BytesIO()
-        np.savez(buf, paths=np.array(table.paths, dtype=str), embeddings=table.embeddings[encoder],
+        np.savez(buf, paths=np.array([vids.source(p)[0] for p in table.paths], dtype=str),
+                 frame=np.array([vids.source(p)[1] for p in table.paths], np.int64),  # -1: a photo
+                 embeddings=table.embeddings[encoder],
                  bboxes=table.bboxes, landmarks=table.landmarks, face_index=table.face_index,
                  skipped=np.array([f"{field(p)}\t{field(r)}" for p, r in skipped], dtype=str),
                  warnings=np.array([f"{field(w['item'])}\t{field(w['reason'])}" for w in warnings], dtype=str),
@@ -208,6 +218,13 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
         typer.echo(f"warning {w['item']}: {w['reason']}", err=True)
     typer.echo(f"{len(table.paths)} faces embedded with {encoder}, {len(skipped)} skipped, "
                f"{len(warnings)} warnings -> {out}")
+    from idbench.bench.drops import summary_lines
+
+    drops = [{"stage": "list", "item": p, "reason": r} for p, r in listing.ignored] + \
+        [{"stage": "read", "item": p, "reason": r} for p, r in vids.failed] + \
+        [{**f, "item": vids.label(f["item"])} for f in table.failures]
+    for line in summary_lines(drops, f'{out} "skipped"'):
+        typer.echo(line)
 
 
 @app.command("run")
@@ -299,8 +316,13 @@ def run_cmd(
                         "verification_auc", "verification_accuracy", "retrieval_top1")
             if c in cols and (c == "name" or any(r.get(c) is not None for r in rows[1:]))]
     _table(show, [[_fmt(r.get(c)) for c in show] for r in rows[1:] if r["kind"] == "encoder"])
+    for name, r in results.get("encoders", {}).items():
+        if r.get("degenerate"):
+            typer.echo(f"warning: {name}: {r['degenerate']}")
     for name, sw in results.get("swappers", {}).items():
-        summary = ", ".join(f"{k} {_fmt(v)}" for k, v in sw.get("summary", {}).items())
+        ci = sw.get("intervals") or {}  # each swap metric with its 95% interval
+        summary = ", ".join(f"{k} {_fmt(v)}" + (f" [{_fmt(ci[k][0])}, {_fmt(ci[k][1])}]" if ci.get(k) else "")
+                            for k, v in sw.get("summary", {}).items())
         typer.echo(f"swapper {name}: {summary}")
     if results.get("decomposition"):
         from idbench.bench.decomposition import summary_lines
@@ -308,6 +330,10 @@ def run_cmd(
         for line in summary_lines(results["decomposition"]):
             typer.echo(line)
     typer.echo(f"{results['dataset']['description']}")
+    from idbench.bench.drops import summary_lines
+
+    for line in summary_lines(results["failures"], f'{out / "results.json"} "failures"'):  # every drop, loud
+        typer.echo(line)
     typer.echo(f"wrote {out / 'leaderboard.csv'}, {out / 'leaderboard.md'}, {out / 'leaderboard.tex'}, "
                f"{out / 'results.json'}, {out / 'report.html'}")
 

@@ -20,6 +20,8 @@ from idbench.imageio import IMAGE_EXTS, scan_identity_folders
 from idbench.registry import Registry
 from idbench.weights import idbench_home
 
+from .video_inputs import expand_videos, extract_frames  # noqa: F401  (extract_frames: FF++ frames)
+
 
 @dataclass(frozen=True)
 class DatasetSpec:
@@ -102,7 +104,7 @@ def bin_dataset(path: os.PathLike) -> Dataset:
 # --- folder ---------------------------------------------------------------------------------------
 
 @register_dataset("folder", "one sub-folder per identity, images inside (any depth)")
-def folder_dataset(root=None, min_images: int = 1, **_) -> Dataset:
+def folder_dataset(root=None, min_images: int = 1, frames: int = 10, **_) -> Dataset:
     if root is None:
         raise InputError("dataset 'folder' needs --root DIR (one sub-folder per identity)")
     root = Path(root)
@@ -112,8 +114,12 @@ def folder_dataset(root=None, min_images: int = 1, **_) -> Dataset:
     by_id, notes = _one_spelling(_without_run_folders(root, by_id, ignored))
     items = []
     for ident, files in by_id.items():
+        vids = expand_videos(files, frames)  # a video: --frames evenly spaced frames, one item each
+        ignored += vids.failed
+        files = vids.files
         if len(files) >= min_images:
-            items += [Item(f, ident) for f in files]
+            items += [Item(f, ident, video=vids.source(f)[0] if str(f) in vids.origin else None,
+                           frame=vids.origin[str(f)][1] if str(f) in vids.origin else None) for f in files]
         else:
             ignored += [(str(f), f"identity {ident} has {len(files)} < {min_images} images") for f in files]
     if not items:
@@ -262,25 +268,6 @@ def _ffpp_pairs(f: Path, pairs) -> List[Tuple[str, str]]:
     return [(str(a), str(b)) for a, b in pairs]
 
 
-def extract_frames(video: Path, n: int, out_dir: Path) -> List[Tuple[int, Path]]:
-    """Decode N evenly spaced frames of a video to PNG, once (streamed: one frame in memory at a time)."""
-    import cv2
-
-    from idbench.swapper.ffpp import iter_video_frames
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    done = out_dir / f"frames-{n}.json"
-    if done.is_file():
-        return [(int(i), out_dir / p) for i, p in json.loads(done.read_text())]
-    got = []
-    for idx, frame in iter_video_frames(video, n):
-        p = out_dir / f"{idx:05d}.png"
-        cv2.imwrite(str(p), np.ascontiguousarray(frame[:, :, ::-1]))
-        got.append((idx, p.name))
-    done.write_text(json.dumps(got))
-    return [(i, out_dir / p) for i, p in got]
-
-
 @register_dataset("ffpp", "FaceForensics++ originals: N evenly spaced frames per video of the official split")
 def ffpp_dataset(root=None, split: str = "test", compression: str = "c23", frames: int = 10,
                  splits: Optional[os.PathLike] = None, frames_dir: Optional[os.PathLike] = None,
@@ -312,8 +299,10 @@ def ffpp_dataset(root=None, split: str = "test", compression: str = "c23", frame
             notes.append(str(e))
     if not items:
         raise InputError(f"no frames could be read from {vdir} for split {split}")
-    d = Dataset("ffpp", str(root), items, f"FF++ {split} split ({compression}): {len(ids)} videos, "
-                f"{frames} frames each, {len(items)} frames", split=split, notes=notes, video_pairs=pairs)
+    found = len({it.video for it in items})  # what was found, not what the split expects
+    d = Dataset("ffpp", str(root), items, f"FF++ {split} split ({compression}): {found} of {len(ids)} {split} "
+                f"videos found ({len(ids) - found} missing or unreadable, listed), {frames} frames each, "
+                f"{len(items)} frames", split=split, notes=notes, video_pairs=pairs)
     return d
 
 

@@ -85,6 +85,25 @@ def gallery_split(labels: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
     return np.array(gal, np.int64), np.array(probe, np.int64)
 
 
+# An encoder is flagged degenerate (never marked best, its numbers carry the flag) when, on the run's own
+# verification pairs, its ROC AUC is below DEGENERATE_AUC (0.5 = chance) or the mean cosine of same-identity
+# pairs exceeds that of different-identity pairs by less than DEGENERATE_SEPARATION: collapsed embeddings
+# (every face at cosine ~0.99 of every other) make every bias number meaningless. Working encoders are far
+# from both: on ../shared/data/faces dlib has AUC 0.999 and a separation of about 0.2.
+DEGENERATE_AUC = 0.6
+DEGENERATE_SEPARATION = 0.05
+
+
+def degenerate_reason(scores: np.ndarray, same: np.ndarray, auc: float) -> Optional[str]:
+    """Why an encoder's verification scores are near chance (None when they are not)."""
+    sep = float(scores[same == 1].mean() - scores[same == 0].mean())
+    if auc < DEGENERATE_AUC or sep < DEGENERATE_SEPARATION:
+        return (f"degenerate encoder: verification AUC {auc:.3f} (flagged below {DEGENERATE_AUC}), same minus "
+                f"different identity mean cosine {sep:.4f} (flagged below {DEGENERATE_SEPARATION}): its embeddings "
+                f"barely separate people (a wrong contract or collapsed weights?); its bias numbers are not meaningful")
+    return None
+
+
 def analyse(emb: np.ndarray, labels: Sequence[str], plan: Optional[BiasPlan], swap_emb: Optional[np.ndarray],
             pairs: Optional[np.ndarray] = None, folds: Optional[np.ndarray] = None, seed: int = 0,
             n_boot: int = 1000) -> dict:
@@ -117,10 +136,17 @@ def analyse(emb: np.ndarray, labels: Sequence[str], plan: Optional[BiasPlan], sw
         # per-pair scores, so the report can draw ROC/DET curves (rounded: they are plotted, not re-scored)
         ver["pair_scores"], ver["pair_labels"] = np.round(s, 5).tolist(), y.astype(int).tolist()
         out["verification"] = ver
+        flag = degenerate_reason(s, y, ver["auc"])
+        if flag:
+            out["degenerate"] = flag
     gal, probe = gallery_split(labels)
     if len(gal) >= 2 and len(probe):
         r1 = M.id_retrieval(emb[probe], labels[probe], emb[gal], labels[gal], k=1)
         r5 = M.id_retrieval(emb[probe], labels[probe], emb[gal], labels[gal], k=min(5, len(gal)))
         out["retrieval"] = {"top1": float(r1.accuracy), "top5": float(r5.accuracy), "n_probes": int(len(probe)),
                             "n_gallery": int(len(gal))}
+    if out.get("degenerate"):  # every number of a degenerate encoder carries the flag
+        for k in ("bias", "verification", "retrieval"):
+            if isinstance(out.get(k), dict):
+                out[k]["degenerate"] = out["degenerate"]
     return out

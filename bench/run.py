@@ -248,9 +248,10 @@ def _run(cfg: RunConfig) -> dict:
         for n, cols in leaderboard_columns(results["decomposition"] or {}).items():
             results["encoders"][n].setdefault("columns", {}).update(cols)
     if swappers:
-        from .swap_eval import evaluate_swappers
+        from .swap_eval import compare_swappers, evaluate_swappers
 
         results["swappers"], est_fails = evaluate_swappers(cfg, ctx, encoders, swappers, cache)
+        results["swap_comparisons"] = compare_swappers(results["swappers"], cfg.n_boot, cfg.n_perm, cfg.seed)
         failures += est_fails + [f for sw in results["swappers"].values() for f in sw["failures"]]
     weights = {n: encoder_fingerprint(e)["weights_sha256"] for n, e in encoders.items()}
     results["dataset"] = {"name": ds.name, "root": ds.root, "split": ds.split, "description": ds.description,

@@ -15,17 +15,12 @@ manipulated video (``--frames``), ``frames/<target>_<source>/<index>.png``, mani
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from idbench.escape import csv_cell
-
-MANIFEST_COLUMNS = ("source_path", "target_path", "source_identity", "target_identity", "identity_label",
-                    "output_path", "mask_path", "landmark_distance", "status", "reason", "frame")
 SHEET_LABELS = ("source", "target", "mask", "result")
 
 
@@ -103,15 +98,19 @@ def _safe(s: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in s)
 
 
-def detect_inputs(inputs, detector: str, cache, device: str, progress: bool = True):
-    """The image files under ``inputs``, each one's first face (or None) and the detect errors by index."""
+def detect_inputs(inputs, detector: str, cache, device: str, progress: bool = True, frames: int = 10):
+    """The image files under ``inputs`` (a video: ``frames`` evenly spaced frames, :mod:`.video_inputs`), each
+    one's first face (or None), the detect errors by index, and the video expansion (each frame's video)."""
     from tqdm.auto import tqdm
 
     from idbench.errors import InputError
     from idbench.imageio import list_image_files
     from idbench.pipeline import detect_stream, file_item
 
-    files = list_image_files(inputs)
+    from .video_inputs import expand_videos
+
+    vids = expand_videos(list_image_files(inputs), frames)
+    files = vids.files
     if not files:
         raise InputError(f"no image files found in {', '.join(str(p) for p in inputs)}")
     faces, errors = [], {}
@@ -120,12 +119,13 @@ def detect_inputs(inputs, detector: str, cache, device: str, progress: bool = Tr
         faces.append(d.faces[0] if d.faces else None)
         if d.error or not d.faces:
             errors[i] = d.error or "no face"
-    return files, faces, errors
+    return files, faces, errors, vids
 
 
 def swap_images(swapper: str, inputs: Sequence[Path], out: Path, seed: int = 0, k: int = 100,
                 partner: str = "nearest-landmark", limit: Optional[int] = None, detector: str = "auto", cache=None,
-                device: str = "cpu", sheet_rows: int = 40, progress: bool = False, **options) -> Dict[str, object]:
+                device: str = "cpu", sheet_rows: int = 40, progress: bool = False, frames: int = 10,
+                **options) -> Dict[str, object]:
     """``bench swap`` for every pair swapper (``blend``, ``inswapper``, ``blendswap``, ``simswap``; also usable
     from Python). Returns the summary written to ``swap.json``.
 
@@ -141,10 +141,10 @@ def swap_images(swapper: str, inputs: Sequence[Path], out: Path, seed: int = 0, 
 
     sw = create_swapper(swapper, seed=seed, k=k, partner=partner, device=device, **options)
     cache = cache if cache is not None else Cache(enabled=False)
-    files, faces, detect_err = detect_inputs(inputs, detector, cache, device, progress)
+    files, faces, detect_err, vids = detect_inputs(inputs, detector, cache, device, progress, frames)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ids = [p.parent.name for p in files]
+    ids = [Path(vids.source(p)[0]).parent.name for p in files]  # a video frame: the video's folder
     paths = [str(p) for p in files]
     anchors = list(range(len(files)))
     if limit is not None and 0 <= limit < len(files):
@@ -155,9 +155,10 @@ def swap_images(swapper: str, inputs: Sequence[Path], out: Path, seed: int = 0, 
     results = sw.swap_batch(paths, faces, ids, paths=paths, anchors=anchors)
     for a, res in zip(tqdm(anchors, desc="write", disable=not progress), results):
         row = _manifest_row(paths[a], ids[a], res, detect_err.get(a))
+        row["frame"] = vids.source(paths[a])[1] if paths[a] in vids.origin else ""
         if res.ok:
             t = int(res.provenance["target_index"])
-            name = f"{_safe(Path(paths[a]).stem)}__on__{_safe(ids[t])}_{_safe(Path(paths[t]).stem)}.png"
+            name = f"{_safe(_stem(vids, paths[a]))}__on__{_safe(ids[t])}_{_safe(_stem(vids, paths[t]))}.png"
             row["output_path"] = str(Path("swaps") / _safe(ids[a]) / name)
             row["mask_path"] = str(Path("masks") / _safe(ids[a]) / name)
             _save_png(out / row["output_path"], res.image)
@@ -165,22 +166,38 @@ def swap_images(swapper: str, inputs: Sequence[Path], out: Path, seed: int = 0, 
             if len(sheet) < sheet_rows:
                 sheet.append(_sheet_cells(paths[a], faces[a], paths[t], faces[t], res, sw.params().get("mode")))
         rows.append(row)
-    with open(out / "manifest.csv", "w", newline="", errors="surrogateescape") as f:  # non-UTF-8 names kept
-        w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
-        w.writeheader()
-        w.writerows([{k: csv_cell(v) for k, v in r.items()} for r in rows])  # names are not formulas
+    from idbench.swapper.manifest import write_manifest  # the one schema, read by results:DIR
+
+    rows += [{"source_path": v, "source_identity": Path(v).parent.name, "status": "error", "reason": r}
+             for v, r in vids.failed]  # an undecodable video input
+    write_manifest(out / "manifest.csv", rows)
     _save_png(out / "contact_sheet.png", contact_sheet(sheet, cell=112))
     n_ok = sum(r["status"] == "ok" for r in rows)
-    summary = {"swapper": swapper, "params": sw.params(), "provenance": sw.provenance(), "seed": seed, "k": k,
-               "partner": partner, "detector": detector, "n_inputs": len(files), "n_anchors": len(anchors),
-               "n_ok": n_ok, "n_failed": len(anchors) - n_ok, "manifest": str(out / "manifest.csv"),
+    summary = {"failures": manifest_failures(rows), "swapper": swapper, "params": sw.params(),
+               "provenance": sw.provenance(), "seed": seed, "k": k, "partner": partner, "detector": detector,
+               "n_inputs": len(files), "n_anchors": len(anchors),
+               "n_ok": n_ok, "n_failed": len(rows) - n_ok, "manifest": str(out / "manifest.csv"),
                "contact_sheet": str(out / "contact_sheet.png")}
     (out / "swap.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
 
 
+def _stem(vids, path: str) -> str:
+    """A file's stem; a video frame's: ``<video stem>_f<index>`` (frames of two videos never collide)."""
+    src, fr = vids.source(path)
+    return f"{Path(src).stem}_f{fr}" if fr >= 0 else Path(src).stem
+
+
+def manifest_failures(rows: Sequence[dict]) -> List[dict]:
+    """The manifest's error rows as failures (stage ``swap``), for the console summary and ``swap.json``."""
+    return [{"stage": "swap", "item": r.get("source_path") or r.get("target_path") or r.get("target_identity", ""),
+             "reason": r.get("reason", "")} for r in rows if r.get("status") != "ok"]
+
+
 def _manifest_row(source_path: str, source_id: str, res, detect_error: Optional[str]) -> dict:
     """One manifest row (output and mask paths filled in by the caller for a written swap)."""
+    from idbench.swapper.manifest import MANIFEST_COLUMNS
+
     prov = res.provenance
     row = {c: "" for c in MANIFEST_COLUMNS}
     row.update(source_path=source_path, target_path=prov.get("target_path", ""), source_identity=source_id,
@@ -232,12 +249,12 @@ def swap_ffpp(name: str, root: Path, out: Path, compression: str = "c23", frames
                      "target_identity": p.get("target_id", ""), "identity_label": p.get("source_id", ""),
                      "output_path": "", "mask_path": "", "landmark_distance": "", "status": "error",
                      "reason": fail.reason, "frame": ""})
-    with open(out / "manifest.csv", "w", newline="", errors="surrogateescape") as f:  # non-UTF-8 names kept
-        w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
-        w.writeheader()
-        w.writerows([{k: csv_cell(v) for k, v in r.items()} for r in rows])  # names are not formulas
+    from idbench.swapper.manifest import write_manifest  # the one schema, read by results:DIR
+
+    write_manifest(out / "manifest.csv", rows)
     _save_png(out / "contact_sheet.png", contact_sheet(sheet, cell=160, per_line=4, labels=("result",)))
-    summary = {"swapper": name, "root": str(root), "compression": compression, "frames": frames, "n_ok": n,
+    summary = {"failures": manifest_failures(rows), "swapper": name, "root": str(root), "compression": compression,
+               "frames": frames, "n_ok": n,
                "n_failed": len(sw.errors), "manifest": str(out / "manifest.csv"),
                "contact_sheet": str(out / "contact_sheet.png")}
     (out / "swap.json").write_text(json.dumps(summary, indent=2))
@@ -269,7 +286,7 @@ def register(app) -> None:
         weights: List[str] = typer.Option([], "--weights", help=WEIGHTS_HELP),
         detector: str = typer.Option("auto", "--detector", "-d"),
         compression: str = typer.Option("c23", "--compression", help="FF++ compression (c0, c23, c40)"),
-        frames: int = typer.Option(10, "--frames", help="FF++ frames per video"),
+        frames: int = typer.Option(10, "--frames", help="frames per video (FF++, and video inputs: evenly spaced)"),
         sheet_rows: int = typer.Option(40, "--sheet-rows", help="swaps shown on the contact sheet"),
         device: str = typer.Option("cpu", "--device"),
         no_cache: bool = typer.Option(False, "--no-cache"),
@@ -298,7 +315,7 @@ def register(app) -> None:
 
                 s = swap_images(name, inputs, out, seed=seed, k=k, partner=partner, limit=limit, detector=detector,
                                 cache=Cache(cache_dir, enabled=not no_cache), device=resolve_device(device),
-                                sheet_rows=sheet_rows, progress=True, **options)
+                                sheet_rows=sheet_rows, progress=True, frames=frames, **options)
             elif kind == "dataset" and name.startswith("ffpp:"):
                 if len(inputs) != 1:
                     fail("ffpp:<Method> takes exactly one INPUT: the FaceForensics++ root")
@@ -309,6 +326,10 @@ def register(app) -> None:
         except IdbenchError as e:
             fail(str(e))
         typer.echo(f"{s['n_ok']} swaps written, {s['n_failed']} failed -> {s['manifest']}, {s['contact_sheet']}")
+        from idbench.bench.drops import summary_lines
+
+        for line in summary_lines(s["failures"], f'{s["manifest"]} rows with status error'):
+            typer.echo(line)
 
 
 def _pair_options(name: str, kind: str, mode: str, region: str, weights: Dict[str, str]) -> Dict[str, object]:

@@ -147,27 +147,38 @@ def _dataset_estimate(kind, name, est, ctx, row, cache, memo):
 
 
 def _identity_metrics(S, swaps, ctx, encoders, id_encs, M) -> Tuple[dict, dict, dict]:
+    """Per-swap identity values (``id_distance``, ``id_relative``, ``id_retrieval_top1``), their directions
+    and per-sample lists; each summary number is the mean of its per-swap values."""
     E_src_rows = {l: ctx.rows_of(l) for l in sorted(set(s.source_label for s in swaps))}
     tgt = np.array([s.target for s in swaps])
     src_labels = np.array([s.source_label for s in swaps])
-    summary, directions, per = {}, {}, {}
+    values, directions, per = {}, {}, {}
     for n in encoders:
         e = S.embeddings[n]
         E = ctx.table.embeddings[n]
         src_mean = np.stack([M_norm(E[E_src_rows[s]].mean(0)) for s in src_labels])
         d_src = 1 - np.einsum("ij,ij->i", e, src_mean)
         d_tgt = 1 - np.einsum("ij,ij->i", e, E[tgt])
-        summary[f"id_distance[{n}]"], directions[f"id_distance[{n}]"] = float(d_src.mean()), "lower"
-        summary[f"id_relative[{n}]"], directions[f"id_relative[{n}]"] = float(M.relative_error(d_src, d_tgt)), "higher"
+        values[f"id_distance[{n}]"], directions[f"id_distance[{n}]"] = d_src, "lower"
+        # relative form (M.relative_error): 1 closer to the source, 0.5 tied, 0 closer to the target
+        values[f"id_relative[{n}]"], directions[f"id_relative[{n}]"] = (d_src < d_tgt) + 0.5 * (d_src == d_tgt), \
+            "higher"
         per[f"id_distance[{n}]"] = d_src.tolist()
         if n in id_encs:
             r = M.id_retrieval(e, src_labels, E, ctx.labels, k=1)
-            summary[f"id_retrieval_top1[{n}]"], directions[f"id_retrieval_top1[{n}]"] = float(r.accuracy), "higher"
-    return summary, directions, per
+            values[f"id_retrieval_top1[{n}]"], directions[f"id_retrieval_top1[{n}]"] = r.hits.astype(float), \
+                "higher"
+    return values, directions, per
 
 
-def _attribute_metrics(S, swaps, ctx, estimators, cache, fails, M) -> Tuple[dict, dict, dict]:
-    summary, directions, per, memo = {}, {}, {}, {}
+ATTRIBUTE_COLUMNS = {"pose": ("pose_error", ("l2", "l2"), ("l1", "l1")),
+                     "expression": ("expression_error", ("l2", "l2"), ("l1", "l1")),
+                     "gaze": ("gaze_error", ("l1", "l1"), ("angular", "angles"))}
+
+
+def _attribute_metrics(S, swaps, ctx, estimators, cache, fails, M) -> Tuple[dict, dict, dict, dict]:
+    """Per-swap attribute errors (NaN where an estimate is missing), directions, per-sample lists, counts."""
+    values, directions, per, counts, memo = {}, {}, {}, {}, {}
     for kind, (ename, est) in estimators.items():
         trios = []
         for r, sw in enumerate(swaps):
@@ -180,25 +191,47 @@ def _attribute_metrics(S, swaps, ctx, estimators, cache, fails, M) -> Tuple[dict
                 fails.append(failure("estimate", f"{sw.name} [{ename}]", bad if bad is not None else "no estimate"))
                 trio = None
             trios.append(trio)
-        ok = [x for x in trios if x is not None]
-        if not ok:
+        ok = np.array([x is not None for x in trios])
+        if not ok.any():
             continue
-        s, t, src_attr = (np.array([x[i] for x in ok], np.float64) for i in range(3))
-        cols = {"pose": ("pose_error", ("l2", "mean_l2"), ("l1", "mean_l1")),
-                "expression": ("expression_error", ("l2", "mean_l2"), ("l1", "mean_l1")),
-                "gaze": ("gaze_error", ("l1", "mean_l1"), ("angular", "mean_angle"))}.get(kind)
+        s, t, src_attr = (np.array([x[i] for x in trios if x is not None], np.float64) for i in range(3))
+
+        def spread(v):  # values of the ok swaps -> one per swap, NaN where missing
+            out = np.full(len(swaps), np.nan)
+            out[ok] = v
+            return out
+
+        cols = ATTRIBUTE_COLUMNS.get(kind)
         if cols:
             res = getattr(M, cols[0])(t, s)
             for suffix, attr in cols[1:]:
-                summary[f"{kind}_{suffix}[{ename}]"], directions[f"{kind}_{suffix}[{ename}]"] = float(
+                values[f"{kind}_{suffix}[{ename}]"], directions[f"{kind}_{suffix}[{ename}]"] = spread(
                     getattr(res, attr)), "lower"
         # relative form: is the swap closer to the target's attribute than to the source's?
-        summary[f"{kind}_relative[{ename}]"], directions[f"{kind}_relative[{ename}]"] = float(
-            M.relative_error(np.abs(s - t).sum(1), np.abs(s - src_attr).sum(1))), "higher"
+        r_t, r_s = np.abs(s - t).sum(1), np.abs(s - src_attr).sum(1)
+        values[f"{kind}_relative[{ename}]"], directions[f"{kind}_relative[{ename}]"] = spread(
+            (r_t < r_s) + 0.5 * (r_t == r_s)), "higher"
         per[f"{kind}_target"] = [None if x is None else x[1].tolist() for x in trios]
         per[f"{kind}_swapped"] = [None if x is None else x[0].tolist() for x in trios]
-        summary[f"{kind}_n[{ename}]"], directions[f"{kind}_n[{ename}]"] = len(ok), ""
-    return summary, directions, per
+        counts[f"{kind}_n[{ename}]"] = int(ok.sum())
+    return values, directions, per, counts
+
+
+def swap_units(swaps, ctx) -> Tuple[List[str], str]:
+    """The resampling unit of each swap and its name: a video's frames share one unit (target video x
+    source), a photo swap is its own (target image x source image)."""
+    out, video = [], False
+    for s in swaps:
+        v = bool(len(ctx.frames)) and ctx.frames[s.target] is not None
+        video |= v
+        out.append(f"{ctx.labels[s.target]}|{s.source_label}" if v else
+                   f"{s.target}|{s.source if s.source is not None else s.source_label}")
+    return out, "target video x source video" if video else "target image x source image"
+
+
+def _sample_keys(swaps) -> List[str]:
+    """What makes two swappers' swaps the same sample: target row, source (row or identity), frame."""
+    return [f"{s.target}|{s.source if s.source is not None else s.source_label}|{s.frame}" for s in swaps]
 
 
 def evaluate_swapper(swapper, ctx, encoders, id_encs, estimators, cfg, cache) -> dict:
@@ -216,15 +249,47 @@ def evaluate_swapper(swapper, ctx, encoders, id_encs, estimators, cfg, cache) ->
     if not swaps:
         out.update({"summary": {"n_swaps": 0}, "directions": {"n_swaps": ""}, "per_sample": {}, "n": 0})
         return out
-    summary, directions, per = _identity_metrics(S, swaps, ctx, encoders, id_encs, M)
-    a_sum, a_dir, a_per = _attribute_metrics(S, swaps, ctx, estimators, cache, fails, M)
-    summary.update(a_sum)
+    values, directions, per = _identity_metrics(S, swaps, ctx, encoders, id_encs, M)
+    a_val, a_dir, a_per, counts = _attribute_metrics(S, swaps, ctx, estimators, cache, fails, M)
+    values.update(a_val)
     directions.update(a_dir)
     per.update(a_per)
+    units, unit_name = swap_units(swaps, ctx)
+    summary, intervals = {}, {}
+    for m, v in values.items():  # the mean of the per-swap values, its interval over the units
+        cm = M.cluster_mean_interval(v, units, n_boot=cfg.n_boot, seed=cfg.seed)
+        summary[m], intervals[m] = cm.mean, None if cm.ci is None else list(cm.ci)
+    for m, c in counts.items():
+        summary[m], directions[m] = c, ""
+    t = ctx.table
     per.update({"name": [s.name for s in swaps], "target_row": [s.target for s in swaps],
-                "source": [s.source_label for s in swaps]})
+                "target_path": [str(t.paths[s.target]) for s in swaps],
+                "source_path": [None if s.source is None else str(t.paths[s.source]) for s in swaps],
+                "source": [s.source_label for s in swaps], "unit": units, "key": _sample_keys(swaps)})
+    per["values"] = {m: [None if not np.isfinite(x) else float(x) for x in v] for m, v in values.items()}
     summary["n_swaps"], directions["n_swaps"] = len(swaps), ""
-    out.update({"summary": summary, "directions": directions, "per_sample": per, "n": len(swaps)})
+    out.update({"summary": summary, "directions": directions, "intervals": intervals, "per_sample": per,
+                "n": len(swaps), "n_units": len(set(units)), "interval_unit": unit_name})
+    return out
+
+
+def compare_swappers(swappers: Dict[str, dict], n_boot: int = 1000, n_perm: int = 2000, seed: int = 0) -> dict:
+    """Paired comparison of every pair of swappers on the swaps both made (same target row, source, frame),
+    per metric: difference, cluster-bootstrap interval, sign-flip p-value, Holm over the swapper pairs
+    (:func:`idbench.analysis.pairwise_mean_differences`). ``{metric: [row per pair]}``; empty for < 2."""
+    from idbench import analysis as M
+
+    names = [n for n, r in swappers.items() if r.get("per_sample", {}).get("values")]
+    out: Dict[str, list] = {}
+    if len(names) < 2:
+        return out
+    per = {n: swappers[n]["per_sample"] for n in names}
+    units = {k: u for n in names for k, u in zip(per[n]["key"], per[n]["unit"])}
+    metrics = sorted(set.intersection(*(set(per[n]["values"]) for n in names)))
+    for m in metrics:
+        vals = {n: [np.nan if x is None else x for x in per[n]["values"][m]] for n in names}
+        out[m] = M.pairwise_mean_differences(vals, units, keys={n: per[n]["key"] for n in names}, n_boot=n_boot,
+                                             n_perm=n_perm, seed=seed)
     return out
 
 
@@ -245,5 +310,16 @@ def evaluate_swappers(cfg, ctx, encoders, swappers: Dict[str, object], cache) ->
     estimators, fails = make_estimators(cfg.device, getattr(cfg, "swap_estimators", None))
     results = {}
     for spec, sw in swappers.items():
-        results[spec] = evaluate_swapper(sw, ctx, encoders, id_encs, estimators, cfg, cache)
+        results[display_name(spec, sw, results)] = evaluate_swapper(sw, ctx, encoders, id_encs, estimators, cfg,
+                                                                    cache)
     return results, fails
+
+
+def display_name(spec: str, swapper, taken) -> str:
+    """A swapper's name in tables, charts and ``results.json``: ``results:DIR`` -> NAME or the folder's name
+    (never an absolute path); other swappers keep their ``--swappers`` entry. Repeats get `` (2)``, ..."""
+    name = swapper.name if spec.startswith("results:") else spec
+    base, k = name, 2
+    while name in taken:
+        name, k = f"{base} ({k})", k + 1
+    return name

@@ -75,7 +75,9 @@ def check_swappers(specs: Sequence[str], dataset: str, weights: Optional[Mapping
 
     for s in specs:
         if s.startswith("results:"):
-            d = Path(s.split(":", 1)[1])
+            from idbench.swapper.results import parse_target
+
+            d = Path(parse_target(s.split(":", 1)[1])[1])  # results:NAME=DIR names the swapper NAME
             if not d.is_dir():
                 raise InputError(f"--swappers {s}: results folder {d} does not exist")
             continue

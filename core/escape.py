@@ -97,14 +97,20 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")  # "-3.0" is a number, not a formula
 
 
-def csv_cell(v: Any) -> Any:
+def csv_cell(v: Any, keep_bytes: bool = False) -> Any:
     """A CSV cell: numbers (and number strings such as ``-3.0``) as they are; text starting like a formula
-    (``= + - @`` TAB CR) gets a leading ``'`` (shown, not run)."""
+    (``= + - @`` TAB CR) gets a leading ``'`` (shown, not run). ``keep_bytes``: undecodable bytes stay surrogate
+    escapes (for a file opened with ``errors="surrogateescape"`` that is read back, e.g. a swap manifest)."""
     if v is None or isinstance(v, (bool, int, float)):
         return v
     s = str(v)
-    s = s if not _SURROGATE.search(s) else shown(s)
+    s = s if keep_bytes or not _SURROGATE.search(s) else shown(s)
     return "'" + s if s.startswith(_FORMULA) and not _NUMBER.match(s) else s
+
+
+def csv_uncell(s: str) -> str:
+    """The text :func:`csv_cell` was given: its formula guard (a leading ``'``) removed."""
+    return s[1:] if s.startswith("'") and s[1:].startswith(_FORMULA) and not _NUMBER.match(s[1:]) else s
 
 
 _FIELD = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}

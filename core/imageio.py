@@ -20,6 +20,7 @@ import numpy as np
 from .errors import ImageReadError
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")  # read as frames (idbench.bench.video_inputs)
 # pixel budget, checked on the header before decoding: 50 Mpx (a 16-bit RGBA image of this size decodes to
 # 400 MB; converted in row blocks, its peak is about 0.85 GB RSS); a decompression bomb never gets decoded
 MAX_PIXELS = 50_000_000
@@ -273,7 +274,7 @@ class _Walker:
             self.ignore(p, "not a regular file")
         elif p.name.startswith("."):
             self.ignore(p, "hidden file")
-        elif p.suffix.lower() not in IMAGE_EXTS:
+        elif p.suffix.lower() not in IMAGE_EXTS + VIDEO_EXTS:
             self.ignore(p, f"not an image file ({p.suffix.lower() or 'no'} extension)")
         else:
             self.found.append((p, real))

@@ -86,6 +86,34 @@ class SwapContext:
             return int(rows[0])
         return int(min(rows, key=lambda r: abs((self.frames[r] or 0) - frame)))
 
+    def exact_row(self, label: str, image: Optional[str] = None,
+                  frame: Optional[int] = None) -> Tuple[Optional[int], str]:
+        """The one row a swap names, or (None, why): never a silent choice among several faces.
+
+        ``image``: the file stem of one of ``label``'s images (``ben_affleck@03``); ``frame``: a video
+        frame index (FF++: the video's frame with that index). With neither, ``label`` must have one face.
+        """
+        from .results import close_names
+
+        rows = self.rows_of(label)
+        if not len(rows):
+            return None, f"no dataset identity {label!r}{close_names(label, self.labels)}"
+        if image is not None:
+            hits = [int(r) for r in rows if _stem(self.table.paths[r]) == image]
+            if len(hits) == 1:
+                return hits[0], ""
+            return None, (f"{label!r} has no image named {image!r} with a face" if not hits
+                          else f"{label!r} has {len(hits)} images named {image!r}: name the file in a manifest")
+        if frame is not None and len(self.frames) and self.frames[rows[0]] is not None:
+            hits = [int(r) for r in rows if self.frames[r] == frame]
+            if hits:
+                return hits[0], ""
+            return None, f"{label!r} has no frame {frame} among the run's frames (use the same --frames)"
+        if len(rows) == 1:
+            return int(rows[0]), ""
+        return None, (f"ambiguous: {label!r} has {len(rows)} faces and the name does not say which; name the "
+                      f"image ('{label}@<image name>') or use manifest.csv (source_path,target_path,output_path)")
+
 
 Failure = Dict[str, str]
 

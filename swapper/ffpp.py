@@ -80,6 +80,21 @@ def _count_frames(path: Path) -> int:
     return n
 
 
+def video_frame_indices(path: os.PathLike, n: int = 10) -> List[int]:
+    """The frame indices :func:`iter_video_frames` reads (``n`` evenly spaced), from the frame count alone."""
+    import cv2
+
+    path = Path(path)
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not path.is_file() or not cap.isOpened():
+            raise VideoReadError(f"{path}: cannot open video (corrupt or unsupported codec)")
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    finally:
+        cap.release()
+    return evenly_spaced(total if total > 0 else _count_frames(path), n)
+
+
 def iter_video_frames(path: os.PathLike, n: int = 10) -> Iterator[Tuple[int, np.ndarray]]:
     """``(frame index, uint8 RGB frame)`` for ``n`` evenly spaced frames, streamed (one frame in memory).
 

@@ -59,8 +59,13 @@ def ffpp_root(tmp_path_factory):
 
 def test_ffpp_end_to_end(ffpp_root, tmp_path):
     out = tmp_path / "out"
+    named = tmp_path / "named"  # the same manipulated videos as a results folder, <target>__<source>.mp4
+    named.mkdir()
+    for v in (ffpp_root / "manipulated_sequences" / "FaceShifter" / "c23" / "videos").iterdir():
+        os.symlink(v, named / v.name.replace("_", "__"))
     args = ["run", "--dataset", "ffpp", "--root", str(ffpp_root), "--frames", "3", "--encoders",
-            "dlib,dlib.resnet_v1_torch", "--swappers", "ffpp:FaceShifter,blend", "--out", str(out),
+            "dlib,dlib.resnet_v1_torch", "--swappers", f"ffpp:FaceShifter,blend,results:ff_named={named}",
+            "--out", str(out),
             "--cache-dir", str(tmp_path / "cache"), "--n-boot", "100", "--saliency-faces", "0"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
@@ -68,6 +73,20 @@ def test_ffpp_end_to_end(ffpp_root, tmp_path):
     ds = res["dataset"]
     assert ds["n_items"] == 12 + 3  # 4 good videos x 3 frames + the no-face video's 3 frames
     assert any("004.mp4" in n for n in ds["notes"])  # the corrupt video is reported
+    assert "5 of 6 test videos found" in ds["description"]  # what was found, not what the split expects
+    fs = res["swappers"]["ffpp:FaceShifter"]  # frames of one video pair are one resampling unit
+    assert fs["interval_unit"] == "target video x source video" and fs["n_units"] == 4 and fs["n"] == 12
+    assert all(ci is not None for ci in fs["intervals"].values())
+    # by name: each frame scored against the original frame with the same index. The fixture's manipulated
+    # videos have 3 frames (0, 1, 2), the originals' extracted frames are 0, middle, last: only frame 0 exists
+    # in both; frames 1 and 2 are listed, never scored against a nearest frame
+    ff = res["swappers"]["ff_named"]
+    assert ff["summary"]["n_swaps"] == 4 and len(ff["failures"]) == 8
+    assert all("no frame" in f["reason"] and "--frames" in f["reason"] for f in ff["failures"])
+    (same,) = [r for r in res["swap_comparisons"]["pose_l2[pose.pnp]"] if {r["a"], r["b"]} == {"ffpp:FaceShifter",
+                                                                                             "ff_named"}]
+    assert same["n_shared"] == 4 and same["difference"] == 0 and same["p_value"] == 1.0  # the same 4 frames
+    assert "dropped or unmatched:" in r.output
     assert sum("no face" in s[1] for s in ds["skipped"]) == 3
     fs = res["swappers"]["ffpp:FaceShifter"]
     assert fs["summary"]["n_swaps"] == 12

@@ -110,7 +110,7 @@ def test_folder_dataset_lists_every_unused_entry_with_its_reason(linked_root):
     assert why == {
         "MANIFEST.csv": "top-level file, not inside an identity folder",
         "ann/paper.pdf": "not an image file (.pdf extension)",
-        "ann/clip.mp4": "not an image file (.mp4 extension)",
+        "ann/clip.mp4": "unreadable video: cannot open video (corrupt or unsupported codec)",  # videos are read
         "ann/.DS_Store": "hidden file",
         "ann/sub/up": "symlink to the dataset root (not walked again)",
         "ann/sub/back": f"symlink loop: points to {r / 'ann'}, a folder above it",
@@ -128,7 +128,7 @@ def test_scan_inputs_follows_links_once(linked_root):
 
     listing = scan_inputs([linked_root / "ann", linked_root / "bob"])
     names = sorted(str(p.relative_to(linked_root)) for p in listing.files)
-    assert names == ["ann/1.jpg", "ann/dup.jpg", "ann/sub/2.PNG"]  # bob/3.jpg was reached first via the link
+    assert names == ["ann/1.jpg", "ann/clip.mp4", "ann/dup.jpg", "ann/sub/2.PNG"]  # bob/3.jpg was reached first via the link; videos are inputs
     assert (str(linked_root / "bob/3.jpg"), f"duplicate of {linked_root / 'ann/dup.jpg'} (same file through a "
             f"symlink)") in listing.ignored
 

@@ -119,9 +119,11 @@ def _results_dir(small_folder: Path, tmp_path: Path) -> Path:
     d = tmp_path / "my_method"
     d.mkdir()
     t0 = sorted((small_folder / ids[0]).iterdir())[0]
-    shutil.copy(t0, d / f"{ids[0]}__{ids[1]}.jpg")  # the documented separator
-    shutil.copy(t0, d / f"{ids[0]}_{ids[2]}.jpg")  # the older single '_', still unambiguous here
-    (d / f"{ids[0]}__{ids[3]}.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")  # unreadable: a per-item failure
+    s1, s2 = (sorted((small_folder / i).iterdir())[0].stem for i in ids[1:3])
+    shutil.copy(t0, d / f"{ids[0]}@{t0.stem}__{ids[1]}@{s1}.jpg")  # the documented separator, exact images
+    shutil.copy(t0, d / f"{ids[0]}@{t0.stem}_{ids[2]}@{s2}.jpg")  # the older single '_', still unambiguous here
+    s3 = sorted((small_folder / ids[3]).iterdir())[0].stem
+    (d / f"{ids[0]}@{t0.stem}__{ids[3]}@{s3}.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")  # unreadable: a per-item failure
     shutil.copy(t0, d / "nobody__{}.jpg".format(ids[1]))  # no such identity: listed
     return d
 
@@ -159,11 +161,13 @@ def test_swap_failures_estimator_failure_and_results_dir(small_folder, tmp_path,
     assert not any(k.startswith("gaze") for k in sw["summary"]) and "pose_l1[pose.pnp]" in sw["summary"]
     # a returned target copy keeps the target's identity: distance to the source is that of another person
     assert sw["summary"]["id_relative[dlib]"] == 0.0
-    r = res["swappers"][f"results:{rdir}"]
+    r = res["swappers"]["my_method"]  # the folder's name
     assert r["summary"]["n_swaps"] == 2  # '__' and the unambiguous '_' name, both matched
     stages = sorted((Path(f["item"]).name, f["stage"]) for f in r["failures"])
     ids = sorted(p.name for p in small_folder.iterdir())
-    assert stages == sorted([(f"{ids[0]}__{ids[3]}.png", "swap"), (f"nobody__{ids[1]}.jpg", "swap-plan")])
+    s3 = sorted((small_folder / ids[3]).iterdir())[0].stem
+    t0 = sorted((small_folder / ids[0]).iterdir())[0].stem
+    assert stages == sorted([(f"{ids[0]}@{t0}__{ids[3]}@{s3}.png", "swap"), (f"nobody__{ids[1]}.jpg", "swap-plan")])
     assert all(f in fails for f in r["failures"] + sw["failures"])  # one list in results.json
 
 

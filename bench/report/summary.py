@@ -50,6 +50,7 @@ def warnings(results: dict) -> List[str]:
     if encs and not any(r.get("bias") for r in encs.values()):
         out.append("No attribute-bias analysis in this run (a dataset with protocol pairs, such as LFW, is used "
                    "for verification only): the Attribute bias section is left out.")
+    out += [f"{n}: {r['degenerate']}" for n, r in encs.items() if r.get("degenerate")]
     n_fail = len(failures(results))
     if n_fail:
         out.append(f"{n_fail} item(s) dropped or failed: see Failures.")

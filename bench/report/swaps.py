@@ -23,14 +23,42 @@ def swap_table(results: dict) -> Optional[str]:
     for group, cols in t["groups"]:
         body.append(f'<tr class="group"><th colspan="{3 + len(t["names"])}">{esc(group)}</th></tr>')
         for c in cols:
-            cells = "".join(f'<td class="best">{esc(v)}</td>' if best else f"<td>{esc(v)}</td>"
-                            for v, _, best in (t["cells"][n, c] for n in t["names"]))
+            cells = "".join(f'<td class="best">{esc(_pm(v, pm))}</td>' if best else f"<td>{esc(_pm(v, pm))}</td>"
+                            for v, pm, best in (t["cells"][n, c] for n in t["names"]))
             body.append(f"<tr><td>{esc(c)}</td><td>{esc(column_unit(c))}</td>"
                         f"<td>{arrow.get(t['direction'].get(c, ''), '')}</td>{cells}</tr>")
-    caption = ("Swap evaluation, one column per swapper; " + BOLD_RULE + "; "
+    caption = ("Swap evaluation, one column per swapper: value ± half its 95% interval (bootstrap over swap "
+               "pairs, or target x source videos); " + BOLD_RULE + "; "
                "*_relative = share of swaps closer to the right reference than to the wrong one (0.5 = undecided)")
     return (f'<table class="data"><caption>{esc(caption)}</caption><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def _pm(value: str, pm) -> str:
+    return value if pm is None or value == "" else f"{value} ± {pm}"
+
+
+def comparison_table(results: dict) -> Optional[str]:
+    """Paired differences of the swappers on their shared swaps (``results["swap_comparisons"]``)."""
+    from ._plot import html_table
+    from .tables import fmt_value
+
+    comp = results.get("swap_comparisons") or {}
+    rows = []
+    for m, pairs in comp.items():
+        for r in pairs:
+            if "error" in r:
+                rows.append([m, f"{r['a']} - {r['b']}", "", "", "", "", r["error"]])
+                continue
+            ci = r.get("ci") or [None, None]
+            rows.append([m, f"{r['a']} - {r['b']}", str(r.get("n_shared", "")), fmt_value(r["difference"]),
+                         f"[{fmt_value(ci[0])}, {fmt_value(ci[1])}]", fmt_value(r.get("p_value")),
+                         fmt_value(r.get("p_holm")) + (" *" if r.get("significant") else "")])
+    if not rows:
+        return None
+    return html_table(["metric", "A - B", "shared swaps", "difference", "95% CI", "p", "p (Holm) *<0.05"], rows,
+                      caption="Paired comparison of swappers on the same swaps: cluster bootstrap interval, sign-flip "
+                              "permutation p-value, Holm-adjusted over the swapper pairs of each metric")
 
 
 def swap_charts(results: dict) -> Optional[str]:
@@ -93,7 +121,7 @@ def swaps_section(results: dict) -> Optional[str]:
     sw = results.get("swappers") or {}
     if not sw:
         return None
-    parts = [swap_table(results) or "", swap_charts(results) or ""]
+    parts = [swap_table(results) or "", comparison_table(results) or "", swap_charts(results) or ""]
     for n, r in sw.items():
         if r.get("params"):
             parts.append(f"<p class='small'><b>{html_text(n)}</b> parameters: "

@@ -72,7 +72,7 @@ def leaderboard_rows(results: dict) -> Tuple[List[str], List[dict]]:
         row[col] = value
 
     for name, r in results.get("encoders", {}).items():
-        row = {"name": name, "kind": "encoder"}
+        row = {"name": name, "kind": "encoder", "degenerate": r.get("degenerate")}  # flag: not a column
         row.update({c: get_path(r, p) for c, p in ENCODER_COLUMNS})
         for col, value in r.get("columns", {}).items():  # column families of optional analyses
             add(row, col, value)
@@ -197,7 +197,8 @@ def _paired_significant(results: dict, kind: str, col: str, a: str, b: str) -> O
 def best_rows(results: dict, kind: str, rows: Sequence[dict], col: str, direction: str) -> set:
     """The row to bold in ``col`` under :data:`BOLD_RULE` (a set of at most one name)."""
     vals = {r["name"]: float(r[col]) for r in rows if isinstance(r.get(col), (int, float))
-            and not isinstance(r.get(col), bool) and math.isfinite(r[col])}
+            and not isinstance(r.get(col), bool) and math.isfinite(r[col])
+            and not r.get("degenerate")}  # a degenerate encoder is never best
     if direction not in ("higher", "lower") or len(vals) < 2 or not column_metric(col).comparable:
         return set()
     order = sorted(vals, key=vals.get, reverse=direction == "higher")
@@ -245,8 +246,9 @@ def _arrow(direction: str, tex: bool = False) -> str:
 
 def leaderboard_markdown(results: dict) -> str:
     parts = ["# Leaderboard", "", "Arrows: higher (↑) or lower (↓) is better; " + BOLD_RULE + "; "
-             "`a ± b`: b is half the 95% interval (bootstrap; Wilson for retrieval) or the std "
-             "(accuracy: across the 10 folds; saliency ratio: across faces). Same numbers as `leaderboard.csv`.", ""]
+             "`a ± b`: b is half the 95% interval (bootstrap; Wilson for retrieval; swap metrics: a bootstrap over "
+             "swap pairs, or target x source videos) or the std (accuracy: across the 10 folds; saliency ratio: "
+             "across faces). Same numbers as `leaderboard.csv`.", ""]
     for kind, title in (("encoder", "Encoders"), ("swapper", "Swappers")):
         t = table_cells(results, kind)
         if t is None:
@@ -299,7 +301,8 @@ def _tex_table(t: dict, kind: str, title: str) -> List[str]:
             cells.append(rf"\textbf{{{s}}}" if best and s else s)
         body.append(" & ".join(cells) + r" \\")
     caption = (f"{title}. Arrows: higher/lower is better; {BOLD_RULE}; $\\pm$: half the 95\\% "
-               "interval, or the std across folds (accuracy) and faces (saliency).")
+               "interval (swap metrics: a bootstrap over swap pairs, or target x source videos), or the std across "
+               "folds (accuracy) and faces (saliency).")
     return [r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}",
             rf"\resizebox{{\linewidth}}{{!}}{{%", r"\begin{tabular}{l" + "r" * len(cols) + "}", r"\toprule",
             " & ".join(group_row) + r" \\", " ".join(rules), " & ".join(head) + r" \\",
