@@ -1,0 +1,184 @@
+"""The O(N) analysis phases against the brute-force (N x N) versions they replace, on small inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from idbench.analysis import retrieval as R
+from idbench.analysis.sampling import capped_indices, genuine_pairs, impostor_pairs, triangle_pair
+from idbench.bench import encoder_analysis as EA
+
+FACES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "faces"
+
+
+def _brute_verification_pairs(labels, max_negatives=20000, seed=0):
+    """The original enumeration: every upper-triangle pair, then a seeded sample of the impostors."""
+    labels = np.asarray(labels)
+    iu, ju = np.triu_indices(len(labels), 1)
+    same = labels[iu] == labels[ju]
+    pos = np.stack([iu[same], ju[same]], 1)
+    neg = np.stack([iu[~same], ju[~same]], 1)
+    if len(neg) > max_negatives:
+        neg = neg[np.random.default_rng(seed).choice(len(neg), max_negatives, replace=False)]
+    return np.concatenate([np.c_[pos, np.ones(len(pos), np.int64)], np.c_[neg, np.zeros(len(neg), np.int64)]])
+
+
+def _labels(seed, n, n_ids):
+    rng = np.random.default_rng(seed)
+    return np.array([f"id{x:03d}" for x in rng.integers(0, n_ids, n)])
+
+
+@pytest.mark.parametrize("n,n_ids,max_neg", [(2, 1, 5), (2, 2, 5), (40, 3, 10), (150, 12, 300), (400, 30, 1000),
+                                              (150, 2, 50), (120, 120, 100_000)])
+def test_verification_pairs_equal_brute_force_below_the_caps(n, n_ids, max_neg):
+    labels = _labels(n + n_ids, n, n_ids)
+    for seed in (0, 7):
+        info = {}
+        got = EA.verification_pairs(labels, max_negatives=max_neg, seed=seed, info=info)
+        np.testing.assert_array_equal(got, _brute_verification_pairs(labels, max_neg, seed))
+        assert not info["genuine"]["capped"]
+        assert info["genuine"]["n_all"] == int((got[:, 2] == 1).sum())
+
+
+def test_triangle_pair_inverts_triu_indices():
+    for n in (2, 3, 7, 50):
+        a, b = triangle_pair(np.arange(n * (n - 1) // 2), n)
+        iu, ju = np.triu_indices(n, 1)
+        np.testing.assert_array_equal(a, iu)
+        np.testing.assert_array_equal(b, ju)
+
+
+def test_capped_genuine_pairs_are_a_uniform_subset_of_brute_force():
+    labels = np.array(["a"] * 60 + ["b"] * 5 + ["c"] * 30 + ["d"])
+    labels = labels[np.random.default_rng(0).permutation(len(labels))]
+    brute = {tuple(p) for p in _brute_verification_pairs(labels)[:, :2][_brute_verification_pairs(labels)[:, 2] == 1]}
+    s = genuine_pairs(labels, max_per_identity=100, max_total=10**6, seed=3)
+    got = [tuple(p) for p in s.pairs]
+    assert s.capped and s.n_all == len(brute) == 1770 + 10 + 435
+    assert len(set(got)) == len(got) and set(got) <= brute  # distinct true genuine pairs
+    per_id = {k: sum(labels[i] == k for i, _ in got) for k in "abcd"}
+    assert per_id == {"a": 100, "b": 10, "c": 100, "d": 0}  # C(n, 2) below the cap, the cap above it
+    assert got == sorted(got)  # triu order, as the brute-force enumeration
+    # seeded: the same seed gives the same pairs, another seed others
+    np.testing.assert_array_equal(genuine_pairs(labels, 100, 10**6, seed=3).pairs, s.pairs)
+    assert not np.array_equal(genuine_pairs(labels, 100, 10**6, seed=4).pairs, s.pairs)
+    # overall cap
+    t = genuine_pairs(labels, 100, 150, seed=3)
+    assert len(t.pairs) == 150 and {tuple(p) for p in t.pairs} <= set(got)
+    # uniform within an identity: over many seeds every pair of "a" is drawn about 100/1770 of the time
+    hits = np.zeros((60 * 59) // 2)
+    rows_a = np.flatnonzero(labels == "a")
+    pos = {(int(i), int(j)): k for k, (i, j) in enumerate(zip(*[rows_a[x] for x in np.triu_indices(60, 1)]))}
+    for seed in range(200):
+        for i, j in genuine_pairs(labels, 100, 10**6, seed=seed).pairs:
+            if (int(i), int(j)) in pos:
+                hits[pos[(int(i), int(j))]] += 1
+    assert abs(hits.mean() - 200 * 100 / 1770) < 1e-9 and hits.std() < 3 * np.sqrt(200 * 100 / 1770)
+
+
+def test_impostor_pairs_capped_are_the_brute_force_sample():
+    labels = _labels(5, 700, 40)
+    brute = _brute_verification_pairs(labels, 500, 11)
+    s = impostor_pairs(labels, 500, 11)
+    assert s.capped and s.n_all == int((labels[:, None] != labels[None]).sum() // 2)
+    np.testing.assert_array_equal(s.pairs, brute[brute[:, 2] == 0][:, :2])
+
+
+def test_capped_indices():
+    np.testing.assert_array_equal(capped_indices(5, 10), np.arange(5))
+    c = capped_indices(1000, 10, seed=2)
+    assert len(c) == 10 and len(set(c.tolist())) == 10 and (np.diff(c) > 0).all() and c.max() < 1000
+
+
+@pytest.mark.skipif(not FACES.is_dir(), reason="../shared/data/faces absent")
+def test_faces_set_pair_count_unchanged():
+    """The README's shared-faces run (746 faces, 75 identities): the caps do not bite, the pairs are the brute
+    force's (3,680 genuine: sum over identities of C(n, 2); 20,000 impostors)."""
+    from idbench.bench.datasets import load_dataset
+
+    ds = load_dataset("folder", str(FACES))
+    labels = np.array([it.identity for it in ds.items])
+    info = {}
+    got = EA.verification_pairs(labels, info=info)
+    brute = _brute_verification_pairs(labels)
+    np.testing.assert_array_equal(got, brute)
+    _, counts = np.unique(labels, return_counts=True)
+    assert len(labels) == 746 and info["genuine"]["n"] == int((counts * (counts - 1) // 2).sum())
+    assert not info["genuine"]["capped"] and info["impostor"]["n"] == 20000
+
+
+def _brute_rank(probe, gallery, k):
+    """The original ranking: scores of the unique gallery rows, expanded, snapped, stable-sorted."""
+    pn, gn = R.l2_normalize(probe), R.l2_normalize(gallery)
+    gu, inv = np.unique(gn, axis=0, return_inverse=True)
+    s = np.rint((pn @ gu.T)[:, inv.reshape(-1)] * R._SNAP)
+    return np.argsort(-s, axis=1, kind="stable")[:, :k]
+
+
+@pytest.mark.parametrize("chunk", [1 << 22, 64, 7])
+@pytest.mark.parametrize("dup", [False, True])
+def test_blocked_rank_equals_brute_force(monkeypatch, chunk, dup):
+    monkeypatch.setattr(R, "_CHUNK_ENTRIES", chunk)
+    rng = np.random.default_rng(chunk + dup)
+    gallery = rng.normal(size=(90, 6))
+    if dup:  # exact copies and scaled copies (same direction), ties resolved by gallery order
+        gallery[[5, 40, 77]] = gallery[60]
+        gallery[[3, 88]] = 2.5 * gallery[10]
+        gallery[20:30] = gallery[0]
+    probe = np.r_[rng.normal(size=(25, 6)), gallery[[60, 0, 10]]]
+    for k in (1, 2, 5, 13):
+        np.testing.assert_array_equal(R._rank(probe, gallery, k), _brute_rank(probe, gallery, k))
+
+
+def _brute_gallery_split(labels):
+    labels = np.asarray(labels)
+    gal, probe = [], []
+    for ident in sorted(set(labels.tolist())):
+        rows = np.flatnonzero(labels == ident)
+        if len(rows) >= 2:
+            gal.append(rows[0])
+            probe.extend(rows[1:])
+    return np.array(gal, np.int64), np.array(probe, np.int64)
+
+
+def _brute_plan_bias(labels, partner, seed=0):
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    anchors, pos, neg, swaps = [], [], [], []
+    for ident in sorted(set(labels.tolist())):
+        rows = np.flatnonzero(labels == ident)
+        if len(rows) < 2:
+            continue
+        a = int(rng.choice(rows))
+        anchors.append(a)
+        if partner[a] >= 0:
+            neg.append((a, int(partner[a])))
+        for r in rows:
+            if r != a:
+                pos.append((a, int(r)))
+                if partner[r] >= 0:
+                    swaps.append((a, int(r), int(partner[r])))
+    return anchors, pos, neg, swaps
+
+
+def test_gallery_split_and_plan_bias_equal_brute_force():
+    labels = _labels(3, 300, 40)
+    partner = np.random.default_rng(1).integers(-1, 300, 300)
+    for got, want in zip(EA.gallery_split(labels), _brute_gallery_split(labels)):
+        np.testing.assert_array_equal(got, want)
+    p = EA.plan_bias(labels, partner, seed=5)
+    a, pos, neg, swaps = _brute_plan_bias(labels, partner, seed=5)
+    assert p.anchors.tolist() == a and p.positive == pos and p.negative == neg and p.swaps == swaps
+
+
+def test_pair_scores_in_chunks(monkeypatch):
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(50, 8)).astype(np.float32)
+    pairs = rng.integers(0, 50, (333, 2))
+    monkeypatch.setattr(EA, "PAIR_CHUNK", 10)
+    got = EA.pair_scores(emb, pairs)
+    want = np.array([float(np.dot(emb[i].astype(np.float64), emb[j].astype(np.float64))) for i, j in pairs])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
