@@ -88,21 +88,35 @@ def _top_k_keys(score: np.ndarray, index: np.ndarray, k: int) -> Tuple[np.ndarra
     return np.take_along_axis(score, order, axis=1), np.take_along_axis(index, order, axis=1)
 
 
+def _first_snapped_max(raw: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Per row, the first column with the largest snapped score ``rint(raw * _SNAP)`` and that score.
+
+    Snapping is monotone, so only entries within one grid step of the row's raw maximum can share its
+    snapped value; rows with several such entries are snapped and searched in full."""
+    j = np.argmax(raw, axis=1)
+    m = raw[np.arange(len(raw)), j]
+    near = (raw >= (m - 1.0 / _SNAP)[:, None]).sum(axis=1) > 1
+    if near.any():
+        s = np.rint(raw[near] * _SNAP)
+        j[near] = np.argmax(s == np.rint(m[near] * _SNAP)[:, None], axis=1)
+    return j, np.rint(m * _SNAP)
+
+
 def _top_unique(pn: np.ndarray, gu: np.ndarray, k: int, g_step: int) -> Tuple[np.ndarray, np.ndarray]:
     """Running top-k of snapped scores over gallery blocks (earlier blocks win ties: lower index)."""
     best_s = np.full((len(pn), 0), -np.inf)
     best_i = np.zeros((len(pn), 0), np.int64)
     for b in range(0, len(gu), g_step):
-        s = np.rint((pn @ gu[b:b + g_step].T) * _SNAP)  # see _SNAP
+        raw = pn @ gu[b:b + g_step].T
         if k == 1:
-            j = np.argmax(s, axis=1)  # first maximum = lowest gallery index
-            sj = s[np.arange(len(s)), j]
+            j, sj = _first_snapped_max(raw)
             if b == 0:
                 best_s, best_i = sj[:, None], (j + b)[:, None]
             else:
                 better = sj > best_s[:, 0]
                 best_s[better, 0], best_i[better, 0] = sj[better], j[better] + b
             continue
+        s = np.rint(raw * _SNAP)  # see _SNAP
         idx = np.broadcast_to(np.arange(b, b + s.shape[1]), s.shape)
         best_s, best_i = _top_k_keys(np.concatenate([best_s, s], 1), np.concatenate([best_i, idx], 1), k)
     return best_s, best_i

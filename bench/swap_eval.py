@@ -115,10 +115,6 @@ def embed_swaps(swapper, items, ctx, encoders, cfg, cache, estimators=None, desc
     return embed_detected(stream, encoders, cfg.detector, cache, cfg.progress, total=total, desc=desc)
 
 
-def M_norm(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.linalg.norm(v)), 1e-12)
-
-
 def _dataset_estimate(kind, name, est, ctx, row, cache, memo):
     """Attributes of a dataset face, estimated once per run (targets and sources recur; cached)."""
     if (kind, row) not in memo:
@@ -130,22 +126,36 @@ def _dataset_estimate(kind, name, est, ctx, row, cache, memo):
     return memo[(kind, row)]
 
 
+def label_means(E: np.ndarray, labels: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The L2-normalised mean of ``E``'s rows of each ``wanted`` label (one pass over E: O(N + len(wanted)))."""
+    uniq, inv = np.unique(labels, return_inverse=True)
+    sums = np.zeros((len(uniq), E.shape[1]), np.float64)
+    np.add.at(sums, inv.reshape(-1), E)
+    means = sums / np.bincount(inv.reshape(-1), minlength=len(uniq))[:, None]
+    means = means[np.searchsorted(uniq, wanted)]
+    return (means / np.maximum(np.linalg.norm(means, axis=1), 1e-12)[:, None]).astype(E.dtype)
+
+
 def _identity_metrics(S, swaps, ctx, encoders, id_encs, M) -> Tuple[dict, dict, dict]:
-    E_src_rows = {l: ctx.rows_of(l) for l in sorted(set(s.source_label for s in swaps))}
+    from idbench.analysis.sampling import capped_indices
+
+    from .encoder_analysis import MAX_PROBES
+
     tgt = np.array([s.target for s in swaps])
     src_labels = np.array([s.source_label for s in swaps])
+    probes = capped_indices(len(swaps), MAX_PROBES, 0)  # ID retrieval against every face: capped, seeded
     summary, directions, per = {}, {}, {}
     for n in encoders:
         e = S.embeddings[n]
         E = ctx.table.embeddings[n]
-        src_mean = np.stack([M_norm(E[E_src_rows[s]].mean(0)) for s in src_labels])
+        src_mean = label_means(E, np.asarray(ctx.labels), src_labels)
         d_src = 1 - np.einsum("ij,ij->i", e, src_mean)
         d_tgt = 1 - np.einsum("ij,ij->i", e, E[tgt])
         summary[f"id_distance[{n}]"], directions[f"id_distance[{n}]"] = float(d_src.mean()), "lower"
         summary[f"id_relative[{n}]"], directions[f"id_relative[{n}]"] = float(M.relative_error(d_src, d_tgt)), "higher"
         per[f"id_distance[{n}]"] = d_src.tolist()
         if n in id_encs:
-            r = M.id_retrieval(e, src_labels, E, ctx.labels, k=1)
+            r = M.id_retrieval(e[probes], src_labels[probes], E, ctx.labels, k=1)
             summary[f"id_retrieval_top1[{n}]"], directions[f"id_retrieval_top1[{n}]"] = float(r.accuracy), "higher"
     return summary, directions, per
 
@@ -208,6 +218,9 @@ def evaluate_swapper(swapper, ctx, encoders, id_encs, estimators, cfg, cache) ->
     per.update({"name": [s.name for s in swaps], "target_row": [s.target for s in swaps],
                 "source": [s.source_label for s in swaps]})
     summary["n_swaps"], directions["n_swaps"] = len(swaps), ""
+    from .encoder_analysis import MAX_PROBES
+
+    out["id_retrieval_probes"] = {"n": min(len(swaps), MAX_PROBES), "n_all": len(swaps), "cap": MAX_PROBES, "seed": 0}
     out.update({"summary": summary, "directions": directions, "per_sample": per, "n": len(swaps)})
     return out
 

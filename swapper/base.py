@@ -142,12 +142,28 @@ def plan_partners(faces: Sequence, identities: Sequence, partner: str = "nearest
         out[okarr] = np.where(p >= 0, okarr[np.maximum(p, 0)], -1)
         dist[okarr] = d
         return out, dist
-    rng = np.random.default_rng(seed)
-    for j, i in enumerate(ok):
-        others = np.flatnonzero(ids != ids[j])
-        if len(others):
-            out[i] = okarr[int(rng.choice(others))]
+    other = random_other(ids, seed)
+    out[okarr] = np.where(other >= 0, okarr[np.maximum(other, 0)], -1)
     return out, dist
+
+
+def random_other(ids: np.ndarray, seed: int = 0) -> np.ndarray:
+    """For each row j, the row ``default_rng(seed).choice(rows not of ids[j])`` drawn in row order (the u-th
+    such row is found by a search over ids[j]'s sorted rows: O(N log N), no N x N comparison); -1 where none."""
+    rng = np.random.default_rng(seed)
+    _, inv, counts = np.unique(ids, return_inverse=True, return_counts=True)
+    inv = inv.reshape(-1)
+    order = np.argsort(inv, kind="stable")
+    start = np.r_[0, np.cumsum(counts)]
+    d = order - (np.arange(len(ids)) - start[inv[order]])  # r_b - b over each identity's rows: non-decreasing
+    key = inv[order] * (2 * len(ids) + 1) + d
+    out = np.full(len(ids), -1, np.int64)
+    for j in range(len(ids)):
+        pool = len(ids) - counts[inv[j]]
+        if pool:
+            u = int(rng.integers(0, pool))  # = rng.choice(others): the same draw
+            out[j] = u + np.searchsorted(key, inv[j] * (2 * len(ids) + 1) + u, side="right") - start[inv[j]]
+    return out
 
 
 class PairSwapper(Swapper):

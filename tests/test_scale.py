@@ -182,3 +182,37 @@ def test_pair_scores_in_chunks(monkeypatch):
     got = EA.pair_scores(emb, pairs)
     want = np.array([float(np.dot(emb[i].astype(np.float64), emb[j].astype(np.float64))) for i, j in pairs])
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_random_partner_equals_brute_force():
+    from idbench.swapper.base import random_other
+
+    for n, n_ids, seed in [(1, 1, 0), (5, 1, 0), (30, 3, 1), (200, 17, 2)]:
+        ids = _labels(seed, n, n_ids)
+        rng = np.random.default_rng(seed)
+        want = []
+        for j in range(n):  # the original loop
+            others = np.flatnonzero(ids != ids[j])
+            want.append(int(rng.choice(others)) if len(others) else -1)
+        np.testing.assert_array_equal(random_other(ids, seed), want)
+
+
+def test_label_means_equal_a_loop():
+    from idbench.bench.swap_eval import label_means
+
+    rng = np.random.default_rng(0)
+    E = rng.normal(size=(60, 5)).astype(np.float32)
+    labels = _labels(1, 60, 7)
+    wanted = labels[rng.integers(0, 60, 25)]
+    want = np.stack([E[labels == w].mean(0) / np.linalg.norm(E[labels == w].mean(0)) for w in wanted])
+    np.testing.assert_allclose(label_means(E, labels, wanted), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("chunk", [1 << 22, 40])
+def test_blocked_rank_ties_between_distinct_rows(monkeypatch, chunk):
+    """Distinct gallery rows with equal cosines (axis vectors: many exact 0s and equal maxima) rank by row."""
+    monkeypatch.setattr(R, "_CHUNK_ENTRIES", chunk)
+    gallery = np.r_[np.eye(6), -np.eye(6), np.eye(6)[::-1] * 3, np.ones((2, 6)) * [[1], [-1]]]
+    probe = np.r_[np.eye(6), np.ones((1, 6)), [[1, 1, 0, 0, 0, 0]]]
+    for k in (1, 3, 8):
+        np.testing.assert_array_equal(R._rank(probe, gallery, k), _brute_rank(probe, gallery, k))
