@@ -340,7 +340,6 @@ def report_cmd(dirs: List[Path] = typer.Argument(..., help="run folders holding 
                                              help="md | tex | html (repeatable; default: all three)")):
     """Rebuild a run's report, or merge several runs into one leaderboard and report."""
     from idbench.bench.report import FORMATS, merge_results, output_files, write_outputs
-    import json
 
     formats = [f for item in fmt for f in item.split(",") if f] or list(FORMATS)
     for f in formats:
@@ -350,7 +349,9 @@ def report_cmd(dirs: List[Path] = typer.Argument(..., help="run folders holding 
         if not (d / "results.json").is_file():
             fail(f"{d / 'results.json'} not found")
     if len(dirs) == 1 and out is None:
-        results = json.loads((dirs[0] / "results.json").read_text())
+        from idbench.bench.samples import load_results
+
+        results = load_results(dirs[0])  # results.json with its samples.npz
         out = dirs[0]
     else:
         if out is None:

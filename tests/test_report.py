@@ -80,7 +80,9 @@ def run_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("report")
     res = make_results(d)
     write_outputs(res, d)
-    return d, json.loads((d / "results.json").read_text())
+    from idbench.bench.samples import load_results
+
+    return d, load_results(d)
 
 
 def _csv(d):
@@ -197,15 +199,19 @@ def test_bias_histograms_share_bins_show_n_and_references(run_dir):
     figs = figures((d / "report.html").read_text())
     hists = [t for f in figs if f["id"].startswith("plot-bias-density") for t in f["data"]]
     assert len(hists) == 3 * len(ENCODERS)
-    assert len({json.dumps(t["xbins"], sort_keys=True) for t in hists}) == 1  # one set of bins for all
-    lo = min(min(t["x"]) for t in hists)
-    hi = max(max(t["x"]) for t in hists)
-    assert hists[0]["xbins"]["start"] < lo and hists[0]["xbins"]["end"] > hi  # nothing clipped at the edges
+    assert len({json.dumps([t["x"], t["width"]]) for t in hists}) == 1  # one set of bins for all
+    centres, width = np.asarray(hists[0]["x"]), hists[0]["width"]
+    edges = np.r_[centres - width / 2, centres[-1] + width / 2]
     for name, enc in res["encoders"].items():
         for g in ("positive", "swapped", "negative"):
             v = enc["scores"][g]
+            assert edges[0] < min(v) and edges[-1] > max(v)  # nothing clipped at the edges
             label = f"(n={len(v)}, mean {np.mean(v):.3f})"
-            assert sum(t["name"].startswith(g) and label in t["name"] for t in hists) >= 1, (name, g)
+            mine = [t for t in hists if t["name"].startswith(g) and label in t["name"]]
+            assert len(mine) >= 1, (name, g)
+            # the embedded bars are the binned densities, not the scores (page size independent of N)
+            counts = np.array([((v >= a) & (v < b)).sum() for a, b in zip(edges[:-1], edges[1:])])
+            np.testing.assert_allclose(mine[0]["y"], counts / (len(v) * width), rtol=1e-6)
     assert len({t.get("legend", "legend") for t in hists}) == len(ENCODERS)  # one legend per encoder's row
     iv = next(f for f in figs if f["id"] == "plot-bias-intervals")
     refs = sorted((s["x0"], s["xref"]) for s in iv["layout"]["shapes"])

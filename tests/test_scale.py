@@ -216,3 +216,49 @@ def test_blocked_rank_ties_between_distinct_rows(monkeypatch, chunk):
     probe = np.r_[np.eye(6), np.ones((1, 6)), [[1, 1, 0, 0, 0, 0]]]
     for k in (1, 3, 8):
         np.testing.assert_array_equal(R._rank(probe, gallery, k), _brute_rank(probe, gallery, k))
+
+
+def _results_with_samples(n):
+    rng = np.random.default_rng(0)
+    return {"encoders": {"e/1": {"bias": {"mean_gap": 0.1},
+                                 "scores": {"positive": rng.random(n).tolist(), "swapped": rng.random(n).tolist(),
+                                            "negative": []},
+                                 "verification": {"auc": 0.9, "pair_scores": np.round(rng.random(n), 5).tolist(),
+                                                  "pair_labels": rng.integers(0, 2, n).tolist()}}},
+            "swappers": {"results:/x/y": {"summary": {"n_swaps": n}, "per_sample": {
+                "name": [f"a/{i}->b/{i}" for i in range(n)], "target_row": list(range(n)),
+                "id_distance[e/1]": rng.random(n).tolist(),
+                "pose_target": [None if i % 3 == 0 else [0.5, 1.0, float(i)] for i in range(n)]}}},
+            "failures": [{"stage": "detect", "item": "x.jpg", "reason": "no face"}]}
+
+
+def test_samples_npz_round_trip(tmp_path):
+    import json
+
+    from idbench.bench.samples import load_results, write_samples
+
+    res = _results_with_samples(1000)
+    before = json.dumps(res, sort_keys=True)
+    summary = write_samples(res, tmp_path)
+    assert json.dumps(res, sort_keys=True) == before  # the run's own dict is left whole
+    enc = summary["encoders"]["e/1"]
+    assert "scores" not in enc or not enc["scores"]
+    assert "pair_scores" not in enc["verification"] and enc["verification"]["auc"] == 0.9
+    assert summary["swappers"]["results:/x/y"]["per_sample"] == {} and summary["failures"] == res["failures"]
+    (tmp_path / "results.json").write_text(json.dumps(summary))
+    back = load_results(tmp_path)
+    assert back.pop("samples")["file"] == "samples.npz"
+    assert json.dumps(back, sort_keys=True) == before
+
+
+def test_results_json_size_does_not_grow_with_samples(tmp_path):
+    from idbench.bench.samples import write_samples
+
+    sizes = []
+    for n in (100, 100_000):
+        import json
+
+        d = tmp_path / str(n)
+        d.mkdir()
+        sizes.append(len(json.dumps(write_samples(_results_with_samples(n), d))))
+    assert sizes[1] - sizes[0] == 9 * 3  # only the 9 counts gain 3 digits each (8 arrays, n_swaps)

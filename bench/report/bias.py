@@ -40,10 +40,11 @@ def density_figure(encs: dict, names: List[str], edges: np.ndarray):
             v = np.asarray(encs[n]["scores"].get(g, []), float)
             if not len(v):
                 continue
-            fig.add_trace(go.Histogram(x=v, name=f"{label} (n={len(v)}, mean {v.mean():.3f})", legend=legend,
-                                       histnorm="probability density", marker_color=GROUP_COLOURS[g], opacity=0.55,
-                                       xbins=dict(start=float(edges[0]), end=float(edges[-1]), size=size)),
-                          row=r, col=1)
+            # binned here, not in the browser: the page holds one number per bin, whatever the number of scores
+            dens, _ = np.histogram(v, bins=edges, density=True)
+            fig.add_trace(go.Bar(x=0.5 * (edges[:-1] + edges[1:]), y=dens, width=size,
+                                 name=f"{label} (n={len(v)}, mean {v.mean():.3f})", legend=legend,
+                                 marker_color=GROUP_COLOURS[g], opacity=0.55), row=r, col=1)
             fig.add_vline(x=float(v.mean()), line=dict(color=GROUP_COLOURS[g], dash="dash", width=1.5), row=r, col=1)
         fig.update_yaxes(title_text="density", row=r, col=1)
     fig.update_xaxes(range=[float(edges[0]), float(edges[-1])], showticklabels=True,

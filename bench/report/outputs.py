@@ -40,7 +40,10 @@ def write_outputs(results: dict, out_dir: Path, formats: Sequence[str] = FORMATS
     """``results.json`` and ``leaderboard.csv`` always; ``report.html``, ``leaderboard.md``/``.tex`` per ``formats``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_clean(results), indent=1, default=_json_default, allow_nan=False)
+    from idbench.bench.samples import write_samples
+
+    # per-sample lists go to samples.npz beside it: results.json keeps the summaries, small at any N
+    text = json.dumps(_clean(write_samples(results, out_dir)), indent=1, default=_json_default, allow_nan=False)
     (out_dir / "results.json").write_text(text)
     write_leaderboard(results, out_dir / "leaderboard.csv")
     if "md" in formats:
@@ -58,11 +61,13 @@ def output_files(out_dir: Path, formats: Sequence[str] = FORMATS) -> list:
 
 def merge_results(dirs: Sequence[Path]) -> dict:
     """Merge results.json of several runs (names get the run folder as prefix when they clash)."""
+    from idbench.bench.samples import load_results
+
     merged: dict = {"encoders": {}, "swappers": {}, "dataset": {"description": "", "notes": [], "skipped": []},
                     "failures": [], "provenance": {"merged_from": []}}
     descs = []
     for d in dirs:
-        r = json.loads((Path(d) / "results.json").read_text())
+        r = load_results(Path(d))
         for kind in ("encoders", "swappers"):
             for n, v in r.get(kind, {}).items():
                 key = n if n not in merged[kind] else f"{Path(d).name}/{n}"
