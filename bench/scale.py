@@ -99,11 +99,11 @@ class _Meter:
     def phase(self, name: str):
         base = _rss()
         self._peak = base
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         yield
-        dt = time.perf_counter() - t
+        dt, dc = time.perf_counter() - t, time.process_time() - c
         self._peak = max(self._peak, _rss())
-        self.phases[name] = {"seconds": dt, "peak_mb": max(0, self._peak - base) / 2 ** 20}
+        self.phases[name] = {"seconds": dt, "cpu_seconds": dc, "peak_mb": max(0, self._peak - base) / 2 ** 20}
 
 
 def run_size(structure: str, n: int, seed: int = 0) -> dict:
