@@ -145,13 +145,12 @@ def run_size(structure: str, n: int, seed: int = 0) -> dict:
         gal, probe = EA.gallery_split(labels)
     with m.phase("id_retrieval"):
         probe = probe[capped_indices(len(probe), EA.MAX_PROBES, seed)]
-        M.id_retrieval(emb[probe], labels[probe], emb[gal], labels[gal], k=1)
-        M.id_retrieval(emb[probe], labels[probe], emb[gal], labels[gal], k=5)
+        M.id_retrieval(emb[probe], labels[probe], emb[gal], labels[gal], k=5)  # top-1 = its first column
     src_labels = labels[src]
     with m.phase("swap_source_means"):
         label_means(emb, labels, src_labels)
     with m.phase("swap_id_retrieval"):
-        sel = capped_indices(len(src), EA.MAX_PROBES, 0)
+        sel = capped_indices(len(src), EA.MAX_SWAP_PROBES, 0)
         M.id_retrieval(swap_emb[sel], src_labels[sel], emb, labels, k=1)
     return {"structure": structure, "n": n, "n_identities": int(len(np.unique(labels))),
             "n_pairs": int(len(pairs)), "pair_sampling": info, "phases": m.phases,
@@ -195,15 +194,16 @@ def main(argv=None) -> int:
     ap.add_argument("--structures", default="lfw,vggface2")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="also write the numbers here")
+    ap.add_argument("--add", action="append", default=[], help="runs of an earlier --json to put in the table too")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # STRUCTURE:N, in a child process
     a = ap.parse_args(argv)
     if a.one:
         structure, n = a.one.split(":")
         print(json.dumps(run_size(structure, int(n), a.seed)))
         return 0
-    runs = []
+    runs = [r for f in a.add for r in json.loads(open(f).read())]
     for structure in a.structures.split(","):
-        for n in (int(x) for x in a.sizes.split(",")):
+        for n in (int(x) for x in a.sizes.split(",") if x):
             p = subprocess.run([sys.executable, "-m", "idbench.bench.scale", "--one", f"{structure}:{n}",
                                 "--seed", str(a.seed)], capture_output=True, text=True)
             if p.returncode:

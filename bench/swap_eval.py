@@ -139,11 +139,11 @@ def label_means(E: np.ndarray, labels: np.ndarray, wanted: np.ndarray) -> np.nda
 def _identity_metrics(S, swaps, ctx, encoders, id_encs, M) -> Tuple[dict, dict, dict]:
     from idbench.analysis.sampling import capped_indices
 
-    from .encoder_analysis import MAX_PROBES
+    from .encoder_analysis import MAX_SWAP_PROBES
 
     tgt = np.array([s.target for s in swaps])
     src_labels = np.array([s.source_label for s in swaps])
-    probes = capped_indices(len(swaps), MAX_PROBES, 0)  # ID retrieval against every face: capped, seeded
+    probes = capped_indices(len(swaps), MAX_SWAP_PROBES, 0)  # ID retrieval against every face: capped, seeded
     summary, directions, per = {}, {}, {}
     for n in encoders:
         e = S.embeddings[n]
@@ -218,9 +218,10 @@ def evaluate_swapper(swapper, ctx, encoders, id_encs, estimators, cfg, cache) ->
     per.update({"name": [s.name for s in swaps], "target_row": [s.target for s in swaps],
                 "source": [s.source_label for s in swaps]})
     summary["n_swaps"], directions["n_swaps"] = len(swaps), ""
-    from .encoder_analysis import MAX_PROBES
+    from .encoder_analysis import MAX_SWAP_PROBES
 
-    out["id_retrieval_probes"] = {"n": min(len(swaps), MAX_PROBES), "n_all": len(swaps), "cap": MAX_PROBES, "seed": 0}
+    out["id_retrieval_probes"] = {"n": min(len(swaps), MAX_SWAP_PROBES), "n_all": len(swaps),
+                                  "cap": MAX_SWAP_PROBES, "seed": 0}
     out.update({"summary": summary, "directions": directions, "per_sample": per, "n": len(swaps)})
     return out
 
