@@ -262,3 +262,23 @@ def test_results_json_size_does_not_grow_with_samples(tmp_path):
         d.mkdir()
         sizes.append(len(json.dumps(write_samples(_results_with_samples(n), d))))
     assert sizes[1] - sizes[0] == 9 * 3  # only the 9 counts gain 3 digits each (8 arrays, n_swaps)
+
+
+def test_each_rank_binds_its_cuda_device_before_the_first_collective(monkeypatch):
+    torch = pytest.importorskip("torch")
+    import torch.distributed as dist
+
+    from idbench.bench import run as R
+
+    calls = []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls.append(("set_device", str(d))))
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: calls.append(("init", backend)))
+    monkeypatch.setattr(dist, "get_rank", lambda: 1)
+    cfg = R.RunConfig(device="cuda")
+    assert R._distributed(cfg) == (1, 2)
+    assert cfg.device == "cuda:1" and calls == [("set_device", "cuda:1"), ("init", "nccl")]
+    calls.clear()
+    assert R._distributed(R.RunConfig(device="cpu")) == (1, 2) and calls == [("init", "gloo")]
