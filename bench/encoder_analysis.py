@@ -7,8 +7,9 @@ for every identity with at least two usable images, one anchor image is drawn (s
 * swapped: anchor vs the pseudo-swap of each other image of the same identity onto *that image's*
   nearest-landmark partner (inner face from the same identity, everything else from the partner).
 Verification uses the dataset's protocol pairs when it has them (LFW View 2) and otherwise every
-same-identity pair against a seeded sample of different-identity pairs. ID retrieval uses the
-first image of each identity as the gallery and the remaining images as probes.
+same-identity pair (up to the caps below) against a seeded sample of different-identity pairs. ID
+retrieval uses the first image of each identity as the gallery and the remaining images (up to a
+seeded cap) as probes. Every phase is O(N) or O(N log N): see ``python -m idbench.bench.scale``.
 """
 
 from __future__ import annotations
