@@ -76,6 +76,18 @@ def write_atomic(path: os.PathLike, data: bytes) -> None:
 
 
 class Cache:
+    def __new__(cls, root: Optional[os.PathLike] = None, enabled: bool = True, _plain: bool = False):
+        # the one-database layout where it is chosen (idbench.packed_cache: IDBENCH_CACHE_LAYOUT=sqlite)
+        if cls is Cache and enabled and not _plain:
+            from .packed_cache import PackedCache, wants_packed
+
+            if wants_packed(root):
+                return super().__new__(PackedCache)
+        return super().__new__(cls)
+
+    def __getnewargs_ex__(self):  # unpickled (in a worker) as the class it was, whatever the environment
+        return (), {"_plain": True}
+
     def __init__(self, root: Optional[os.PathLike] = None, enabled: bool = True):
         self.root = Path(root) if root is not None else idbench_home() / "cache"
         self.enabled = enabled

@@ -282,3 +282,58 @@ def test_each_rank_binds_its_cuda_device_before_the_first_collective(monkeypatch
     assert cfg.device == "cuda:1" and calls == [("set_device", "cuda:1"), ("init", "nccl")]
     calls.clear()
     assert R._distributed(R.RunConfig(device="cpu")) == (1, 2) and calls == [("init", "gloo")]
+
+
+def test_packed_cache_round_trip_migration_and_workers(tmp_path, monkeypatch):
+    import pickle
+
+    from idbench.cache import Cache
+    from idbench.packed_cache import PackedCache
+
+    old = Cache(tmp_path)  # the per-file layout
+    old.put_json("faces", "ab" * 32, [1, 2])
+    old.put_array("emb", "cd" * 32, np.arange(3.0))
+    monkeypatch.setenv("IDBENCH_CACHE_LAYOUT", "sqlite")
+    c = Cache(tmp_path)
+    assert isinstance(c, PackedCache)
+    assert c.get_json("faces", "ab" * 32) == [1, 2]  # migrated from the old file ...
+    (tmp_path / "faces" / "ab" / f"{'ab' * 32}.json").unlink()
+    assert c.get_json("faces", "ab" * 32) == [1, 2]  # ... into the database
+    np.testing.assert_array_equal(c.get_array("emb", "cd" * 32), np.arange(3.0))
+    assert c.get_json("faces", "ef" * 32) is None and (c.hits, c.misses) == (3, 1)
+    c.put_array("emb", "01" * 32, np.ones((2, 3), np.float32))
+    monkeypatch.delenv("IDBENCH_CACHE_LAYOUT")
+    again = Cache(tmp_path)  # the database is found without the variable
+    assert isinstance(again, PackedCache) and again.get_array("emb", "01" * 32).dtype == np.float32
+    clone = pickle.loads(pickle.dumps(again))  # as sent to a detection worker: its own connection
+    assert isinstance(clone, PackedCache) and clone.get_json("faces", "ab" * 32) == [1, 2]
+    plain = pickle.loads(pickle.dumps(Cache(tmp_path / "other")))
+    assert type(plain) is Cache
+    # an unparsable row is a miss, rewritten by the next put
+    again._db().execute("UPDATE entries SET value=? WHERE key=?", (b"\xff\xfe junk", "01" * 32))
+    assert again.get_array("emb", "01" * 32) is None and again.corrupt == 1
+    again.put_array("emb", "01" * 32, np.zeros(2))
+    np.testing.assert_array_equal(again.get_array("emb", "01" * 32), np.zeros(2))
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and "sqlite" not in p.name]
+    assert len(files) == 1  # only the old array file: new entries add no files
+
+
+def _concurrent_writer(args):
+    from idbench.packed_cache import PackedCache
+
+    root, i = args
+    c = PackedCache(root)
+    for j in range(50):
+        c.put_json("faces", f"{i:02d}{j:062d}", [i, j])
+    return sum(c.get_json("faces", f"{i:02d}{j:062d}") == [i, j] for j in range(50))
+
+
+def test_packed_cache_concurrent_processes(tmp_path):
+    from idbench.packed_cache import PackedCache
+    from idbench.parallel import ordered_map
+
+    PackedCache(tmp_path).put_json("x", "00" * 32, 1)
+    got = list(ordered_map(_concurrent_writer, [(tmp_path, i) for i in range(8)], workers=2, min_items=1))
+    assert got == [50] * 8
+    c = PackedCache(tmp_path)
+    assert all(c.get_json("faces", f"{i:02d}{j:062d}") == [i, j] for i in range(8) for j in range(50))
