@@ -17,13 +17,14 @@ embedded in batches, all cached by content; attribute estimates are cached by co
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Dict, Iterable, Iterator, List, Tuple
 
 import numpy as np
 
 from idbench.cache import Cache, content_key
 from idbench.errors import IdbenchError
-from idbench.pipeline import DetectedImage, detect_stream, embed_detected, failure, lazy_item
+from idbench.pipeline import DetectedImage, detect_stream, embed_detected, failure, lazy_item, prebuild
 
 ESTIMATOR_DEFAULTS = {"pose": "pose.pnp", "expression": "expression.landmarks", "gaze": "gaze.iris"}
 ESTIMATE_VERSION = 1
@@ -34,16 +35,17 @@ class SwapBuildError(IdbenchError):
 
 
 def _guarded(load, name: str):
-    def build() -> np.ndarray:
-        try:
-            img = load()
-        except Exception as e:  # noqa: BLE001 - any failure of one swap is that item's failure, listed
-            raise SwapBuildError(f"swap failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-        if not isinstance(img, np.ndarray) or img.ndim != 3 or img.dtype != np.uint8:
-            raise SwapBuildError(f"swap failed: {name} is not an RGB uint8 image")
-        return img
+    return partial(_guarded_build, load, name)  # picklable when ``load`` is: swaps are built in workers
 
-    return build
+
+def _guarded_build(load, name: str) -> np.ndarray:
+    try:
+        img = load()
+    except Exception as e:  # noqa: BLE001 - any failure of one swap is that item's failure, listed
+        raise SwapBuildError(f"swap failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    if not isinstance(img, np.ndarray) or img.ndim != 3 or img.dtype != np.uint8:
+        raise SwapBuildError(f"swap failed: {name} is not an RGB uint8 image")
+    return img
 
 
 def swap_items(swapper, items, ctx) -> Iterator[DetectedImage]:
@@ -108,8 +110,8 @@ def _estimate_stage(items, estimators, cache) -> Iterator[DetectedImage]:
 
 def embed_swaps(swapper, items, ctx, encoders, cfg, cache, estimators=None, desc="swaps", total=None):
     """Swapper outputs -> detect once -> (estimates) -> embed with every encoder: an EmbeddingTable."""
-    stream = detect_stream(swap_items(swapper, items, ctx), cfg.detector, cache, cfg.device,
-                           batch=cfg.detect_batch)
+    stream = detect_stream(prebuild(swap_items(swapper, items, ctx), cfg.detector, cache), cfg.detector, cache,
+                           cfg.device, batch=cfg.detect_batch)
     if estimators:
         stream = _estimate_stage(stream, estimators, cache)
     return embed_detected(stream, encoders, cfg.detector, cache, cfg.progress, total=total, desc=desc)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -219,10 +220,7 @@ class PairSwapper(Swapper):
             s_face, t_face = t.faces[it.source], t.faces[it.target]
             key = content_key("swap", SWAP_VERSION, self.name, params, s_item.key, t_item.key,
                               s_face.to_dict(), t_face.to_dict())
-
-            def load(s_item=s_item, t_item=t_item, s_face=s_face, t_face=t_face):
-                return self.swap(s_item.image, s_face, t_item.image, t_face).image
-
+            load = partial(_swap_image, self, s_item, s_face, t_item, t_face)  # picklable: built in workers
             yield SwapOutput(it, key, load, {"swapper": self.name, "source_path": t.paths[it.source],
                                              "target_path": t.paths[it.target], **params})
 
@@ -308,6 +306,11 @@ class _Wrapped(PairSwapper):
     def params(self) -> Dict[str, object]:
         own = getattr(self.obj, "params", None)
         return {**super().params(), **(own() if callable(own) else {})}
+
+
+def _swap_image(swapper: "PairSwapper", s_item, s_face, t_item, t_face) -> np.ndarray:
+    """One pair's swapped image (items read their file again where they arrive without pixels)."""
+    return swapper.swap(s_item.image, s_face, t_item.image, t_face).image
 
 
 def _stem(path: str) -> str:

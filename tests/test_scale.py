@@ -337,3 +337,42 @@ def test_packed_cache_concurrent_processes(tmp_path):
     assert got == [50] * 8
     c = PackedCache(tmp_path)
     assert all(c.get_json("faces", f"{i:02d}{j:062d}") == [i, j] for i in range(8) for j in range(50))
+
+
+def test_prebuild_builds_uncached_swaps_in_workers_in_order(tmp_path, monkeypatch):
+    from functools import partial
+
+    from idbench.cache import Cache
+    from idbench.pipeline import _faces_key, lazy_item, prebuild
+
+    monkeypatch.setenv("IDBENCH_WORKERS", "2")
+    cache = Cache(tmp_path)
+    loads = [partial(np.full, (4, 4, 3), i, dtype=np.uint8) for i in range(12)]
+    loads[3] = partial(int, "not a number")  # a swap that fails: left to the caller's own build
+    items = [lazy_item(f"s{i}", f"{i:064d}", f) for i, f in enumerate(loads)]
+    cache.put_json("faces", _faces_key(items[5], "auto"), [])  # faces cached: never built
+    counts = (cache.hits, cache.misses)
+    out = list(prebuild(iter(items), "auto", cache))
+    assert [it.path.name for it in out] == [f"s{i}" for i in range(12)] and (cache.hits, cache.misses) == counts
+    for i, it in enumerate(out):
+        if i in (3, 5):
+            assert it._image is None
+        else:
+            np.testing.assert_array_equal(it._image, np.full((4, 4, 3), i, np.uint8))
+    with pytest.raises(ValueError):
+        out[3].image  # noqa: B018 - built here, the error where the detect stage lists it
+    # builders that do not pickle (a closure) stay lazy: built by the detect stage as before
+    lazy = [lazy_item(f"c{i}", f"{i + 50:064d}", lambda i=i: np.zeros((2, 2, 3), np.uint8)) for i in range(4)]
+    assert all(it._image is None for it in prebuild(lazy, "auto", cache))
+
+
+def test_pseudo_swap_builder_pickles():
+    import pickle
+
+    from idbench.swapper import create_swapper
+
+    sw = create_swapper("blend", seed=0, k=100, device="cpu")
+    clone = pickle.loads(pickle.dumps(sw))
+    lm = np.array([[x, y] for x, y in zip(np.linspace(10, 90, 68), np.r_[np.linspace(20, 80, 34), np.linspace(80, 20, 34)])])
+    img = np.zeros((100, 100, 3), np.uint8)
+    np.testing.assert_array_equal(clone.mask_fn(img, lm), sw.mask_fn(img, lm))
