@@ -164,10 +164,13 @@ def _identity_metrics(S, swaps, ctx, encoders, id_encs, M) -> Tuple[dict, dict, 
 
 def _attribute_metrics(S, swaps, ctx, estimators, cache, fails, M) -> Tuple[dict, dict, dict]:
     summary, directions, per, memo = {}, {}, {}, {}
+    first_row: Dict[str, int] = {}  # a source given by label only: its first face (one pass, not one per swap)
+    for r, label in enumerate(ctx.labels.tolist()):
+        first_row.setdefault(str(label), r)
     for kind, (ename, est) in estimators.items():
         trios = []
         for r, sw in enumerate(swaps):
-            src_row = sw.source if sw.source is not None else int(ctx.rows_of(sw.source_label)[0])
+            src_row = sw.source if sw.source is not None else first_row[str(sw.source_label)]
             trio = (S.item(r).meta.get("est", {}).get(kind),
                     _dataset_estimate(kind, ename, est, ctx, sw.target, cache, memo),
                     _dataset_estimate(kind, ename, est, ctx, src_row, cache, memo))
