@@ -165,7 +165,7 @@ def _identity_metrics(S, swaps, ctx, encoders, id_encs, M) -> Tuple[dict, dict, 
 def _attribute_metrics(S, swaps, ctx, estimators, cache, fails, M) -> Tuple[dict, dict, dict]:
     summary, directions, per, memo = {}, {}, {}, {}
     first_row: Dict[str, int] = {}  # a source given by label only: its first face (one pass, not one per swap)
-    for r, label in enumerate(ctx.labels.tolist()):
+    for r, label in enumerate(list(ctx.labels)):
         first_row.setdefault(str(label), r)
     for kind, (ename, est) in estimators.items():
         trios = []
