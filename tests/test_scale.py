@@ -96,7 +96,7 @@ def test_capped_indices():
 @pytest.mark.skipif(not FACES.is_dir(), reason="../shared/data/faces absent")
 def test_faces_set_pair_count_unchanged():
     """The README's shared-faces run (746 faces, 75 identities): the caps do not bite, the pairs are the brute
-    force's (3,680 genuine: sum over identities of C(n, 2); 20,000 impostors)."""
+    force's (3,600 genuine: sum over identities of C(n, 2); 20,000 of 274,285 impostors)."""
     from idbench.bench.datasets import load_dataset
 
     ds = load_dataset("folder", str(FACES))
@@ -106,8 +106,9 @@ def test_faces_set_pair_count_unchanged():
     brute = _brute_verification_pairs(labels)
     np.testing.assert_array_equal(got, brute)
     _, counts = np.unique(labels, return_counts=True)
-    assert len(labels) == 746 and info["genuine"]["n"] == int((counts * (counts - 1) // 2).sum())
+    assert len(labels) == 746 and info["genuine"]["n"] == int((counts * (counts - 1) // 2).sum()) == 3600
     assert not info["genuine"]["capped"] and info["impostor"]["n"] == 20000
+    assert info["impostor"]["n_all"] == 746 * 745 // 2 - 3600
 
 
 def _brute_rank(probe, gallery, k):
