@@ -110,8 +110,10 @@ def _estimate_stage(items, estimators, cache) -> Iterator[DetectedImage]:
 
 def embed_swaps(swapper, items, ctx, encoders, cfg, cache, estimators=None, desc="swaps", total=None):
     """Swapper outputs -> detect once -> (estimates) -> embed with every encoder: an EmbeddingTable."""
-    stream = detect_stream(prebuild(swap_items(swapper, items, ctx), cfg.detector, cache), cfg.detector, cache,
-                           cfg.device, batch=cfg.detect_batch)
+    stream = swap_items(swapper, items, ctx)
+    if getattr(swapper, "build_in_workers", False):
+        stream = prebuild(stream, cfg.detector, cache)
+    stream = detect_stream(stream, cfg.detector, cache, cfg.device, batch=cfg.detect_batch)
     if estimators:
         stream = _estimate_stage(stream, estimators, cache)
     return embed_detected(stream, encoders, cfg.detector, cache, cfg.progress, total=total, desc=desc)

@@ -95,6 +95,8 @@ class Swapper(ABC):
     """Plan swaps over a run's dataset, then yield their outputs (see the module docstring)."""
 
     name: str = "swapper"
+    # a recipe without models or state (the pseudo-swaps): its uncached swaps are built in worker processes
+    build_in_workers: bool = False
 
     def params(self) -> Dict[str, object]:
         """The parameters that change the swaps (recorded in ``results["swappers"][name]["params"]``)."""

@@ -454,6 +454,10 @@ class BlendSwapper(PairSwapper):
 
     name = "blend"
 
+    @property
+    def build_in_workers(self) -> bool:  # a parsing network stays in the calling process
+        return not str(self.params().get("region", "")).startswith("parsing:")
+
     def __init__(self, mode: str = "frame", k: int = 100, seed: int = 0, region: Union[str, MaskFn, None] = "face",
                  partner: str = "nearest-landmark", size: int = CROP_SIZE, align_partners: bool = False,
                  min_overlap: float = 0.5, min_face: float = MIN_FACE_PX, device: str = "cpu",
