@@ -377,3 +377,16 @@ def test_pseudo_swap_builder_pickles():
     lm = np.array([[x, y] for x, y in zip(np.linspace(10, 90, 68), np.r_[np.linspace(20, 80, 34), np.linspace(80, 20, 34)])])
     img = np.zeros((100, 100, 3), np.uint8)
     np.testing.assert_array_equal(clone.mask_fn(img, lm), sw.mask_fn(img, lm))
+
+
+def test_report_states_the_sampling():
+    from idbench.bench.report.verification import sampling_note
+
+    info = {}
+    EA.verification_pairs(_labels(0, 400, 5), max_per_identity=100, info=info)
+    note = sampling_note({"verification": {"pair_sampling": info},
+                          "retrieval": {"n_probes": 20000, "n_probes_all": 31000}})
+    n_all = info["genuine"]["n_all"]
+    assert f"500 of {n_all:,} same-identity pairs (caps 100 per identity" in note
+    assert "20,000 of 31,000 probes" in note
+    assert sampling_note({"verification": {}, "retrieval": {"n_probes": 5, "n_probes_all": 5}}) == ""
