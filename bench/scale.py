@@ -104,6 +104,8 @@ class _Meter:
         dt, dc = time.perf_counter() - t, time.process_time() - c
         self._peak = max(self._peak, _rss())
         self.phases[name] = {"seconds": dt, "cpu_seconds": dc, "peak_mb": max(0, self._peak - base) / 2 ** 20}
+        print(f"  {name}: {dt:.1f} s ({dc:.1f} CPU-s), +{self.phases[name]['peak_mb']:.0f} MB, "
+              f"RSS {_rss() / 2 ** 20:.0f} MB", file=sys.stderr, flush=True)  # progress of a long size
 
 
 def run_size(structure: str, n: int, seed: int = 0) -> dict:
@@ -204,10 +206,11 @@ def main(argv=None) -> int:
     runs = [r for f in a.add for r in json.loads(open(f).read())]
     for structure in a.structures.split(","):
         for n in (int(x) for x in a.sizes.split(",") if x):
+            print(f"{structure} {n:,}:", file=sys.stderr, flush=True)
             p = subprocess.run([sys.executable, "-m", "idbench.bench.scale", "--one", f"{structure}:{n}",
-                                "--seed", str(a.seed)], capture_output=True, text=True)
+                                "--seed", str(a.seed)], stdout=subprocess.PIPE, text=True)  # stderr: progress
             if p.returncode:
-                print(f"error: {structure} at {n:,} faces failed: {p.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+                print(f"error: {structure} at {n:,} faces failed (exit {p.returncode})", file=sys.stderr)
                 continue
             runs.append(json.loads(p.stdout.strip().splitlines()[-1]))
             print(f"{structure} {n:,}: {runs[-1]['total_seconds']:.0f} s, peak {runs[-1]['peak_rss_mb']:.0f} MB",
