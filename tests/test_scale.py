@@ -390,3 +390,14 @@ def test_report_states_the_sampling():
     assert f"500 of {n_all:,} same-identity pairs (caps 100 per identity" in note
     assert "20,000 of 31,000 probes" in note
     assert sampling_note({"verification": {}, "retrieval": {"n_probes": 5, "n_probes_all": 5}}) == ""
+
+
+def test_normalise_landmarks_in_blocks_equals_the_formula():
+    from idbench.swapper.blend import normalise_landmarks
+
+    p = np.random.default_rng(0).normal(50, 20, (70_000, 68, 2))
+    before = p.copy()
+    c = p - p.mean(axis=1, keepdims=True)
+    want = c / np.maximum(np.sqrt((c ** 2).sum(axis=2).mean(axis=1)), 1e-12)[:, None, None]
+    np.testing.assert_array_equal(normalise_landmarks(p), want)  # bit for bit: partners cannot change
+    np.testing.assert_array_equal(p, before)  # the input is left alone
