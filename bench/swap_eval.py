@@ -133,11 +133,13 @@ def _dataset_estimate(kind, name, est, ctx, row, cache, memo):
 def label_means(E: np.ndarray, labels: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """The L2-normalised mean of ``E``'s rows of each ``wanted`` label (one pass over E: O(N + len(wanted)))."""
     uniq, inv = np.unique(labels, return_inverse=True)
-    sums = np.zeros((len(uniq), E.shape[1]), np.float64)
-    np.add.at(sums, inv.reshape(-1), E)
-    means = sums / np.bincount(inv.reshape(-1), minlength=len(uniq))[:, None]
-    means = means[np.searchsorted(uniq, wanted)]
-    return (means / np.maximum(np.linalg.norm(means, axis=1), 1e-12)[:, None]).astype(E.dtype)
+    inv = inv.reshape(-1)
+    order = np.argsort(inv, kind="stable")
+    starts = np.r_[0, np.cumsum(np.bincount(inv, minlength=len(uniq)))[:-1]]
+    sums = np.add.reduceat(E[order], starts, axis=0, dtype=np.float64)  # one sum per label, in row order
+    means = sums / np.bincount(inv, minlength=len(uniq))[:, None]
+    means = (means / np.maximum(np.linalg.norm(means, axis=1), 1e-12)[:, None]).astype(E.dtype)
+    return means[np.searchsorted(uniq, wanted)]  # normalised per label first: one N x D array, not three
 
 
 def _identity_metrics(S, swaps, ctx, encoders, id_encs, M) -> Tuple[dict, dict, dict]:
