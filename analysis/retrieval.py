@@ -44,31 +44,101 @@ class RetrievalResult:
 
 
 def _rank(probe: np.ndarray, gallery: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k most similar gallery rows per probe (cosine), ties by gallery order."""
+    """Indices of the k most similar gallery rows per probe (cosine), ties by gallery order.
+
+    Exact, blocked: probes x gallery in tiles of at most _CHUNK_ENTRIES scores, a running top-k per
+    probe, so memory is O((N + G) D) and never a probes x gallery matrix.
+    """
     pn = l2_normalize(probe, "probe")
     gn = l2_normalize(gallery, "gallery")
     # identical gallery directions get bit-identical scores: score the unique rows, map back
     gu, inverse = np.unique(gn, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     if len(gu) == len(gn):  # no duplicates: score the rows in place
-        gu, inverse = gn, slice(None)
+        gu, inverse = gn, None
+    else:  # unique rows in order of their first copy, so a lower unique index = an earlier gallery row
+        first = np.full(len(gu), len(gn), np.int64)
+        np.minimum.at(first, inverse, np.arange(len(gn)))
+        perm = np.argsort(first)
+        rank = np.empty_like(perm)
+        rank[perm] = np.arange(len(perm))
+        gu, inverse = gu[perm], rank[inverse]
+    del gn
     out = np.empty((len(pn), k), np.int64)
-    step = max(1, _CHUNK_ENTRIES // max(1, len(gn)))
-    n_gal = len(gn)
-    for a in range(0, len(pn), step):
-        s = (pn[a:a + step] @ gu.T)[:, inverse]
-        s = np.rint(s * _SNAP)  # see _SNAP
-        if k == 1:
-            out[a:a + step, 0] = np.argmax(s, axis=1)  # first maximum = lowest gallery index
-        elif n_gal < (1 << 22):
-            # unique integer keys ordered by (score desc, gallery index asc): |s| <= 2**40, so key < 2**62
-            key = -s.astype(np.int64) * n_gal + np.arange(n_gal)
-            part = np.argpartition(key, k - 1, axis=1)[:, :k]
-            order = np.argsort(np.take_along_axis(key, part, axis=1), axis=1)
-            out[a:a + step] = np.take_along_axis(part, order, axis=1)
-        else:
-            out[a:a + step] = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    g_step = max(k, min(len(gu), _CHUNK_ENTRIES // 256))
+    p_step = max(1, _CHUNK_ENTRIES // g_step)
+    for a in range(0, len(pn), p_step):
+        score, top = _top_unique(pn[a:a + p_step], gu, min(k, len(gu)), g_step)
+        out[a:a + p_step] = top if inverse is None else _expand_duplicates(score, top, inverse, k)
     return out
+
+
+def _top_k_keys(score: np.ndarray, index: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Per row, the k entries first in (score descending, index ascending) order, in that order."""
+    if score.shape[1] > k:
+        part = np.argpartition(-score, k - 1, axis=1)[:, :k]
+        kth = np.take_along_axis(score, part, axis=1).min(axis=1, keepdims=True)
+        # entries tied with the k-th score compete on index: keep every one >= the k-th score
+        keep = score >= kth
+        if keep.sum(axis=1).max() > k:
+            order = np.lexsort((index, -score), axis=1)[:, :k]
+            return np.take_along_axis(score, order, axis=1), np.take_along_axis(index, order, axis=1)
+        score, index = np.take_along_axis(score, part, axis=1), np.take_along_axis(index, part, axis=1)
+    order = np.lexsort((index, -score), axis=1)[:, :k]
+    return np.take_along_axis(score, order, axis=1), np.take_along_axis(index, order, axis=1)
+
+
+def _first_snapped_max(raw: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Per row, the first column with the largest snapped score ``rint(raw * _SNAP)`` and that score.
+
+    Snapping is monotone, so only entries within one grid step of the row's raw maximum can share its
+    snapped value; rows with several such entries are snapped and searched in full."""
+    j = np.argmax(raw, axis=1)
+    m = raw[np.arange(len(raw)), j]
+    near = (raw >= (m - 1.0 / _SNAP)[:, None]).sum(axis=1) > 1
+    if near.any():
+        s = np.rint(raw[near] * _SNAP)
+        j[near] = np.argmax(s == np.rint(m[near] * _SNAP)[:, None], axis=1)
+    return j, np.rint(m * _SNAP)
+
+
+def _top_unique(pn: np.ndarray, gu: np.ndarray, k: int, g_step: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Running top-k of snapped scores over gallery blocks (earlier blocks win ties: lower index)."""
+    best_s = np.full((len(pn), 0), -np.inf)
+    best_i = np.zeros((len(pn), 0), np.int64)
+    for b in range(0, len(gu), g_step):
+        raw = pn @ gu[b:b + g_step].T
+        if k == 1:
+            j, sj = _first_snapped_max(raw)
+            if b == 0:
+                best_s, best_i = sj[:, None], (j + b)[:, None]
+            else:
+                better = sj > best_s[:, 0]
+                best_s[better, 0], best_i[better, 0] = sj[better], j[better] + b
+            continue
+        s = np.rint(raw * _SNAP)  # see _SNAP
+        idx = np.broadcast_to(np.arange(b, b + s.shape[1]), s.shape)
+        best_s, best_i = _top_k_keys(np.concatenate([best_s, s], 1), np.concatenate([best_i, idx], 1), k)
+    return best_s, best_i
+
+
+def _expand_duplicates(score: np.ndarray, top_u: np.ndarray, inverse: np.ndarray, k: int) -> np.ndarray:
+    """Unique-row top-k -> gallery-row top-k. The top-k gallery rows all copy one of the top-k unique rows
+    ranked by (score, first copy), so those rows' first k copies, ranked by (score, row), hold the answer."""
+    order = np.argsort(inverse, kind="stable")
+    counts = np.bincount(inverse)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    if k == 1:
+        return order[starts[top_u]]
+    cand = np.full(top_u.shape + (k,), -1, np.int64)
+    for c in range(k):  # c-th copy of each candidate unique row (-1 when it has fewer)
+        has = counts[top_u] > c
+        cand[..., c][has] = order[starts[top_u[has]] + c]
+    score = np.repeat(score[..., None], k, axis=2).reshape(len(top_u), -1)
+    cand = cand.reshape(len(top_u), -1)
+    score = np.where(cand >= 0, score, -np.inf)
+    _, idx = _top_k_keys(score, np.where(cand >= 0, cand, np.iinfo(np.int64).max), k)
+    return idx
 
 
 def _retrieve(probe: Any, probe_labels: Any, gallery: Any, gallery_labels: Any, k: Any,

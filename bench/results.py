@@ -14,6 +14,8 @@ Sections (``--sections``, default ``shared``; ``all`` = every one; each may take
   ResNet): its ``results.md`` table;
 * ``blendface_mobileface``: the same experiment for ``encoders/contracts/mobileface.toml`` (``--epochs 6 --lr 0.01
   --head-lr 0.01``, into ``RUNS/blendface_mobileface``): the mobileface table and paired differences;
+* ``scale``: ``python -m idbench.bench.scale``: time and peak memory of every analysis phase on synthetic
+  LFW-like and VGGFace2-like embeddings at 10k, 100k and 1M faces (about an hour on a busy 2-core machine);
 * ``speed``: ``python -m idbench.bench.speed --limit 200 --sizes 200,700 --rounds 3``,
   ``python -m idbench.bench.speed_dlib_torch --repeats 5`` and ``python -m idbench.bench.speed --devices
   cpu,cuda --limit 64`` (faces/s per stage and device).
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Sequence
 
 SHARED = Path("../shared/data")
-SECTIONS = ("shared", "lfw", "decomposition", "blendface", "blendface_mobileface", "speed")
+SECTIONS = ("shared", "lfw", "decomposition", "blendface", "blendface_mobileface", "speed", "scale")
 CONTRACTS = Path(__file__).resolve().parents[1] / "encoders" / "contracts"
 THREE = ["dlib", str(CONTRACTS / "mobileface.toml"), str(CONTRACTS / "faceres.toml")]
 # figures measured outside idbench: ../shared/models/README.md (same LFW images, own pipeline); dlib's author
@@ -193,6 +195,8 @@ RUNNERS: Dict[str, Callable] = {
         _module_output(["idbench.bench.speed_dlib_torch", "--repeats", "5"]),
         "`python -m idbench.bench.speed --devices cpu,cuda --limit 64`:",
         _module_output(["idbench.bench.speed", "--devices", "cpu,cuda", "--limit", "64"])]),
+    "scale": lambda a: "**`python -m idbench.bench.scale`** (synthetic embeddings; seconds / peak MB per phase):\n\n"
+                       + _module_output(["idbench.bench.scale"]).strip("`\n"),
 }
 
 

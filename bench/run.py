@@ -99,8 +99,8 @@ def _detect_dataset(cfg, ds, encoders, cache, rank, world):
 
         from idbench.pipeline import merge_payloads, table_to_payload
 
-        parts = [None] * world
-        dist.all_gather_object(parts, table_to_payload(table))
+        parts = [None] * world if rank == 0 else None
+        dist.gather_object(table_to_payload(table), parts, dst=0)  # to rank 0 only: the others stop here
         if rank != 0:
             return None
         table = merge_payloads(parts, [str(it.path) for it in ds.items])
@@ -278,6 +278,10 @@ def _distributed(cfg: RunConfig):
 
     if cfg.device == "cuda":  # resolve_device has checked CUDA is there
         cfg.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    if cfg.device.startswith("cuda"):  # NCCL uses the current device: bind it before the first collective
+        import torch
+
+        torch.cuda.set_device(torch.device(cfg.device))
     if not dist.is_initialized():
         dist.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
     return dist.get_rank(), world

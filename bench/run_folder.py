@@ -114,7 +114,9 @@ def read_results(run_dir: os.PathLike) -> dict:
             if not isinstance(v, dict):
                 raise InputError(f"{f}: {kind} entry {n!r} is a {type(v).__name__}, expected an object")
     check_run_files(r, run_dir)
-    return r
+    from .samples import attach_samples
+
+    return attach_samples(r, Path(run_dir))  # the per-sample arrays of samples.npz (no pickles) back in place
 
 
 def protocol(results: dict) -> Dict[str, object]:

@@ -17,13 +17,14 @@ embedded in batches, all cached by content; attribute estimates are cached by co
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from idbench.cache import Cache, content_key
 from idbench.errors import IdbenchError
-from idbench.pipeline import DetectedImage, detect_stream, embed_detected, failure, lazy_item
+from idbench.pipeline import DetectedImage, detect_stream, embed_detected, failure, lazy_item, prebuild
 
 ESTIMATOR_DEFAULTS = {"pose": "pose.pnp", "expression": "expression.landmarks", "gaze": "gaze.iris"}
 ESTIMATE_VERSION = 1
@@ -48,16 +49,17 @@ class SwapBuildError(IdbenchError):
 
 
 def _guarded(load, name: str):
-    def build() -> np.ndarray:
-        try:
-            img = load()
-        except Exception as e:  # noqa: BLE001 - any failure of one swap is that item's failure, listed
-            raise SwapBuildError(f"swap failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-        if not isinstance(img, np.ndarray) or img.ndim != 3 or img.dtype != np.uint8:
-            raise SwapBuildError(f"swap failed: {name} is not an RGB uint8 image")
-        return img
+    return partial(_guarded_build, load, name)  # picklable when ``load`` is: swaps are built in workers
 
-    return build
+
+def _guarded_build(load, name: str) -> np.ndarray:
+    try:
+        img = load()
+    except Exception as e:  # noqa: BLE001 - any failure of one swap is that item's failure, listed
+        raise SwapBuildError(f"swap failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    if not isinstance(img, np.ndarray) or img.ndim != 3 or img.dtype != np.uint8:
+        raise SwapBuildError(f"swap failed: {name} is not an RGB uint8 image")
+    return img
 
 
 def swap_items(swapper, items, ctx) -> Iterator[DetectedImage]:
@@ -124,15 +126,13 @@ def _estimate_stage(items, estimators, cache) -> Iterator[DetectedImage]:
 
 def embed_swaps(swapper, items, ctx, encoders, cfg, cache, estimators=None, desc="swaps", total=None):
     """Swapper outputs -> detect once -> (estimates) -> embed with every encoder: an EmbeddingTable."""
-    stream = detect_stream(swap_items(swapper, items, ctx), cfg.detector, cache, cfg.device,
-                           batch=cfg.detect_batch)
+    stream = swap_items(swapper, items, ctx)
+    if getattr(swapper, "build_in_workers", False):
+        stream = prebuild(stream, cfg.detector, cache)
+    stream = detect_stream(stream, cfg.detector, cache, cfg.device, batch=cfg.detect_batch)
     if estimators:
         stream = _estimate_stage(stream, estimators, cache)
     return embed_detected(stream, encoders, cfg.detector, cache, cfg.progress, total=total, desc=desc)
-
-
-def M_norm(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
 def _dataset_estimate(kind, name, est, ctx, row, cache, memo):
@@ -146,17 +146,34 @@ def _dataset_estimate(kind, name, est, ctx, row, cache, memo):
     return memo[(kind, row)]
 
 
+def label_means(E: np.ndarray, labels: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The L2-normalised mean of ``E``'s rows of each ``wanted`` label (one pass over E: O(N + len(wanted)))."""
+    uniq, inv = np.unique(labels, return_inverse=True)
+    inv = inv.reshape(-1)
+    order = np.argsort(inv, kind="stable")
+    starts = np.r_[0, np.cumsum(np.bincount(inv, minlength=len(uniq)))[:-1]]
+    sums = np.add.reduceat(E[order], starts, axis=0, dtype=np.float64)  # one sum per label, in row order
+    means = sums / np.bincount(inv, minlength=len(uniq))[:, None]
+    means = (means / np.maximum(np.linalg.norm(means, axis=1), 1e-12)[:, None]).astype(E.dtype)
+    return means[np.searchsorted(uniq, wanted)]  # normalised per label first: one N x D array, not three
+
+
 def _identity_metrics(S, swaps, ctx, encoders, id_encs, M) -> Tuple[dict, dict, dict]:
     """Per-swap identity values (``id_distance``, ``id_relative``, ``id_retrieval_top1``), their directions
-    and per-sample lists; each summary number is the mean of its per-swap values."""
-    E_src_rows = {l: ctx.rows_of(l) for l in sorted(set(s.source_label for s in swaps))}
+    and per-sample lists; each summary number is the mean of its per-swap values. ID retrieval searches every
+    dataset face for a seeded, capped subset of the swaps (NaN for the others): linear in the dataset."""
+    from idbench.analysis.sampling import capped_indices
+
+    from .encoder_analysis import MAX_SWAP_PROBES
+
     tgt = np.array([s.target for s in swaps])
     src_labels = np.array([s.source_label for s in swaps])
+    probes = capped_indices(len(swaps), MAX_SWAP_PROBES, 0)
     values, directions, per = {}, {}, {}
     for n in encoders:
         e = S.embeddings[n]
         E = ctx.table.embeddings[n]
-        src_mean = np.stack([M_norm(E[E_src_rows[s]].mean(0)) for s in src_labels])
+        src_mean = label_means(E, np.asarray(ctx.labels), src_labels)
         d_src = 1 - np.einsum("ij,ij->i", e, src_mean)
         d_tgt = 1 - np.einsum("ij,ij->i", e, E[tgt])
         values[f"id_distance[{n}]"], directions[f"id_distance[{n}]"] = d_src, "lower"
@@ -165,9 +182,10 @@ def _identity_metrics(S, swaps, ctx, encoders, id_encs, M) -> Tuple[dict, dict, 
             "higher"
         per[f"id_distance[{n}]"] = d_src.tolist()
         if n in id_encs:
-            r = M.id_retrieval(e, src_labels, E, ctx.labels, k=1)
-            values[f"id_retrieval_top1[{n}]"], directions[f"id_retrieval_top1[{n}]"] = r.hits.astype(float), \
-                "higher"
+            r = M.id_retrieval(e[probes], src_labels[probes], E, ctx.labels, k=1)
+            hits = np.full(len(swaps), np.nan)
+            hits[probes] = r.hits
+            values[f"id_retrieval_top1[{n}]"], directions[f"id_retrieval_top1[{n}]"] = hits, "higher"
     return values, directions, per
 
 
@@ -179,10 +197,13 @@ ATTRIBUTE_COLUMNS = {"pose": ("pose_error", ("l2", "l2"), ("l1", "l1")),
 def _attribute_metrics(S, swaps, ctx, estimators, cache, fails, M) -> Tuple[dict, dict, dict, dict]:
     """Per-swap attribute errors (NaN where an estimate is missing), directions, per-sample lists, counts."""
     values, directions, per, counts, memo = {}, {}, {}, {}, {}
+    first_row: Dict[str, int] = {}  # a source given by label only: its first face (one pass, not one per swap)
+    for r, label in enumerate(list(ctx.labels)):
+        first_row.setdefault(str(label), r)
     for kind, (ename, est) in estimators.items():
         trios = []
         for r, sw in enumerate(swaps):
-            src_row = sw.source if sw.source is not None else int(ctx.rows_of(sw.source_label)[0])
+            src_row = sw.source if sw.source is not None else first_row[str(sw.source_label)]
             trio = (S.item(r).meta.get("est", {}).get(kind),
                     _dataset_estimate(kind, ename, est, ctx, sw.target, cache, memo),
                     _dataset_estimate(kind, ename, est, ctx, src_row, cache, memo))
@@ -268,6 +289,10 @@ def evaluate_swapper(swapper, ctx, encoders, id_encs, estimators, cfg, cache) ->
                 "source": [s.source_label for s in swaps], "unit": units, "key": _sample_keys(swaps)})
     per["values"] = {m: [None if not np.isfinite(x) else float(x) for x in v] for m, v in values.items()}
     summary["n_swaps"], directions["n_swaps"] = len(swaps), ""
+    from .encoder_analysis import MAX_SWAP_PROBES
+
+    out["id_retrieval_probes"] = {"n": min(len(swaps), MAX_SWAP_PROBES), "n_all": len(swaps),
+                                  "cap": MAX_SWAP_PROBES, "seed": 0}
     out.update({"summary": summary, "directions": directions, "intervals": intervals, "per_sample": per,
                 "n": len(swaps), "n_units": len(set(units)), "interval_unit": unit_name})
     return out

@@ -40,7 +40,21 @@ from .atomic import atomic_write as write_atomic, umask as _umask  # noqa: E402,
 
 
 class Cache:
-    def __init__(self, root: Optional[os.PathLike] = None, enabled: bool = True, read_only: bool = False):
+    def __new__(cls, root: Optional[os.PathLike] = None, enabled: bool = True, read_only: bool = False,
+                _plain: bool = False):
+        # the one-database layout where it is chosen (idbench.packed_cache: IDBENCH_CACHE_LAYOUT=sqlite)
+        if cls is Cache and enabled and not _plain:
+            from .packed_cache import PackedCache, wants_packed
+
+            if wants_packed(root):
+                return super().__new__(PackedCache)
+        return super().__new__(cls)
+
+    def __getnewargs_ex__(self):  # unpickled (in a worker) as the class it was, whatever the environment
+        return (), {"_plain": True}
+
+    def __init__(self, root: Optional[os.PathLike] = None, enabled: bool = True, read_only: bool = False,
+                 _plain: bool = False):
         self.root = Path(root) if root is not None else idbench_home() / "cache"
         self.enabled = enabled
         self.read_only = read_only  # a warm cache on a read-only mount: read, never written

@@ -33,7 +33,7 @@ from idbench.errors import IdbenchError, ImageReadError
 from idbench.faces import Face
 from idbench.face_policy import FacePolicy, apply_face_policy, resolve_policy
 from idbench.imageio import decode_image, image_key, iter_image_files, read_regular_file
-from idbench.parallel import ordered_map
+from idbench.parallel import default_workers, ordered_map
 from idbench.recipe_face import encoder_crop
 from idbench.weights import cached_sha256
 
@@ -339,6 +339,54 @@ def detect_paths(paths: Sequence, detector: str = "auto", cache: Optional[Cache]
     for item in stream:
         yield item if item.error or item.faces else detect_item(item, detector, cache, device, all_faces, policy,
                                                                 slice(1, None))
+
+
+PREBUILD_WINDOW = 4  # built images in flight per worker (a swap of a video frame is a few MB)
+
+
+def _build_or_none(load: Callable[[], np.ndarray]) -> Optional[np.ndarray]:
+    """A lazy item's image built in a worker; None when building fails (the caller builds it again and
+    gets the error where it is listed)."""
+    try:
+        return load()
+    except Exception:  # noqa: BLE001 - re-raised by the caller's own build of the same item
+        return None
+
+
+def _picklable(obj) -> bool:
+    import pickle
+
+    try:
+        pickle.dumps(obj)
+    except Exception:  # noqa: BLE001 - closures, locks, models that do not cross processes
+        return False
+    return True
+
+
+def prebuild(items: Iterable[DetectedImage], detector: str, cache: Optional[Cache] = None) -> Iterator[DetectedImage]:
+    """Lazy items (swaps) whose faces are not cached yet, built in worker processes (:mod:`idbench.parallel`)
+    ahead of the detect stage; the same items, in order. Items whose faces are cached stay lazy (a warm
+    run builds nothing), and so does everything when the builders do not pickle (e.g. a learned swapper
+    holding a network): then the detect stage builds them here, one at a time, as before."""
+    items = list(items)
+    cache = cache if cache is not None else Cache(enabled=False)
+    counts = (cache.hits, cache.misses, cache.corrupt)  # a look ahead, not a use: the counters stay
+    todo = [i for i, it in enumerate(items) if it._load is not None and it._image is None and not it.error
+            and cache.get_json("faces", _faces_key(it, detector)) is None]
+    cache.hits, cache.misses, cache.corrupt = counts
+    if len(todo) < 2 or not _picklable(items[todo[0]]._load):
+        yield from items
+        return
+    built = ordered_map(_build_or_none, [items[i]._load for i in todo], window=PREBUILD_WINDOW * default_workers())
+    nxt = 0
+    for i, item in enumerate(items):
+        if nxt < len(todo) and todo[nxt] == i:
+            nxt += 1
+            image = next(built)
+            if image is not None:
+                item._image = image
+        yield item
+        items[i] = None  # hold each built image only until its turn
 
 
 def detect_file(path, detector: str = "auto", all_faces: bool = False, cache: Optional[Cache] = None,

@@ -17,6 +17,7 @@ Masks are float32 H x W with values 0/1.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
@@ -85,6 +86,14 @@ def check_region(name: str) -> str:
     raise InputError(f"unknown face region {name!r}: use {', '.join(REGIONS)}")
 
 
+def _inner_of_image(image: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    return inner_mask(lm, image.shape[:2])
+
+
+def _face_of_image(image: np.ndarray, lm: np.ndarray, brow_raise: float = BROW_RAISE) -> np.ndarray:
+    return face_mask(lm, image.shape[:2], brow_raise)
+
+
 def region_mask_fn(region: Union[str, MaskFn, None] = "face", device: str = "cpu",
                    brow_raise: float = BROW_RAISE) -> MaskFn:
     """A mask function ``(image, landmarks68) -> H x W`` for a region name (or a callable, returned as is)."""
@@ -92,9 +101,9 @@ def region_mask_fn(region: Union[str, MaskFn, None] = "face", device: str = "cpu
         return region
     name = check_region("face" if region is None else region)
     if name == "inner":
-        return lambda image, lm: inner_mask(lm, image.shape[:2])
+        return _inner_of_image
     if name == "face":
-        return lambda image, lm: face_mask(lm, image.shape[:2], brow_raise)
+        return partial(_face_of_image, brow_raise=brow_raise)  # picklable: swaps are built in worker processes
     from idbench.swapper.parsing import ParsingMask  # torch only when asked for
 
     return ParsingMask(name.split(":", 1)[1], device=device)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -122,6 +123,8 @@ class Swapper(ABC):
     """Plan swaps over a run's dataset, then yield their outputs (see the module docstring)."""
 
     name: str = "swapper"
+    # a recipe without models or state (the pseudo-swaps): its uncached swaps are built in worker processes
+    build_in_workers: bool = False
 
     def params(self) -> Dict[str, object]:
         """The parameters that change the swaps (recorded in ``results["swappers"][name]["params"]``)."""
@@ -170,12 +173,28 @@ def plan_partners(faces: Sequence, identities: Sequence, partner: str = "nearest
         out[okarr] = np.where(p >= 0, okarr[np.maximum(p, 0)], -1)
         dist[okarr] = d
         return out, dist
-    rng = np.random.default_rng(seed)
-    for j, i in enumerate(ok):
-        others = np.flatnonzero(ids != ids[j])
-        if len(others):
-            out[i] = okarr[int(rng.choice(others))]
+    other = random_other(ids, seed)
+    out[okarr] = np.where(other >= 0, okarr[np.maximum(other, 0)], -1)
     return out, dist
+
+
+def random_other(ids: np.ndarray, seed: int = 0) -> np.ndarray:
+    """For each row j, the row ``default_rng(seed).choice(rows not of ids[j])`` drawn in row order (the u-th
+    such row is found by a search over ids[j]'s sorted rows: O(N log N), no N x N comparison); -1 where none."""
+    rng = np.random.default_rng(seed)
+    _, inv, counts = np.unique(ids, return_inverse=True, return_counts=True)
+    inv = inv.reshape(-1)
+    order = np.argsort(inv, kind="stable")
+    start = np.r_[0, np.cumsum(counts)]
+    d = order - (np.arange(len(ids)) - start[inv[order]])  # r_b - b over each identity's rows: non-decreasing
+    key = inv[order] * (2 * len(ids) + 1) + d
+    out = np.full(len(ids), -1, np.int64)
+    for j in range(len(ids)):
+        pool = len(ids) - counts[inv[j]]
+        if pool:
+            u = int(rng.integers(0, pool))  # = rng.choice(others): the same draw
+            out[j] = u + np.searchsorted(key, inv[j] * (2 * len(ids) + 1) + u, side="right") - start[inv[j]]
+    return out
 
 
 class PairSwapper(Swapper):
@@ -231,10 +250,7 @@ class PairSwapper(Swapper):
             s_face, t_face = t.faces[it.source], t.faces[it.target]
             key = content_key("swap", SWAP_VERSION, self.name, params, s_item.key, t_item.key,
                               s_face.to_dict(), t_face.to_dict())
-
-            def load(s_item=s_item, t_item=t_item, s_face=s_face, t_face=t_face):
-                return self.swap(s_item.image, s_face, t_item.image, t_face).image
-
+            load = partial(_swap_image, self, s_item, s_face, t_item, t_face)  # picklable: built in workers
             yield SwapOutput(it, key, load, {"swapper": self.name, "source_path": t.paths[it.source],
                                              "target_path": t.paths[it.target], **params})
 
@@ -320,6 +336,11 @@ class _Wrapped(PairSwapper):
     def params(self) -> Dict[str, object]:
         own = getattr(self.obj, "params", None)
         return {**super().params(), **(own() if callable(own) else {})}
+
+
+def _swap_image(swapper: "PairSwapper", s_item, s_face, t_item, t_face) -> np.ndarray:
+    """One pair's swapped image (items read their file again where they arrive without pixels)."""
+    return swapper.swap(s_item.image, s_face, t_item.image, t_face).image
 
 
 def _stem(path: str) -> str:

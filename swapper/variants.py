@@ -228,6 +228,10 @@ class VariantSwapper(PairSwapper):
         super().__init__(partner, k, seed)
         self.variant, self.region, self.name = variant, region, f"variant:{variant}"
 
+    @property
+    def build_in_workers(self) -> bool:  # a parsing network stays in the calling process
+        return not (self.region or "").startswith("parsing:")
+
     def params(self) -> Dict[str, object]:
         return {**super().params(), "variant": self.variant, "region": self.region or "default"}
 

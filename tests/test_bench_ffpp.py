@@ -135,7 +135,9 @@ def test_ffpp_learned_swappers_end_to_end(ffpp_root, learned_home, tmp_path):
             "--cache-dir", str(tmp_path / "cache"), "--n-boot", "50", "--saliency-faces", "0"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
-    res = json.loads((out / "results.json").read_text())
+    from idbench.bench.samples import load_results
+
+    res = load_results(out)  # results.json with its samples.npz
     split = json.loads((ffpp_root / "splits" / "test.json").read_text())
     want = {f"{t}_{s}" for a, b in split[:2] for t, s in ((a, b), (b, a))}  # 004/005 have no face: listed
     for name in LEARNED:

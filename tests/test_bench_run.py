@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from idbench.bench.samples import load_results
 from idbench.bench.cli import app
 
 REQUIRED_ENCODER_KEYS = {"n_faces", "n_identities", "bias", "scores", "verification", "retrieval"}
@@ -33,7 +34,7 @@ def test_outputs_schema(sample_run):
     for col in ("positive_mean", "swapped_mean", "negative_mean", "bias_mean_gap", "bias_auc", "verification_auc",
                 "eer", "retrieval_top1"):
         assert dlib[col] != "", col
-    res = json.loads((out / "results.json").read_text())
+    res = load_results(out)  # results.json with its samples.npz
     enc = res["encoders"]["dlib"]
     assert REQUIRED_ENCODER_KEYS <= set(enc)
     b = enc["bias"]

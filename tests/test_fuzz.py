@@ -21,6 +21,8 @@ from typing import Dict, List, Tuple
 import numpy as np
 import pytest
 
+from idbench.bench.samples import load_results
+
 SEEDS = [0]  # more: IDBENCH_FUZZ_SEEDS=0,1,2
 if os.environ.get("IDBENCH_FUZZ_SEEDS"):
     SEEDS = [int(s) for s in os.environ["IDBENCH_FUZZ_SEEDS"].split(",")]
@@ -160,8 +162,8 @@ def test_run_on_hostile_dataset_equals_run_on_valid_subset(hostile_sets, seed):
               "--k-partners", "5", "--seed", str(seed)]
     _invoke(["run", *common, "--root", str(root), "--out", str(d / "run-mixed"), "--cache-dir", str(d / "cache-a")])
     _invoke(["run", *common, "--root", str(clean), "--out", str(d / "run-clean"), "--cache-dir", str(d / "cache-c")])
-    mixed = json.loads((d / "run-mixed" / "results.json").read_text())
-    alone = json.loads((d / "run-clean" / "results.json").read_text())
+    mixed = load_results(d / "run-mixed")
+    alone = load_results(d / "run-clean")
     assert _numbers(mixed) == _numbers(alone)
     ds = mixed["dataset"]
     listed = {str(Path(r["item"]).relative_to(root)) for r in ds["ignored"]} | {

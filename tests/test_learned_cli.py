@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from idbench.bench.samples import load_results
 from idbench.bench.cli import app
 
 pytest.importorskip("torch")
@@ -86,7 +87,7 @@ def test_bench_run_on_a_folder_side_by_side_with_blend(folder, learned_home, tmp
             "--saliency-faces", "0", "--n-boot", "50", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
-    res = json.loads((out / "results.json").read_text())
+    res = load_results(out)  # results.json with its samples.npz
     blend = res["swappers"]["blend"]
     n_faces = res["dataset"]["n_faces"]
     assert n_faces == 8 and blend["n_planned"] == 8

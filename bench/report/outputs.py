@@ -48,8 +48,11 @@ def write_outputs(results: dict, out_dir: Path, formats: Sequence[str] = FORMATS
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    from idbench.bench.samples import write_samples
+
     results = relative_paths(stamp(copy.deepcopy(results)), out_dir)  # the caller's dict keeps its paths
-    text = json.dumps(_clean(results), indent=1, default=_json_default, allow_nan=False)
+    # per-sample lists go to samples.npz beside it: results.json keeps the summaries, small at any N
+    text = json.dumps(_clean(write_samples(results, out_dir)), indent=1, default=_json_default, allow_nan=False)
     atomic_write(out_dir / "results.json", text)
     write_leaderboard(results, out_dir / "leaderboard.csv")
     if "md" in formats:

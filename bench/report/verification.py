@@ -132,7 +132,22 @@ def verification_section(results: dict) -> Optional[str]:
     limit = (f"<p class='small'>The smallest non-zero FAR measurable with {min(v for v in n_imp.values() if v)} "
              f"impostor pairs is {lowest:.1e}; the curves start there.</p>" if lowest else "")
     fig = figure_html(roc_det_figure(results, names), "plot-verification")
-    return fig + limit + warn + verification_table(results, names) + f"<p class='small'>Rows: {note}.</p>"
+    return (fig + limit + warn + verification_table(results, names) + f"<p class='small'>Rows: {note}.</p>"
+            + sampling_note(results["encoders"][names[0]]))
+
+
+def sampling_note(enc: dict) -> str:
+    """How the verification pairs and the retrieval probes were chosen (seeded caps, exact below them)."""
+    s, r = enc.get("verification", {}).get("pair_sampling"), enc.get("retrieval") or {}
+    parts = []
+    if s:
+        g, i = s["genuine"], s["impostor"]
+        parts.append(f"{g['n']:,} of {g['n_all']:,} same-identity pairs (caps {g['cap_per_identity']:,} per "
+                     f"identity, {g['cap']:,} in all) and {i['n']:,} of {i['n_all']:,} different-identity pairs "
+                     f"(cap {i['cap']:,}), seed {s['seed']}")
+    if r.get("n_probes_all", 0) > r.get("n_probes", 0):
+        parts.append(f"ID retrieval on {r['n_probes']:,} of {r['n_probes_all']:,} probes (seeded cap)")
+    return f"<p class='small'>Sampled: {'; '.join(parts)}.</p>" if parts else ""
 
 
 def retrieval_section(results: dict) -> Optional[str]:
