@@ -204,3 +204,23 @@ def test_bias_densities_each_encoder_on_its_own_range_as_outlines(results):
             edges = np.unique(x)
             dens, _ = np.histogram(enc["scores"][g], bins=edges, density=True)  # by hand, numpy
             assert np.allclose(y[1:-1:2], dens) and np.allclose(y[2:-1:2], dens)
+
+
+def test_merging_runs_keeps_one_row_per_encoder_and_dataset(results, tmp_path):
+    import copy
+
+    from idbench.bench.report import merge_results
+
+    a, b = tmp_path / "a" / "run", tmp_path / "b" / "run"  # two runs whose folders share a name
+    results = copy.deepcopy(results)
+    for e in results["encoders"].values():
+        e.pop("saliency")  # its maps live outside these run folders
+    write_outputs(results, a)
+    other = copy.deepcopy(results)
+    other["encoders"]["enc_blurry"]["bias"]["relative_gap"] += 0.1  # another seed or model: other numbers
+    write_outputs(other, b)
+    merged = merge_results([a, b])
+    assert sorted(merged["encoders"]) == ["b/run/enc_blurry", "enc_blurry", "enc_sharp"]  # enc_sharp once
+    assert any("enc_sharp: also in run b/run with the same numbers" in n for n in merged["dataset"]["notes"])
+    assert any("shown as its own row b/run/enc_blurry" in n for n in merged["dataset"]["notes"])
+    assert sorted(merged["swappers"]) == ["swap_a", "swap_b"]

@@ -70,6 +70,17 @@ def output_files(out_dir: Path, formats: Sequence[str] = FORMATS) -> list:
     return [Path(out_dir) / f for f in ["leaderboard.csv", "results.json"] + [names[k] for k in formats]]
 
 
+def _same_numbers(kind: str, name: str, a: dict, b: dict) -> bool:
+    """Whether two runs' entries of one encoder or swapper give the same leaderboard numbers (a baseline run
+    again beside new models): merged, they are one row."""
+    from .tables import leaderboard_rows
+
+    rows = [leaderboard_rows({kind: {name: e}})[1][1] for e in (a, b)]
+    keys = set(rows[0]) | set(rows[1])
+    return all(rows[0].get(k) == rows[1].get(k) or (isinstance(rows[0].get(k), float) and isinstance(
+        rows[1].get(k), float) and math.isclose(rows[0][k], rows[1][k], rel_tol=1e-9, abs_tol=1e-12)) for k in keys)
+
+
 def merge_results(dirs: Sequence[Path], out: Optional[Path] = None) -> dict:
     """Merge results.json of several runs of one dataset and protocol (others are refused with one line);
     names get the run's label as prefix when they clash (runs whose folders share a name stay distinct);
@@ -87,7 +98,14 @@ def merge_results(dirs: Sequence[Path], out: Optional[Path] = None) -> dict:
             import_files(r, d, out, label)
         for kind in ("encoders", "swappers"):
             for n, v in r.get(kind, {}).items():
-                merged[kind][unique_key(n, label, merged[kind])] = v
+                if n in merged[kind] and _same_numbers(kind, n, merged[kind][n], v):  # one row per (name, dataset)
+                    merged["dataset"]["notes"].append(f"{n}: also in run {label} with the same numbers (one row)")
+                    continue
+                key = unique_key(n, label, merged[kind])
+                if key != n:
+                    merged["dataset"]["notes"].append(f"{n}: run {label} gives other numbers (another model, seed "
+                                                      f"or weights?): shown as its own row {key}")
+                merged[kind][key] = v
         ds = r.get("dataset") or {}
         descs.append(f"{label}: {ds.get('description', '')}")
         merged["dataset"]["notes"] += [f"{label}: {n}" for n in ds.get("notes") or []]
