@@ -107,3 +107,16 @@ def test_bench_swap_on_videos_round_trips_through_results(clip, tmp_path, monkey
     assert named["failures"] == [] and direct["summary"]["n_swaps"] >= 8
     assert named["summary"] == pytest.approx(direct["summary"], abs=1e-6)
     assert direct["interval_unit"] == "target video x source video" and direct["n_units"] == 2
+
+
+def test_workers_are_spawned_while_other_threads_run():
+    """A process with a live native thread (here a Python one, sleeping) never forks its workers."""
+    import subprocess
+    import sys
+
+    code = ("import threading, time\nthreading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+            "from idbench.parallel import _context, ordered_map\n"
+            "print(_context().get_start_method(), list(ordered_map(abs, [-1, -2], workers=2)))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert r.stdout.split()[0] == "spawn" and "[1, 2]" in r.stdout
