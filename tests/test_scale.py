@@ -401,3 +401,13 @@ def test_normalise_landmarks_in_blocks_equals_the_formula():
     want = c / np.maximum(np.sqrt((c ** 2).sum(axis=2).mean(axis=1)), 1e-12)[:, None, None]
     np.testing.assert_array_equal(normalise_landmarks(p), want)  # bit for bit: partners cannot change
     np.testing.assert_array_equal(p, before)  # the input is left alone
+
+
+def test_a_tiny_run_gets_as_many_accuracy_folds_as_pairs():
+    """Two identities of two faces: 6 verification pairs, so 6 folds (10 would be an error), stated."""
+    from idbench.bench.encoder_analysis import analyse
+
+    emb = np.eye(4, 8)  # orthogonal faces: every pair scores 0
+    ver = analyse(emb, ["a", "a", "b", "b"], None, None)["verification"]
+    assert ver["n_pairs"] == 6 and ver["accuracy_folds"] == 6
+    assert 0 <= ver["accuracy_mean"] <= 1
