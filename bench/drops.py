@@ -18,6 +18,8 @@ import re
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
+from idbench.escape import shown
+
 FIRST = 3  # item names shown per reason
 _VARIABLE = re.compile(r"'[^']*'|\"[^\"]*\"|\d+(?:\.\d+)?")
 _SUGGEST = re.compile(r"did you mean [^;]*\?", re.I)
@@ -53,12 +55,12 @@ def summary_lines(failures: Sequence[dict], where: str, first: int = FIRST) -> L
         return [f"dropped or unmatched: none ({where} is empty)"]
     lines = [f"dropped or unmatched: {len(failures)} items ({where})"]
     for stage, groups in by_stage(failures).items():
-        lines.append(f"  [{stage}] {sum(len(v) for v in groups.values())}")
+        lines.append(f"  [{shown(stage)}] {sum(len(v) for v in groups.values())}")
         for pattern, items in groups.items():
-            lines.append(f"    {len(items)} x {pattern}")
-            for f in items[:first]:
+            lines.append(f"    {len(items)} x {shown(pattern)}")
+            for f in items[:first]:  # names are data: undecodable bytes and control characters shown as \xNN
                 hint = _SUGGEST.search(str(f.get("reason", "")))
-                lines.append(f"      {short_name(f.get('item', ''))}" + (f": {hint.group(0)}" if hint else ""))
+                lines.append(f"      {shown(short_name(f.get('item', '')))}" + (f": {shown(hint.group(0))}" if hint else ""))
             if len(items) > first:
                 lines.append(f"      ... and {len(items) - first} more")
     return lines

@@ -46,26 +46,30 @@ class ManifestRow:
 
 
 def write_manifest(path: os.PathLike, rows: Iterable[Dict[str, object]]) -> None:
-    """Write rows (dicts with any of :data:`MANIFEST_COLUMNS`; missing ones empty). Names are data: a name that
-    starts like a spreadsheet formula gets the ``'`` guard (removed again by :func:`read_manifest`), undecodable
-    bytes of file names are kept (surrogate escapes), so the manifest reads back to the same paths."""
-    from idbench.escape import csv_cell
+    """Write rows (dicts with any of :data:`MANIFEST_COLUMNS`; missing ones empty). Names are data, written
+    losslessly as UTF-8 text: control characters and undecodable file-name bytes as escapes
+    (:func:`idbench.escape.field`), a name that starts like a spreadsheet formula with the ``'`` guard; both are
+    undone by :func:`read_manifest`, so the manifest reads back to the very same paths."""
+    from idbench.escape import csv_cell, field
 
-    with open(path, "w", newline="", errors="surrogateescape") as f:
+    with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
         w.writeheader()
         for r in rows:
-            w.writerow({c: "" if r.get(c) is None else csv_cell(r.get(c), keep_bytes=True) for c in MANIFEST_COLUMNS})
+            w.writerow({c: "" if r.get(c) is None else csv_cell(field(r[c]) if isinstance(r[c], str) else r[c])
+                        for c in MANIFEST_COLUMNS})
 
 
 def read_manifest(path: os.PathLike) -> List[ManifestRow]:
     """Every row of a manifest (legacy ``source,target,result`` columns mapped onto the schema)."""
-    from idbench.escape import csv_uncell
+    from idbench.escape import csv_uncell, unfield
 
     out = []
-    with open(path, newline="", errors="surrogateescape") as f:
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
         for n, rec in enumerate(csv.DictReader(f), start=2):
-            rec = {LEGACY.get(k, k): csv_uncell((v or "").strip()) for k, v in rec.items() if k}
+            ours = "output_path" in rec  # written by write_manifest: its escapes are undone (a legacy one is as is)
+            rec = {LEGACY.get(k, k): unfield(csv_uncell((v or "").strip())) if ours else (v or "").strip()
+                   for k, v in rec.items() if k}
             fr = rec.get("frame", "")
             out.append(ManifestRow(f"{path}:{n}", rec.get("output_path", ""), rec.get("source_path", ""),
                                    rec.get("target_path", ""), rec.get("source_identity", ""),

@@ -152,7 +152,7 @@ def test_batch_size_and_where_detection_runs():
 @pytest.mark.parametrize("args, message", [
     (["--device", "cuda"], "CUDA is not available here"),
     (["--device", "gpu"], "--device takes cpu, cuda, cuda:N or auto"),
-    (["--detect-batch", "0"], "--detect-batch takes a positive number"),
+    (["--detect-batch", "0"], "--detect-batch 0: must be an integer in 1..4096"),
 ])
 def test_embed_refuses_a_device_it_cannot_use(args, message, shared_faces, tmp_path):
     photo = str(sorted(shared_faces.glob("*/*.jpg"))[0])

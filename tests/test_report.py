@@ -310,8 +310,8 @@ def test_swap_table_grouped_with_units_and_charts_only_for_several(run_dir, tmp_
     assert "<td>share</td><td>↑ higher</td>" in rows["id_relative[enc_sharp]"]
     assert "<td>inter-ocular distances</td>" in rows["expression_l2[expression.landmarks]"]
     # best by hand: swap_a (first column) has the clearly smaller id distance; the pose errors' intervals overlap
-    assert rows["id_distance[enc_sharp]"].endswith('<td class="best">0.300</td><td>0.450</td></tr>')
-    assert rows["pose_l1[pose.pnp]"].endswith('<td>4.00</td><td>2.50</td></tr>')
+    assert rows["id_distance[enc_sharp]"].endswith('<td class="best">0.300 ± 0.050</td><td>0.450 ± 0.050</td></tr>')
+    assert rows["pose_l1[pose.pnp]"].endswith('<td>4.00 ± 1.00</td><td>2.50 ± 1.00</td></tr>')
     assert "pose_n[pose.pnp]" not in rows and rows["swaps evaluated"].endswith("<td>40</td><td>40</td></tr>")
     one = dict(res, swappers={"swap_a": res["swappers"]["swap_a"]})
     single = render_report(one, d, sections=["swaps"])

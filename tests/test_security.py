@@ -356,6 +356,11 @@ def test_runs_with_the_same_folder_name_stay_distinct(small_run, tmp_path):
     import json
 
     runs = [_copy_run(small_run, tmp_path / k / "x") for k in ("a", "b", "c")]
+    for k, run in enumerate(runs[1:], start=1):  # other numbers (another seed): a row per run, not one
+        r = json.loads((run / "results.json").read_text())
+        for e in r["encoders"].values():
+            e["bias"]["relative_gap"] += 0.01 * k
+        (run / "results.json").write_text(json.dumps(r))
     p = _bench("report", *runs, "--out", tmp_path / "merged")
     assert p.returncode == 0, p.stderr[-1500:]
     merged = json.loads((tmp_path / "merged" / "results.json").read_text())
@@ -387,8 +392,9 @@ def test_full_disk_mid_write_keeps_the_old_results(small_run, tmp_path, monkeypa
     monkeypatch.setattr(os, "fsync", full)  # the data went into the page cache, the disk refuses it
     with pytest.raises(StorageError) as e:
         write_outputs(make_results(tmp_path / "new"), run)
-    msg = str(e.value)
-    assert "\n" not in msg and str(run / "results.json") in msg and "disk full" in msg
+    msg = str(e.value)  # samples.npz is written first, results.json (which names it) last
+    assert "\n" not in msg and "disk full" in msg
+    assert str(run / "samples.npz") in msg or str(run / "results.json") in msg
     assert (run / "results.json").read_bytes() == before and json.loads(before)
     assert not [p for p in run.iterdir() if p.name.startswith(".tmp-")]
 
@@ -784,14 +790,16 @@ def test_hostile_file_and_folder_names_through_bench_run_and_embed(shared_faces,
     assert any(s[0].endswith("bad\udcffname\tx.jpg") for s in skipped), skipped
 
 
-def test_the_same_run_given_three_times_keeps_three_entries(small_run, tmp_path):
+def test_the_same_run_given_three_times_is_one_row_per_encoder_with_a_note(small_run, tmp_path):
     import json
 
     p = _bench("report", small_run, small_run, small_run, "--out", tmp_path / "m")
     assert p.returncode == 0, p.stderr[-1500:]
-    names = list(json.loads((tmp_path / "m" / "results.json").read_text())["encoders"])
-    n_enc = len(json.loads((small_run / "results.json").read_text())["encoders"])
-    assert len(names) == 3 * n_enc and len(set(names)) == len(names)
+    merged = json.loads((tmp_path / "m" / "results.json").read_text())
+    original = list(json.loads((small_run / "results.json").read_text())["encoders"])
+    assert list(merged["encoders"]) == original  # the same numbers: one row each, nothing lost
+    notes = merged["dataset"]["notes"]
+    assert all(sum(n.startswith(f"{e}: also in run") for n in notes) == 2 for e in original)
 
 
 def test_non_utf8_file_names_through_bench_estimate_and_swap(shared_faces, tmp_path):
@@ -813,5 +821,9 @@ def test_non_utf8_file_names_through_bench_estimate_and_swap(shared_faces, tmp_p
     p = _bench("swap", "--swapper", "blend", "--detector", "dlib-hog", "--out", tmp_path / "sw",
                tmp_path / "in" / "ariel_sharon", tmp_path / "in" / "ben_affleck")
     assert p.returncode == 0, p.stderr[-1500:]
-    text = (tmp_path / "sw" / "manifest.csv").read_text(encoding="utf-8")
-    assert "bad\\xffname.jpg" in text
+    text = (tmp_path / "sw" / "manifest.csv").read_text(encoding="utf-8")  # UTF-8 text, the byte escaped
+    assert "bad\\udcffname.jpg" in text
+    from idbench.swapper.manifest import read_manifest
+
+    back = {p for r in read_manifest(tmp_path / "sw" / "manifest.csv") for p in (r.source_path, r.target_path)}
+    assert os.fsdecode(os.fsencode(first.parent) + b"/bad\xffname.jpg") in back  # read back losslessly

@@ -162,7 +162,9 @@ def test_collapsed_encoder_is_flagged_and_never_best(small_folder, tmp_path, mon
                                  "--saliency-faces", "0", "--n-boot", "50", "--k-partners", "20",
                                  "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
     assert r.exit_code == 0, r.output
-    res = json.loads((out / "results.json").read_text())
+    from idbench.bench.samples import load_results
+
+    res = load_results(out)  # results.json with its samples.npz (the per-pair scores)
     col, dl = res["encoders"]["collapsed"], res["encoders"]["dlib"]
     scores = np.array(col["verification"]["pair_scores"])
     labels = np.array(col["verification"]["pair_labels"])
@@ -173,11 +175,16 @@ def test_collapsed_encoder_is_flagged_and_never_best(small_folder, tmp_path, mon
     assert any(w.startswith("collapsed: degenerate encoder") for w in warnings(res))
     t = table_cells(res, "encoder")
     assert not any(t["cells"]["collapsed", c][2] for _, cs in t["groups"] for c in cs)
-    # without the flag its tiny bias gap would have been bold: the flag is what keeps it from being best
-    unflagged = json.loads(json.dumps(res))
-    del unflagged["encoders"]["collapsed"]["degenerate"]
-    t2 = table_cells(unflagged, "encoder")
-    assert any(t2["cells"]["collapsed", c][2] for _, cs in t2["groups"] for c in cs)
+    # the flag is what keeps it from being best: the same rows and intervals, with and without it
+    from idbench.bench.report.tables import best_rows
+
+    stub = {"encoders": {"collapsed": {"bias": {"relative_gap_ci": [0.01, 0.02]}},
+                         "dlib": {"bias": {"relative_gap_ci": [0.10, 0.20]}}}}
+    rows = [{"name": "collapsed", "bias_relative_gap": 0.015, "degenerate": col["degenerate"]},
+            {"name": "dlib", "bias_relative_gap": 0.15}]
+    assert best_rows(stub, "encoder", rows, "bias_relative_gap", "lower") == set()
+    rows[0].pop("degenerate")
+    assert best_rows(stub, "encoder", rows, "bias_relative_gap", "lower") == {"collapsed"}
     assert "**" not in "".join(line for line in leaderboard_markdown(res).splitlines() if "collapsed" in line)
 
 
