@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
-__all__ = ["Metric", "MetricInfo", "METRICS", "column_metric", "split_column", "metric_direction"]
+__all__ = ["Metric", "MetricInfo", "METRICS", "column_metric", "split_column", "metric_direction", "register_metric"]
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,18 @@ METRICS: List[Metric] = [
 
 _BY_NAME: Dict[str, Metric] = {m.name: m for m in METRICS}
 _FAR = re.compile(r"^(tar_at_far)_(.+)$")
+
+
+def register_metric(metric: Metric) -> Metric:
+    """Add ``metric`` to the catalogue (a plugin's or an analysis step's new column). Registering the same entry
+    again is a no-op; a different entry under a taken name raises ``ValueError``."""
+    old = _BY_NAME.get(metric.name)
+    if old is not None and old != metric:
+        raise ValueError(f"metric '{metric.name}' is already catalogued with other metadata")
+    if old is None:
+        METRICS.append(metric)
+        _BY_NAME[metric.name] = metric
+    return metric
 
 
 def split_column(column: str) -> Tuple[str, str]:
