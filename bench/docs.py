@@ -94,10 +94,10 @@ def _encoders() -> str:
     def row(n):
         s = get_spec(n)
         norm = f"({','.join(f'{v:g}' for v in s.mean)}) / ({','.join(f'{v:g}' for v in s.std)})"
-        return (f"`{n}`", s.backend, f"{s.input_size[0]}x{s.input_size[1]}", s.alignment, s.colour, norm,
+        return (f"`{n}`", _field(s, "description"), s.backend, f"{s.input_size[0]}x{s.input_size[1]}", s.alignment, s.colour, norm,
                 s.embedding_size, "yes" if s.l2_normalised else "no", _weights(s), _field(s, "licence"),
                 _field(s, "paper"))
-    return _table(("encoder", "backend", "input", "alignment", "colour", "normalisation (x - mean) / std", "dim",
+    return _table(("encoder", "description", "backend", "input", "alignment", "colour", "normalisation (x - mean) / std", "dim",
                    "unit-norm output", "weight files (where looked for; from)", "licence", "paper"),
                   [row(n) for n in _own(ENCODERS)])
 
