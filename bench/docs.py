@@ -5,7 +5,7 @@ rewritten from its source of truth, so no table can drift from the code:
 
 * ``metrics-encoder``, ``metrics-swap``, ``metrics-count``: the metric catalogue (:data:`idbench.analysis.METRICS`:
   name, direction, unit, group, formula, reference, function);
-* ``encoders``, ``detectors``, ``estimators``, ``swappers``, ``datasets``: each registry's specs (description,
+* ``encoders``, ``encoder-families`` (default tags), ``detectors``, ``estimators``, ``swappers``, ``datasets``: each registry's specs (description,
   weight files and where they are looked for, licence, paper), through the public registries.
 
 Only idbench's own entries are listed (a factory defined in an ``idbench`` module), so a plugin installed on one
@@ -102,6 +102,13 @@ def _encoders() -> str:
                   [row(n) for n in _own(ENCODERS)])
 
 
+def _families() -> str:
+    from idbench.encoders.registry import ENCODERS
+
+    defaults = getattr(ENCODERS, "defaults", dict)()
+    return _table(("family", "stands for"), [(f"`{f}`", f"`{n}`") for f, n in sorted(defaults.items())])
+
+
 def _detectors() -> str:
     from idbench.detectors import DETECTORS
 
@@ -153,6 +160,7 @@ BLOCKS: Dict[str, Callable[[], str]] = {
     "metrics-swap": lambda: _metrics_table("swap", False),
     "metrics-count": lambda: _metrics_table("swap", True),
     "encoders": _encoders,
+    "encoder-families": _families,
     "detectors": _detectors,
     "estimators": _estimators,
     "swappers": _swappers,
