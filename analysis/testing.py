@@ -59,6 +59,9 @@ def check_metric(metric: Metric, case: MetricCase, seeds: Iterable[int] = range(
     """Compare ``metric``'s catalogued function with ``case.reference`` on each seed; returns the mismatches
     (one line each, empty when the metric agrees everywhere)."""
     problems: List[str] = []
+    if metric.direction not in ("higher", "lower", "") or metric.kind not in ("encoder", "swap"):
+        problems.append(f"{metric.name}: direction must be higher, lower or '' and kind encoder or swap, got "
+                        f"{metric.direction!r}, {metric.kind!r}")
     if metric.direction == "" and (metric.unit != "count" or metric.precision != 0):
         problems.append(f"{metric.name}: direction '' is for counts (unit 'count', precision 0)")
     try:

@@ -205,3 +205,5 @@ def test_a_wrong_function_or_reference_is_caught():
     assert len(problems) == 1 and "pose_l1: seed 0: pose_error gives" in problems[0]
     no_fn = Metric(**{**entry.__dict__, "function": "no_such_function"})
     assert "no_such_function" in check_metric(no_fn, CASES["pose_l1"])[0]
+    sideways = Metric(**{**entry.__dict__, "direction": "smaller"})
+    assert "direction must be higher, lower or ''" in check_metric(sideways, CASES["pose_l1"], seeds=[0])[0]
