@@ -54,7 +54,7 @@ def test_wheel_maps_folders_onto_idbench(tmp_path):
     # nothing leaks out under the bare folder names that collide with PyPI packages
     assert not any(n.split("/")[0] in {"bench", "analysis", "encoders", "swapper", "core", "tests"} for n in names)
     ep = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "bench = idbench.bench._entry:main" in zipfile.ZipFile(wheel).read(ep).decode()
+    assert "bench = idbench.bench.cli.entry:main" in zipfile.ZipFile(wheel).read(ep).decode()
 
 
 def test_console_script_runs():

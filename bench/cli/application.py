@@ -452,13 +452,13 @@ def report_cmd(dirs: List[Path] = typer.Argument(..., help="run folders holding 
     typer.echo("wrote " + ", ".join(str(p) for p in written))
 
 
-from idbench.bench import train_cli as _train_cli; _train_cli.register(app)
+from idbench.bench.cli import train as _train_cli; _train_cli.register(app)  # noqa: E402,E702
 
 
-from idbench.bench import swap_cli as _swap_cli; _swap_cli.register(app)  # noqa: E402,E702
+from idbench.bench import swap_folder as _swap_cli; _swap_cli.register(app)  # noqa: E402,E702
 
 
-from idbench.bench import analysis_cli as _analysis_cli; _analysis_cli.register(app)  # noqa: E402,E702
+from idbench.bench import per_face as _analysis_cli; _analysis_cli.register(app)  # noqa: E402,E702
 
 
 def main() -> None:  # console script entry point
