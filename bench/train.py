@@ -39,7 +39,7 @@ from .training import __all__  # noqa: F401
 def _main() -> None:  # python -m idbench.bench.train (torchrun entry point)
     import typer
 
-    from .cli.train import train_cmd
+    from .cli.train import command as train_cmd
 
     app = typer.Typer(add_completion=False)
     app.command()(train_cmd)
