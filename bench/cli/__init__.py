@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 
-_EXPORTS = {"app": "application", "main": "application", "fail": "application", "parse_weights": "application",
-            "WEIGHTS_HELP": "application", "DEVICE_HELP": "application"}
+_EXPORTS = {"app": "application", "main": "application", "fail": "errors", "parse_weights": "options",
+            "WEIGHTS_HELP": "options", "DEVICE_HELP": "options", "check_detect_batch": "options"}
 
 
 def __getattr__(name: str):

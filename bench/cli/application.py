@@ -14,8 +14,7 @@ from typing import Dict
 
 import typer
 
-from .errors import HandledGroup, fail  # noqa: F401  (fail: re-exported, idbench.bench.cli.fail)
-from .options import DEVICE_HELP, WEIGHTS_HELP, parse_weights  # noqa: F401  (re-exported)
+from .errors import HandledGroup
 
 # in the order of ``bench --help``
 COMMANDS = ("list", "embed", "run", "report", "prepare", "train", "swap", "estimate", "saliency", "inspect")

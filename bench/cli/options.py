@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Annotated, Dict, List, Optional, Sequence
+from typing import Annotated, Dict, List, Optional, Sequence, Tuple
 
 import typer
 
 from .errors import fail
 
 DEVICE_HELP = "cpu | cuda[:N] (an error without CUDA) | auto (CUDA when present)"
-WEIGHTS_HELP = ("NAME=PATH: explicit weight file of encoder NAME (repeatable; NAME as given or a contract's name), "
-                "or of a learned swapper: its file's name (blendswap.pth, latest_net_G.pth, ...) or, with one file, "
-                "its own name")
+WEIGHTS_HELP = ("NAME=PATH: explicit weight file of model NAME (repeatable): an encoder or estimator of the command "
+                "(as given, or a contract's name), or a learned swapper's file (blendswap.pth, latest_net_G.pth, "
+                "...; a one-file swapper: its own name)")
 DETECTOR_HELP = "auto (dlib-hog, then mtcnn), dlib-hog, dlib-mmod, mtcnn, scrfd (bench list detectors)"
 MULTI_FACE_HELP = "several faces in an image: largest | center | all | skip (each choice is a warning row)"
 MIN_FACE_HELP = "faces smaller than this many pixels (box side) are dropped, with a reason"
@@ -61,11 +61,20 @@ def out_option(help: str):
     return Annotated[Path, typer.Option(*OUT_FLAGS, help=help)]
 
 
+def option_flags(info) -> Tuple[str, ...]:
+    """The flags a typer OptionInfo declares (``--progress/--no-progress``: both). In ``Annotated`` form typer takes
+    the first flag as ``default``."""
+    decls = list(getattr(info, "param_decls", None) or ())
+    if isinstance(info.default, str) and info.default.startswith("-"):
+        decls.insert(0, info.default)
+    return tuple(f for d in decls for f in d.split("/"))
+
+
 def add_argument(parser: argparse.ArgumentParser, option, **kwargs) -> None:
     """Add a shared option to a developer script's argparse parser: the commands' flags and help, the
     script's default (``add_argument(p, Device, default="cpu")``)."""
     info = option.__metadata__[0]
-    flags = [f for d in info.param_decls for f in d.split("/")]
+    flags = option_flags(info)
     if len(flags) == 2 and flags[1] == "--no-" + flags[0][2:]:  # --x/--no-x
         parser.add_argument(flags[0], action=argparse.BooleanOptionalAction, help=info.help, **kwargs)
     else:
