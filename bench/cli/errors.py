@@ -46,7 +46,7 @@ def error_exit(exc: BaseException) -> typer.Exit:
     if isinstance(exc, KeyboardInterrupt):
         return _echo("interrupted", 130)
     if isinstance(exc, IdbenchError):
-        return _echo(str(exc), getattr(exc, "code", 2))
+        return _echo(str(exc), exc.code if isinstance(exc, CommandError) else 2)
     if isinstance(exc, ModuleNotFoundError):
         from .entry import BENCH_MODULES, missing_extra_message
 
