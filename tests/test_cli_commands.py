@@ -81,7 +81,8 @@ def _demo_app(exc: BaseException) -> typer.Typer:
 
 @pytest.mark.parametrize("exc, line, code", [
     (InputError("--k takes a positive number, got 0"), "error: --k takes a positive number, got 0", 2),
-    (UnknownNameError("encoder", "arcfase", ["arcface"]), "error: unknown encoder 'arcfase'. Did you mean: arcface?", 2),
+    (UnknownNameError("encoder", "arcfase", ["arcface"]),
+     "error: unknown encoder 'arcfase'. Did you mean: arcface?", 2),
     (OSError(errno.ENOSPC, "No space left on device", "/runs/x/results.json"),
      "error: cannot write /runs/x/results.json: disk full (errno 28)", 2),
     (KeyboardInterrupt(), "error: interrupted", 130),

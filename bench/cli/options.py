@@ -37,8 +37,9 @@ Encoder = Annotated[str, typer.Option("--encoder", "-e", help="registered encode
                                       "or contract .toml")]
 Seed = Annotated[int, typer.Option("--seed", help=SEED_HELP)]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="neither read nor write the detection/embedding cache")]
-CacheDir = Annotated[Optional[Path], typer.Option("--cache-dir", help="cache folder (default $IDBENCH_HOME/cache, ~/.cache/idbench/cache; "
-                                                  "a warm read-only one is used read-only)")]
+CACHE_DIR_HELP = ("cache folder (default $IDBENCH_HOME/cache, ~/.cache/idbench/cache; a warm read-only one is used "
+                  "read-only)")
+CacheDir = Annotated[Optional[Path], typer.Option("--cache-dir", help=CACHE_DIR_HELP)]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="progress bars on stderr")]
 Frames = Annotated[int, typer.Option("--frames", help=FRAMES_HELP)]
 MultiFace = Annotated[str, typer.Option("--multi-face", help=MULTI_FACE_HELP)]
