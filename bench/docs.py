@@ -36,14 +36,14 @@ def replace_block(text: str, tag: str, name: str, body: str) -> str:
     return pat.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
-def _cell(value: Any) -> str:
+def table_cell(value: Any) -> str:
     """One Markdown table cell: pipes escaped, newlines folded."""
     return " ".join(str(value).split()).replace("|", "\\|")
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(v) for v in r) + " |" for r in rows]
+    lines += ["| " + " | ".join(table_cell(v) for v in r) + " |" for r in rows]
     return "\n".join(lines)
 
 

@@ -17,6 +17,8 @@ from typing import Iterator, List, Tuple
 
 import typer
 
+from idbench.bench.docs import table_cell  # one Markdown-cell rule for every generated page
+
 REGENERATE = "python -m idbench.bench.cli.reference docs/cli.md"
 _TYPE_NAMES = {str: "text", int: "integer", float: "number", Path: "path", bool: "flag"}
 
@@ -69,7 +71,7 @@ def _row(p) -> str:
         names = f"`{p.name.upper()}`" + ("..." if p.nargs == -1 else "")
     kind = "flag" if getattr(p, "is_flag", False) else _type_name(p)
     default = "required" if p.required else _default(p)
-    return f"| {names} | {kind} | {default} | {_cell(getattr(p, 'help', None) or '')} |"
+    return f"| {names} | {kind} | {default} | {table_cell(getattr(p, 'help', None) or '')} |"
 
 
 def _type_name(p) -> str:
@@ -87,10 +89,6 @@ def _default(p) -> str:
     if getattr(p, "is_flag", False) and p.secondary_opts:
         return f"`{p.opts[0] if d else p.secondary_opts[0]}`"
     return f"`{d}`"
-
-
-def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
 
 
 def _cleandoc(text) -> str:
