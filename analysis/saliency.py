@@ -68,10 +68,8 @@ def alignment_matrix(image: np.ndarray, face: Face, alignment: str, size: Option
     if alignment == "ffhq256":
         import cv2
 
-        from idbench.landmarks import landmarks68
-
         s = size or 256
-        lm = face.landmarks68 if face.landmarks68 is not None else landmarks68(image, face.box)
+        lm = face.with_landmarks68(image).landmarks68
         quad = A.ffhq_quad(lm).astype(np.float32)
         dst = np.array([[0, 0], [0, s], [s, s]], np.float32)
         return cv2.getAffineTransform(quad[:3], dst).astype(np.float64)

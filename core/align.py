@@ -197,11 +197,7 @@ def align_face(image: np.ndarray, face: Face, alignment: str, size: Optional[int
     if alignment == "mtcnn160":
         return mtcnn_crop(image, face.box, size or 160)
     if alignment == "ffhq256":
-        if face.landmarks68 is None:
-            from .landmarks import landmarks68
-
-            face.landmarks68 = landmarks68(image, face.box)
-        return ffhq_crop(image, face.landmarks68, size or 256)
+        return ffhq_crop(image, face.with_landmarks68(image).landmarks68, size or 256)
     if alignment == "none":
         import cv2
 

@@ -83,11 +83,11 @@ def factory_weights(name: str, weights: Mapping[str, str]) -> Dict[str, object]:
 
 def _pairs(build, partner: str = "nearest-landmark", k: int = 100, seed: int = 0):
     """``build()``'s model behind the Swapper interface (FF++ split pairs in a run, else seeded pairs)."""
-    from idbench.swapper.base import plan_partners
+    from idbench.swapper.partners import check_partner_rule
 
     from .protocol import LearnedPairSwapper
 
-    plan_partners([], [], partner)  # an unknown partner rule fails before the weights are read
+    check_partner_rule(partner)  # an unknown partner rule fails before the weights are read
     return LearnedPairSwapper(build(), partner=partner, k=k, seed=seed)
 
 

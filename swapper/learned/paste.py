@@ -27,12 +27,8 @@ def crop_matrix(image: np.ndarray, face: Face, crop: Crop) -> np.ndarray:
     """The 2 x 3 affine map from ``image`` pixels onto the swapper's ``crop`` of ``face``."""
     if crop.alignment == "arcface":
         return arcface_matrix(face.landmarks5, crop.size)
-    if crop.alignment == "ffhq":
-        if face.landmarks68 is None:  # the same fallback as idbench.align.align_face("ffhq256")
-            from idbench.landmarks import landmarks68
-
-            face.landmarks68 = landmarks68(image, face.box)
-        return ffhq_matrix(face.landmarks68, crop.size)
+    if crop.alignment == "ffhq":  # the same fallback as idbench.align.align_face("ffhq256")
+        return ffhq_matrix(face.with_landmarks68(image).landmarks68, crop.size)
     raise ValueError(f"unknown crop alignment {crop.alignment!r}")
 
 
