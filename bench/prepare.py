@@ -92,21 +92,16 @@ def crop_with_landmarks(image: np.ndarray, face, alignment: str) -> Tuple[np.nda
     """
     import cv2
 
-    from idbench.align import arcface_crop, arcface_matrix, dlib_chip, dlib_chip_matrix
+    from idbench.align import align_face, alignment_matrix
     from idbench.landmarks import dlib5
 
     face = consistent_landmarks(image, face)
     size = ALIGNMENT_SIZES.get(alignment)
-    if alignment == "arcface112":
-        m = arcface_matrix(face.landmarks5, size)
-        crop = arcface_crop(image, face.landmarks5, size)
-    elif alignment == "dlib150":
-        if face.dlib5 is None:
-            face = replace(face, dlib5=dlib5(image, face.box))
-        m = dlib_chip_matrix(image, face, size)
-        crop = dlib_chip(image, face, size)
-    else:
+    if alignment not in ALIGNMENT_SIZES:
         raise ValueError(f"bench prepare supports alignments {sorted(ALIGNMENT_SIZES)}, got {alignment!r}")
+    if alignment == "dlib150" and face.dlib5 is None:
+        face = replace(face, dlib5=dlib5(image, face.box))
+    m, crop = alignment_matrix(image, face, alignment, size), align_face(image, face, alignment, size)
     ones = np.ones(image.shape[:2], np.float32)
     valid = cv2.warpAffine(ones, np.asarray(m, np.float64), (size, size), flags=cv2.INTER_LINEAR, borderValue=0.0)
     return crop, apply_affine(m, face.landmarks68), (valid > 0.999).astype(np.uint8)

@@ -35,7 +35,7 @@ from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from idbench.align import arcface_matrix, similarity_transform
+from idbench.align import alignment_matrix, arcface_matrix, similarity_transform
 from idbench.errors import InputError
 from idbench.faces import Face, landmarks68_to_5
 from idbench.regions import BROW_RAISE, MaskFn, face_mask, region_mask_fn
@@ -173,10 +173,8 @@ def blend_aligned(source: np.ndarray, source_lm: np.ndarray, target: np.ndarray,
 
 def align_crop(image: np.ndarray, face: Face, landmarks68: np.ndarray, size: int = CROP_SIZE):
     """ArcFace-template crop, with the 68 landmarks and the validity map moved into the crop."""
-    lm5 = face.landmarks5
-    if lm5 is None:
-        lm5 = landmarks68_to_5(landmarks68)
-    m = arcface_matrix(np.asarray(lm5, np.float32), size)
+    lm5 = face.landmarks5 if face.landmarks5 is not None else landmarks68_to_5(landmarks68)
+    m = alignment_matrix(image, replace(face, landmarks5=np.asarray(lm5, np.float32)), "arcface112", size)
     crop, valid = _warp(image, m, (size, size))
     return crop, _affine_points(m, landmarks68), valid, m
 
