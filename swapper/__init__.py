@@ -1,4 +1,4 @@
-"""Face swappers behind one interface (:mod:`idbench.swapper.base`): the ``blend`` pseudo-swapper,
+"""Face swappers behind one interface (:mod:`idbench.swapper.types`, :mod:`idbench.swapper.pair`): the ``blend`` pseudo-swapper,
 FaceForensics++'s manipulated videos (``ffpp:<Method>``), any method's outputs (``results:DIR``) and the
 learned swappers ``inswapper``, ``blendswap``, ``simswap`` (:mod:`idbench.swapper.learned`).
 
