@@ -26,7 +26,6 @@ folder's name.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 

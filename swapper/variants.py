@@ -22,7 +22,7 @@ nearest-landmark partner of the BlendFace pseudo-swap), each variant changes one
   region ``face``): the swap of the bias analysis.
 
 Every variant is a deterministic function of its inputs (``seed`` is only recorded); bad input
-raises :class:`~idbench.swapper.blend.SwapError` with a one-line reason.
+raises :class:`~idbench.swapper.types.SwapError` with a one-line reason.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from idbench.regions import MaskFn, region_mask_fn
 from .blend import BlendSwapper, _affine_points, _kernel_for, _warp, blend_mask, color_transfer, composite
 from .checks import MIN_FACE_PX, checked_pair
 from .pair import PairSwapper
-from .types import SwapError, SwapResult
+from .types import SwapResult
 
 __all__ = ["VARIANTS", "VariantSpec", "VariantSwapper", "make_variant", "tps_warp", "partner_jaw"]
 

@@ -5,7 +5,6 @@ off its image, a face too small, ``align_partners``, the ``random`` rule, a swap
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import List
 
 import numpy as np
