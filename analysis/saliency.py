@@ -32,6 +32,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from idbench.align import alignment_matrix  # noqa: F401  (the one crop geometry; re-exported: its former home)
 from idbench.errors import InputError
 from idbench.faces import Face
 
@@ -47,41 +48,6 @@ __all__ = ["METHODS", "saliency", "occlusion", "vanilla_gradient", "integrated_g
 # crops and masks
 # ---------------------------------------------------------------------------------------------
 
-def alignment_matrix(image: np.ndarray, face: Face, alignment: str, size: Optional[int] = None,
-                     fit: str = "image_to_template") -> np.ndarray:
-    """The 2 x 3 affine map from image pixels to the crop that :func:`idbench.align.align_face` makes."""
-    from idbench import align as A
-
-    if alignment == "arcface112":
-        return A.arcface_matrix(face.landmarks5, size or 112, fit).astype(np.float64)
-    if alignment == "dlib150":
-        return A.dlib_chip_matrix(image, face, size or 150)
-    if alignment == "mtcnn160":
-        s = size or 160
-        x1, y1, x2, y2 = [float(v) for v in face.box]
-        mx, my = 14.0 * (x2 - x1) / (s - 14.0), 14.0 * (y2 - y1) / (s - 14.0)
-        h, w = image.shape[:2]
-        bx1, by1 = int(max(x1 - mx / 2, 0)), int(max(y1 - my / 2, 0))
-        bx2, by2 = int(min(x2 + mx / 2, w)), int(min(y2 + my / 2, h))
-        sx, sy = s / max(bx2 - bx1, 1), s / max(by2 - by1, 1)
-        return np.array([[sx, 0, (0.5 - bx1) * sx - 0.5], [0, sy, (0.5 - by1) * sy - 0.5]])  # cv2.resize grid
-    if alignment == "ffhq256":
-        import cv2
-
-        from idbench.landmarks import landmarks68
-
-        s = size or 256
-        lm = face.landmarks68 if face.landmarks68 is not None else landmarks68(image, face.box)
-        quad = A.ffhq_quad(lm).astype(np.float32)
-        dst = np.array([[0, 0], [0, s], [s, s]], np.float32)
-        return cv2.getAffineTransform(quad[:3], dst).astype(np.float64)
-    if alignment == "none":
-        s = size or 112
-        h, w = image.shape[:2]
-        return np.array([[s / w, 0, 0.5 * s / w - 0.5], [0, s / h, 0.5 * s / h - 0.5]])  # cv2.resize grid
-    raise ValueError(f"unknown alignment {alignment!r}")
-
-
 def crop_face(image: np.ndarray, face: Face, encoder) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """(aligned crop for ``encoder``, the face's landmarks in crop pixels: 68 x 2, or 5 x 2 without 68)."""
     from idbench.recipe_face import encoder_crop, recipe_face
@@ -90,9 +56,7 @@ def crop_face(image: np.ndarray, face: Face, encoder) -> Tuple[np.ndarray, Optio
     face = recipe_face(image, face, spec.box_detector)
     crop = encoder_crop(image, face, spec)
     h, w = spec.input_size
-    m = alignment_matrix(image, face, spec.alignment, h, spec.fit)
-    if spec.alignment == "arcface112" and w < h:  # a narrower crop is the square's centre columns (SphereFace)
-        m[0, 2] -= (h - w) / 2.0
+    m = alignment_matrix(image, face, spec.alignment, h, spec.fit, w if w < h else None)  # as encoder_crop
     lm = face.landmarks68 if face.landmarks68 is not None else face.landmarks5
     pts = None if lm is None else np.asarray(lm, np.float64) @ m[:, :2].T + m[:, 2]
     return crop, pts

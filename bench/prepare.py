@@ -31,7 +31,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -65,8 +65,8 @@ def landmark_disagreement(landmarks68: np.ndarray, landmarks5: np.ndarray) -> fl
     return float(d / max(np.linalg.norm(lm5[1] - lm5[0]), 1e-6))
 
 
-def consistent_landmarks(image: np.ndarray, face) -> None:
-    """Make ``face.landmarks68`` / ``face.dlib5`` agree with ``face.landmarks5`` (in place) or raise ValueError.
+def consistent_landmarks(image: np.ndarray, face):
+    """The face with ``landmarks68`` / ``dlib5`` that agree with its ``landmarks5`` (a new record), or ValueError.
 
     dlib's shape predictors follow the box they are given; a box from another detector (MTCNN boxes
     may run far outside a tight crop) can give landmarks unrelated to the face. Then both are
@@ -76,17 +76,15 @@ def consistent_landmarks(image: np.ndarray, face) -> None:
     from idbench.detectors import dlib_box_from_landmarks5
     from idbench.landmarks import dlib5, landmarks68
 
-    if face.landmarks68 is None:
-        face.landmarks68 = landmarks68(image, face.box)
+    face = face.with_landmarks68(image)
     if landmark_disagreement(face.landmarks68, face.landmarks5) <= MAX_LANDMARK_DISAGREEMENT:
-        return
+        return face
     box = dlib_box_from_landmarks5(face.landmarks5)
     lm68 = landmarks68(image, box)
     err = landmark_disagreement(lm68, face.landmarks5)
     if err > MAX_LANDMARK_DISAGREEMENT:
         raise ValueError(f"68 landmarks disagree with the detector's 5 points ({err:.2f} x inter-ocular distance)")
-    face.landmarks68 = lm68
-    face.dlib5 = dlib5(image, box)
+    return replace(face, landmarks68=lm68, dlib5=dlib5(image, box))
 
 
 def crop_with_landmarks(image: np.ndarray, face, alignment: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,21 +94,16 @@ def crop_with_landmarks(image: np.ndarray, face, alignment: str) -> Tuple[np.nda
     """
     import cv2
 
-    from idbench.align import arcface_crop, arcface_matrix, dlib_chip, dlib_chip_matrix
+    from idbench.align import align_face, alignment_matrix
     from idbench.landmarks import dlib5
 
-    consistent_landmarks(image, face)
+    face = consistent_landmarks(image, face)
     size = ALIGNMENT_SIZES.get(alignment)
-    if alignment == "arcface112":
-        m = arcface_matrix(face.landmarks5, size)
-        crop = arcface_crop(image, face.landmarks5, size)
-    elif alignment == "dlib150":
-        if face.dlib5 is None:
-            face.dlib5 = dlib5(image, face.box)
-        m = dlib_chip_matrix(image, face, size)
-        crop = dlib_chip(image, face, size)
-    else:
+    if alignment not in ALIGNMENT_SIZES:
         raise InputError(f"bench prepare supports alignments {sorted(ALIGNMENT_SIZES)}, got {alignment!r}")
+    if alignment == "dlib150" and face.dlib5 is None:
+        face = replace(face, dlib5=dlib5(image, face.box))
+    m, crop = alignment_matrix(image, face, alignment, size), align_face(image, face, alignment, size)
     ones = np.ones(image.shape[:2], np.float32)
     valid = cv2.warpAffine(ones, np.asarray(m, np.float64), (size, size), flags=cv2.INTER_LINEAR, borderValue=0.0)
     return crop, apply_affine(m, face.landmarks68), (valid > 0.999).astype(np.uint8)

@@ -11,6 +11,12 @@
   recommendation), no rotation, resized to 160x160.
 * ``ffhq256``: the FFHQ oriented-square crop from 68 landmarks (NVlabs ffhq-dataset recipe, without
   its 4096-px supersampling and border blur), resized to 256.
+
+Every crop's geometry is one 2 x 3 matrix from image pixels to crop pixels, given by one function,
+:func:`alignment_matrix` (encoder crops, the pseudo-swap's crops, saliency maps, learned swappers' crops);
+a crop pasted back goes through its inverse, :func:`invert_matrix`. The landmark alignments fit it by
+least squares (:func:`similarity_transform`, Umeyama) onto a template scaled to the crop size
+(:func:`arcface_matrix`).
 """
 
 from __future__ import annotations
@@ -78,24 +84,36 @@ def fitted_matrix(points: np.ndarray, template: np.ndarray, fit: str = "image_to
     raise ValueError(f"alignment fit must be one of {FITS}, got {fit!r}")
 
 
-def warp_affine(image: np.ndarray, m: np.ndarray, size: Sequence[int]) -> np.ndarray:
+def invert_matrix(m: np.ndarray) -> np.ndarray:
+    """The inverse of a 2 x 3 affine map (crop pixels -> image pixels: pasting a crop back)."""
+    import cv2
+
+    return cv2.invertAffineTransform(np.asarray(m, np.float64))
+
+
+def warp_affine(image: np.ndarray, m: np.ndarray, size: Sequence[int], reflect: bool = False) -> np.ndarray:
+    """Bilinear warp into a ``size`` crop (an int: square; else (H, W)); black border, or mirrored with ``reflect``."""
     import cv2
 
     w, h = (size, size) if isinstance(size, int) else (size[1], size[0])
+    if reflect:  # the FFHQ crops (ffhq-dataset pads by reflection)
+        return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return cv2.warpAffine(image, m.astype(np.float64), (w, h), borderValue=0.0)
+
+
+def arcface_matrix(landmarks5: np.ndarray, size: int = 112, fit: str = "image_to_template",
+                   width: Optional[int] = None) -> np.ndarray:
+    """Landmarks -> the 2 x 3 similarity onto the ArcFace template scaled to ``size`` (:func:`arcface_template`),
+    or onto its centre ``width`` columns (SphereFace's 96 x 112 ``ref_pts`` are the template shifted left by
+    (size - width) / 2)."""
+    w = width or size
+    return fitted_matrix(landmarks5, arcface_template(size) - np.array([(size - w) / 2.0, 0.0], np.float32), fit)
 
 
 def arcface_crop(image: np.ndarray, landmarks5: np.ndarray, size: int = 112,
                  fit: str = "image_to_template", width: Optional[int] = None) -> np.ndarray:
-    """The ``size`` x ``size`` ArcFace crop, or its centre ``width`` columns warped directly (SphereFace's
-    96 x 112 ``ref_pts`` are the template shifted left by (size - width) / 2)."""
-    w = width or size
-    m = fitted_matrix(landmarks5, arcface_template(size) - np.array([(size - w) / 2.0, 0.0], np.float32), fit)
-    return warp_affine(image, m, (size, w))
-
-
-def arcface_matrix(landmarks5: np.ndarray, size: int = 112, fit: str = "image_to_template") -> np.ndarray:
-    return fitted_matrix(landmarks5, arcface_template(size), fit)
+    """The ``size`` x ``size`` ArcFace crop, or its centre ``width`` columns warped directly."""
+    return warp_affine(image, arcface_matrix(landmarks5, size, fit, width), (size, width or size))
 
 
 DLIB_CHIP_PADDING = 0.25  # dlib's own default for its face-recognition chips
@@ -136,16 +154,26 @@ def dlib_chip_matrix(image: np.ndarray, face: Face, size: int = 150, padding: fl
     return cv2.getAffineTransform(src.astype(np.float32), dst.astype(np.float32)).astype(np.float64)
 
 
+def _mtcnn_box(shape, box: np.ndarray, size: int, margin: float):
+    """facenet-pytorch's ``extract_face`` box: margin given in pixels of the output size, clipped to the image."""
+    x1, y1, x2, y2 = [float(v) for v in box]
+    mx = margin * (x2 - x1) / (size - margin)
+    my = margin * (y2 - y1) / (size - margin)
+    h, w = shape[:2]
+    return int(max(x1 - mx / 2, 0)), int(max(y1 - my / 2, 0)), int(min(x2 + mx / 2, w)), int(min(y2 + my / 2, h))
+
+
+def _resize_matrix(x0: int, y0: int, x1: int, y1: int, size: int) -> np.ndarray:
+    """The 2 x 3 map of ``cv2.resize`` from the box [x0, x1) x [y0, y1) onto ``size`` x ``size`` (pixel centres)."""
+    sx, sy = size / max(x1 - x0, 1), size / max(y1 - y0, 1)
+    return np.array([[sx, 0, (0.5 - x0) * sx - 0.5], [0, sy, (0.5 - y0) * sy - 0.5]])
+
+
 def mtcnn_crop(image: np.ndarray, box: np.ndarray, size: int = 160, margin: float = 14.0) -> np.ndarray:
     """facenet-pytorch's ``extract_face`` geometry: margin given in pixels of the output size."""
     import cv2
 
-    x1, y1, x2, y2 = [float(v) for v in box]
-    mx = margin * (x2 - x1) / (size - margin)
-    my = margin * (y2 - y1) / (size - margin)
-    h, w = image.shape[:2]
-    bx1, by1 = int(max(x1 - mx / 2, 0)), int(max(y1 - my / 2, 0))
-    bx2, by2 = int(min(x2 + mx / 2, w)), int(min(y2 + my / 2, h))
+    bx1, by1, bx2, by2 = _mtcnn_box(image.shape, box, size, margin)
     crop = image[by1:by2, bx1:bx2]
     if crop.size == 0:
         raise ValueError(f"face box {box} lies outside the image")
@@ -178,10 +206,34 @@ def ffhq_matrix(lm68: np.ndarray, size: int = 256) -> np.ndarray:
 
 
 def ffhq_crop(image: np.ndarray, lm68: np.ndarray, size: int = 256) -> np.ndarray:
-    import cv2
+    return warp_affine(image, ffhq_matrix(lm68, size), size, reflect=True)
 
-    m = ffhq_matrix(lm68, size)
-    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+CROP_SIZES = {"arcface112": 112, "dlib150": 150, "mtcnn160": 160, "ffhq256": 256, "none": 112}
+
+
+def alignment_matrix(image: np.ndarray, face: Face, alignment: str, size: Optional[int] = None,
+                     fit: str = "image_to_template", width: Optional[int] = None) -> np.ndarray:
+    """The one crop geometry: the 2 x 3 float64 map from image pixels onto the crop :func:`align_face` makes.
+
+    Used for every crop: encoders' (``align_face``), the pseudo-swap's, saliency maps', learned swappers' crops
+    and, inverted (:func:`invert_matrix`), their paste-back. ``arcface112``: :func:`arcface_matrix` (``fit``,
+    ``width``); ``ffhq256``: :func:`ffhq_matrix` (68 landmarks, fitted when missing); ``dlib150``:
+    :func:`dlib_chip_matrix`; ``mtcnn160`` / ``none``: the box (whole image) resized.
+    """
+    s = size or CROP_SIZES.get(alignment, 112)
+    if alignment == "arcface112":
+        return arcface_matrix(face.landmarks5, s, fit, width).astype(np.float64)
+    if alignment == "ffhq256":
+        return ffhq_matrix(face.with_landmarks68(image).landmarks68, s).astype(np.float64)
+    if alignment == "dlib150":
+        return dlib_chip_matrix(image, face, s)
+    if alignment == "mtcnn160":
+        return _resize_matrix(*_mtcnn_box(image.shape, face.box, s, 14.0), s)
+    if alignment == "none":
+        h, w = image.shape[:2]
+        return _resize_matrix(0, 0, w, h, s)
+    raise ValueError(f"unknown alignment {alignment!r}")
 
 
 def align_face(image: np.ndarray, face: Face, alignment: str, size: Optional[int] = None,
@@ -190,18 +242,14 @@ def align_face(image: np.ndarray, face: Face, alignment: str, size: Optional[int
 
     ``fit`` and ``width`` (a narrower crop: its centre columns) apply to ``arcface112``, see :func:`arcface_crop`.
     """
-    if alignment == "arcface112":
-        return arcface_crop(image, face.landmarks5, size or 112, fit, width)
+    if alignment in ("arcface112", "ffhq256"):  # warped by the one matrix
+        s = size or CROP_SIZES[alignment]
+        m = alignment_matrix(image, face, alignment, s, fit, width)
+        return warp_affine(image, m, (s, width or s) if alignment == "arcface112" else s, reflect=alignment == "ffhq256")
     if alignment == "dlib150":
-        return dlib_chip(image, face, size or 150)
+        return dlib_chip(image, face, size or 150)  # dlib's own chip (its matrix: dlib_chip_matrix)
     if alignment == "mtcnn160":
-        return mtcnn_crop(image, face.box, size or 160)
-    if alignment == "ffhq256":
-        if face.landmarks68 is None:
-            from .landmarks import landmarks68
-
-            face.landmarks68 = landmarks68(image, face.box)
-        return ffhq_crop(image, face.landmarks68, size or 256)
+        return mtcnn_crop(image, face.box, size or 160)  # crop + cv2.resize, as facenet-pytorch
     if alignment == "none":
         import cv2
 
@@ -213,6 +261,6 @@ def align_face(image: np.ndarray, face: Face, alignment: str, size: Optional[int
 def align_faces(image: np.ndarray, faces: Sequence[Face], alignment: str, size: Optional[int] = None) -> np.ndarray:
     crops = [align_face(image, f, alignment, size) for f in faces]
     if not crops:
-        s = size or {"arcface112": 112, "dlib150": 150, "mtcnn160": 160, "ffhq256": 256}.get(alignment, 112)
+        s = size or CROP_SIZES.get(alignment, 112)
         return np.zeros((0, s, s, 3), np.uint8)
     return np.stack(crops)

@@ -1,8 +1,13 @@
-"""The typed face record every detector returns and every aligner consumes."""
+"""The typed face record every detector returns and every aligner consumes.
+
+A :class:`Face` is frozen: a changed face is a new record (:func:`dataclasses.replace`), so a record
+shared by the pipeline, its cache keys and the swappers never changes under them. The one way to add
+the 68 landmarks is :meth:`Face.with_landmarks68`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
@@ -12,7 +17,7 @@ LANDMARK5_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 # "left" is the eye with the smaller x in the image (the subject's right eye), as in insightface.
 
 
-@dataclass
+@dataclass(frozen=True)
 class Face:
     """One detected face.
 
@@ -47,7 +52,22 @@ class Face:
     def scaled(self, s: float) -> "Face":
         """The same face in an image resized by factor ``s``."""
         f = lambda a: None if a is None else (np.asarray(a, np.float32) * s)
-        return Face(f(self.box), self.score, f(self.landmarks5), f(self.landmarks68), f(self.dlib5), self.detector)
+        return replace(self, box=f(self.box), landmarks5=f(self.landmarks5), landmarks68=f(self.landmarks68),
+                       dlib5=f(self.dlib5))
+
+    def with_landmarks68(self, image: Optional[np.ndarray] = None,
+                         landmarks68: Optional[np.ndarray] = None) -> "Face":
+        """This face with its 68 landmarks: itself when it has them, else a copy with ``landmarks68`` (given)
+        or with dlib's 68-point fit in its box on ``image`` (:func:`idbench.landmarks.landmarks68`)."""
+        if self.landmarks68 is not None:
+            return self
+        if landmarks68 is None:
+            if image is None:
+                raise ValueError("this face has no 68 landmarks: give the image to fit them, or the landmarks")
+            from .landmarks import landmarks68 as fit68  # dlib: imported only when a fit is needed
+
+            landmarks68 = fit68(image, self.box)
+        return replace(self, landmarks68=np.asarray(landmarks68, np.float32))
 
     def to_dict(self) -> dict:
         d = {"box": self.box.tolist(), "score": float(self.score), "landmarks5": self.landmarks5.tolist(),

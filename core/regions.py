@@ -10,7 +10,7 @@ mask, the saliency ratio); results record the name used.
   (points 0-16) and the brows (17-26) raised by ``BROW_RAISE`` x the brow-to-chin distance along the
   face's own up direction (takes in the lower forehead, not the hair).
 * ``parsing:PATH``: a BiSeNet face-parsing map (face-parsing.PyTorch ``79999_iter.pth`` at PATH),
-  classes skin, brows, eyes, glasses, nose, mouth, lips (:mod:`idbench.swapper.parsing`; needs torch).
+  classes skin, brows, eyes, glasses, nose, mouth, lips (:mod:`idbench.parsing`; needs torch).
 
 Masks are float32 H x W with values 0/1.
 """
@@ -104,7 +104,7 @@ def region_mask_fn(region: Union[str, MaskFn, None] = "face", device: str = "cpu
         return _inner_of_image
     if name == "face":
         return partial(_face_of_image, brow_raise=brow_raise)  # picklable: swaps are built in worker processes
-    from idbench.swapper.parsing import ParsingMask  # torch only when asked for
+    from .parsing import ParsingMask  # torch only when asked for
 
     return ParsingMask(name.split(":", 1)[1], device=device)
 

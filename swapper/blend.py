@@ -30,136 +30,24 @@ the single-pair functions, :class:`SwapFailure` records from :meth:`BlendSwapper
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from dataclasses import replace
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from idbench.align import arcface_matrix, similarity_transform
-from idbench.errors import IdbenchError, InputError
-from idbench.faces import Face
+from idbench.align import alignment_matrix, arcface_matrix, similarity_transform
+from idbench.errors import InputError
+from idbench.faces import Face, landmarks68_to_5
 from idbench.regions import BROW_RAISE, MaskFn, face_mask, region_mask_fn
 
-from .base import PairSwapper, plan_partners
-from .parsing import PARSING_INNER, ParsingMask, _bisenet  # noqa: F401  (the former home of the network)
+from .checks import JAW_SLACK, MIN_FACE_PX, checked_pair, face_landmarks, prepare_image  # noqa: F401
+from .pair import PairSwapper
+from .partners import choose_partners, normalise_landmarks, plan_partners, sample_candidates  # noqa: F401  (moved)
+from .types import SwapError, SwapFailure, SwapResult  # noqa: F401
+from idbench.parsing import PARSING_INNER, ParsingMask, _bisenet  # noqa: F401  (the former home of the network)
 
 CROP_SIZE = 112
 PAPER_KERNEL = 11  # Gaussian kernel of the paper's recipe at 112 px (OpenCV default sigma 2.0)
-MIN_FACE_PX = 32
-JAW_SLACK = 0.1  # how far (share of the face size) jaw points may lie outside the image
-
-
-class SwapError(IdbenchError, ValueError):
-    """One pair could not be swapped; ``reason`` is a short, stable phrase (also in the message)."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
-
-
-@dataclass
-class SwapResult:
-    """A pseudo-swap. ``image``: uint8 RGB; ``mask``: float32 blend mask in [0, 1], same H x W."""
-
-    image: np.ndarray
-    mask: np.ndarray
-    provenance: Dict[str, object] = field(default_factory=dict)
-    face: Optional[Face] = None  # the target face in ``image``'s coordinates (align any encoder's crop with it)
-    ok: bool = True
-
-    @property
-    def identity(self):
-        return self.provenance.get("identity")
-
-
-@dataclass
-class SwapFailure:
-    """A pair (or anchor) that could not be swapped, with the reason and what is known of it."""
-
-    reason: str
-    provenance: Dict[str, object] = field(default_factory=dict)
-    ok: bool = False
-
-
-# --- partner choice --------------------------------------------------------------------------------
-
-def normalise_landmarks(landmarks68: np.ndarray, align: bool = False) -> np.ndarray:
-    """N x 68 x 2 -> N x 68 x 2: translated to the centroid and scaled to unit RMS distance.
-
-    With ``align=True`` each face is first mapped by its own ArcFace 5-point similarity transform
-    (rotation/scale/translation removed the way the crops are aligned), so the distance compares
-    face shapes in the template frame.
-    """
-    p = np.asarray(landmarks68, np.float64)
-    if p.ndim == 2:
-        p = p[None]
-    if p.ndim != 3 or p.shape[1:] != (68, 2):
-        raise InputError(f"landmarks68 must be N x 68 x 2, got {p.shape}")
-    if align:
-        from idbench.faces import landmarks68_to_5
-
-        out = np.empty_like(p)
-        for i, q in enumerate(p):
-            m = arcface_matrix(landmarks68_to_5(q))
-            out[i] = q @ m[:, :2].T + m[:, 2]
-        p = out
-    c = p - p.mean(axis=1, keepdims=True)
-    rms = np.empty(len(c))
-    for a in range(0, len(c), 1 << 16):  # in row blocks: no second N x 68 x 2 temporary (1.1 GB at 1M faces)
-        rms[a:a + (1 << 16)] = np.sqrt((c[a:a + (1 << 16)] ** 2).sum(axis=2).mean(axis=1))
-    c /= np.maximum(rms, 1e-12)[:, None, None]
-    return c
-
-
-def sample_candidates(identities: Sequence, k: int = 100, seed: int = 0) -> List[np.ndarray]:
-    """For each row, up to ``k`` distinct random rows of *other* identities (seeded, O(k) per row)."""
-    ids = np.asarray([str(x) for x in identities])
-    n = len(ids)
-    rng = np.random.default_rng(seed)
-    order = np.argsort(ids, kind="stable")  # rows grouped by identity
-    uniq, start, count = np.unique(ids[order], return_index=True, return_counts=True)
-    group = {u: (s, c) for u, s, c in zip(uniq, start, count)}
-    out = []
-    for i in range(n):
-        s, c = group[ids[i]]
-        pool = n - c
-        if pool <= 0 or k <= 0:
-            out.append(np.zeros(0, np.int64))
-            continue
-        pos = rng.choice(pool, size=min(k, pool), replace=False).astype(np.int64)
-        pos[pos >= s] += c  # skip over this identity's block
-        out.append(order[pos])
-    return out
-
-
-def choose_partners(landmarks68: np.ndarray, identities: Sequence, k: int = 100, seed: int = 0,
-                    align: bool = False, return_candidates: bool = False):
-    """For each anchor, the nearest-landmark image among ``k`` random images of other identities.
-
-    Landmarks are normalised by :func:`normalise_landmarks` and compared by L2 distance over all
-    68 points. Returns ``(partner, distance)``: int64 (N,) and float64 (N,); an anchor with no image
-    of another identity gets partner -1 and distance inf. With ``return_candidates=True`` the list
-    of candidate rows per anchor is returned as a third element (for checks).
-    """
-    lm = np.asarray(landmarks68, np.float64)
-    ids = list(identities)
-    if len(lm) != len(ids):
-        raise InputError(f"{len(lm)} landmark sets but {len(ids)} identities")
-    n = len(ids)
-    partner = np.full(n, -1, np.int64)
-    dist = np.full(n, np.inf)
-    cands = sample_candidates(ids, k, seed) if n else []
-    if n:
-        flat = normalise_landmarks(lm, align=align).reshape(n, -1)
-        for i, c in enumerate(cands):
-            if len(c):
-                d = np.linalg.norm(flat[c] - flat[i], axis=1)
-                j = int(np.argmin(d))
-                partner[i], dist[i] = int(c[j]), float(d[j])
-    return (partner, dist, cands) if return_candidates else (partner, dist)
 
 
 # --- masks ----------------------------------------------------------------------------------------
@@ -226,59 +114,6 @@ def composite(recoloured_source: np.ndarray, target: np.ndarray, mask: np.ndarra
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-# --- input checks ---------------------------------------------------------------------------------
-
-def prepare_image(image) -> np.ndarray:
-    """uint8 RGB H x W x 3 from an array (grayscale accepted and converted) or a path."""
-    from idbench.imageio import read_image, to_rgb_uint8
-
-    if isinstance(image, (str, os.PathLike)):
-        try:
-            return read_image(image)
-        except IdbenchError as e:
-            raise SwapError("unreadable image", str(e)) from None
-    if not isinstance(image, np.ndarray):
-        raise SwapError("bad image", f"expected a numpy array or a path, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise SwapError("bad image", f"images must be uint8 RGB, got dtype {image.dtype}")
-    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 2)):
-        return to_rgb_uint8(image, bgr=False)  # grayscale: replicated to 3 channels
-    if image.ndim == 3 and image.shape[2] == 4:
-        return to_rgb_uint8(image, bgr=False)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise SwapError("bad image", f"expected H x W x 3 (or grayscale H x W), got shape {image.shape}")
-    if min(image.shape[:2]) == 0:
-        raise SwapError("bad image", "empty image")
-    return image
-
-
-def face_landmarks(image: np.ndarray, face: Optional[Face], min_face: float = MIN_FACE_PX) -> np.ndarray:
-    """The face's 68 landmarks after the per-item checks (no face, outside the image, too small)."""
-    if face is None:
-        raise SwapError("no face", "no face was detected in this image")
-    lm = face.landmarks68
-    if lm is None:
-        from idbench.landmarks import landmarks68
-
-        lm = landmarks68(image, face.box)
-    lm = np.asarray(lm, np.float64)
-    if lm.shape != (68, 2) or not np.isfinite(lm).all():
-        raise SwapError("bad landmarks", f"expected 68 x 2 finite landmarks, got {lm.shape}")
-    h, w = image.shape[:2]
-    size = float(np.ptp(lm, axis=0).max())
-    # inner points (brows, eyes, nose, mouth) must be inside; the jaw line may run off a tight crop by
-    # up to ``JAW_SLACK`` of the face size (those pixels are simply not blended)
-    slack = np.where(np.arange(68) < 17, JAW_SLACK * size, 0.0)
-    out = ((lm[:, 0] < -slack) | (lm[:, 1] < -slack) | (lm[:, 0] > w - 1 + slack) | (lm[:, 1] > h - 1 + slack))
-    if out.any():
-        raise SwapError("landmarks outside the image",
-                        f"{int(out.sum())} of 68 points outside a {w}x{h} image (x {lm[:, 0].min():.0f}.."
-                        f"{lm[:, 0].max():.0f}, y {lm[:, 1].min():.0f}..{lm[:, 1].max():.0f})")
-    if size < min_face:
-        raise SwapError("face too small", f"landmark extent {size:.0f} px < {min_face:.0f} px")
-    return lm
-
-
 def _affine_points(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return pts @ m[:, :2].T + m[:, 2]
 
@@ -288,8 +123,8 @@ def transform_face(face: Face, m: np.ndarray) -> Face:
     f = lambda p: None if p is None else _affine_points(m, np.asarray(p, np.float64)).astype(np.float32)
     x1, y1, x2, y2 = [float(v) for v in face.box]
     c = f(np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]]))
-    return Face(np.r_[c.min(0), c.max(0)].astype(np.float32), face.score, f(face.landmarks5), f(face.landmarks68),
-                f(face.dlib5), face.detector)
+    return replace(face, box=np.r_[c.min(0), c.max(0)].astype(np.float32), landmarks5=f(face.landmarks5),
+                   landmarks68=f(face.landmarks68), dlib5=f(face.dlib5))
 
 
 def _warp(image: np.ndarray, m: np.ndarray, size: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
@@ -338,39 +173,16 @@ def blend_aligned(source: np.ndarray, source_lm: np.ndarray, target: np.ndarray,
 
 def align_crop(image: np.ndarray, face: Face, landmarks68: np.ndarray, size: int = CROP_SIZE):
     """ArcFace-template crop, with the 68 landmarks and the validity map moved into the crop."""
-    lm5 = face.landmarks5
-    if lm5 is None:
-        from idbench.faces import landmarks68_to_5
-
-        lm5 = landmarks68_to_5(landmarks68)
-    m = arcface_matrix(np.asarray(lm5, np.float32), size)
+    lm5 = face.landmarks5 if face.landmarks5 is not None else landmarks68_to_5(landmarks68)
+    m = alignment_matrix(image, replace(face, landmarks5=np.asarray(lm5, np.float32)), "arcface112", size)
     crop, valid = _warp(image, m, (size, size))
     return crop, _affine_points(m, landmarks68), valid, m
-
-
-def _with_lm68(face: Face, lm68: np.ndarray) -> Face:
-    if face.landmarks68 is not None:
-        return face
-    return Face(face.box, face.score, face.landmarks5, np.asarray(lm68, np.float32), face.dlib5, face.detector)
 
 
 def _kernel_for(scale: float) -> int:
     """The paper's 11-px kernel at 112 px, rescaled to a frame where the face is 1/scale as large."""
     k = int(round(PAPER_KERNEL / max(scale, 1e-6)))
     return max(3, k | 1)
-
-
-def checked_pair(source_image, source_face: Optional[Face], other_image, other_face: Optional[Face],
-                 min_face: float = MIN_FACE_PX, other: str = "target"):
-    """Both images as RGB uint8 with their 68 landmarks; a :class:`SwapError` says which side failed."""
-    out = []
-    for role, image, face in (("source", source_image, source_face), (other, other_image, other_face)):
-        img = prepare_image(image)
-        try:
-            out += [img, face_landmarks(img, face, min_face)]
-        except SwapError as e:
-            raise SwapError(e.reason, f"{role}: {e.detail}") from None
-    return tuple(out)
 
 
 def blend_pair(source_image, source_face: Optional[Face], target_image, target_face: Optional[Face],
@@ -389,7 +201,7 @@ def blend_pair(source_image, source_face: Optional[Face], target_image, target_f
         sc, slm, sv, _ = align_crop(src, source_face, s_lm, size)
         tc, tlm, tv, tm = align_crop(tgt, target_face, t_lm, size)
         img, m = blend_aligned(sc, slm, tc, tlm, fn, _kernel_for(CROP_SIZE / size), min_overlap, sv, tv)
-        face = transform_face(_with_lm68(target_face, t_lm), tm)
+        face = transform_face(target_face.with_landmarks68(landmarks68=t_lm), tm)
         return SwapResult(img, m, prov, face)
     if mode == "frame":
         return _blend_frame(src, s_lm, tgt, t_lm, target_face, fn, min_overlap, prov)
@@ -400,8 +212,6 @@ def _blend_frame(src, s_lm, tgt, t_lm, target_face, fn, min_overlap, prov) -> Sw
     h, w = tgt.shape[:2]
     lm5 = target_face.landmarks5 if target_face is not None and target_face.landmarks5 is not None else None
     if lm5 is None:
-        from idbench.faces import landmarks68_to_5
-
         lm5 = landmarks68_to_5(t_lm)
     scale = float(np.sqrt(abs(np.linalg.det(arcface_matrix(np.asarray(lm5, np.float32))[:, :2]))))
     k = _kernel_for(scale)
@@ -424,7 +234,7 @@ def _blend_frame(src, s_lm, tgt, t_lm, target_face, fn, min_overlap, prov) -> Sw
     mask = np.zeros((h, w), np.float32)
     mask[roi] = m_roi
     prov.setdefault("kernel", k)
-    return SwapResult(out, mask, prov, _with_lm68(target_face, t_lm))
+    return SwapResult(out, mask, prov, target_face.with_landmarks68(landmarks68=t_lm))
 
 
 def swap_frames(source_image, source_face: Face, target_image, target_face: Face, seed: Optional[int] = None,
@@ -476,7 +286,6 @@ class BlendSwapper(PairSwapper):
         self.region = region if isinstance(region, str) or region is None else getattr(region, "__name__", "callable")
         self.mask_name = self.region
         self.mask_fn = resolve_mask_fn(region, device, brow_raise)
-        plan_partners([], [], partner)  # an unknown partner rule fails here, before any work
 
     def params(self) -> Dict[str, object]:
         p = {"partner": self.partner, "mode": self.mode, "region": self.region or "face", "k": self.k,
@@ -493,14 +302,6 @@ class BlendSwapper(PairSwapper):
         return blend_pair(source_image, source_face, target_image, target_face, mode=self.mode, size=self.size,
                           min_overlap=self.min_overlap, min_face=self.min_face, seed=self.seed,
                           provenance=provenance, mask_fn=self.mask_fn)
-
-    def usable(self, ctx) -> List[bool]:
-        """In a run: faces whose landmark extent reaches ``min_face`` (the image-free part of the checks)."""
-        return [f.landmarks68 is not None and float(np.ptp(np.asarray(f.landmarks68), axis=0).max()) >= self.min_face
-                for f in ctx.table.faces]
-
-    def partners(self, faces: Sequence[Optional[Face]], identities: Sequence) -> Tuple[np.ndarray, np.ndarray]:
-        return plan_partners(faces, identities, self.partner, self.k, self.seed, align=self.align_partners)
 
 
 # --- registry entry -------------------------------------------------------------------------------

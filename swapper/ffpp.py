@@ -27,8 +27,7 @@ import numpy as np
 
 from idbench.errors import IdbenchError, InputError, UnknownNameError
 
-from .base import SwapContext, SwapItem, SwapOutput, Swapper
-from .blend import SwapFailure
+from .types import SwapContext, SwapFailure, SwapItem, SwapOutput, Swapper
 from .registry import SwapperSpec, register_swapper
 
 METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter", "DeepFakeDetection")

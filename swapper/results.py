@@ -26,25 +26,18 @@ folder's name.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from idbench.errors import InputError
 from idbench.imageio import VIDEO_EXTS
 
-from .base import SwapContext, SwapItem, SwapOutput, Swapper
+from .types import SwapContext, SwapItem, SwapOutput, Swapper, close_names  # noqa: F401  (close_names: its former home)
 from .registry import SwapperSpec, register_swapper
 
 SEPARATOR = "__"
 IMAGE_MARK = "@"  # identity@image: one image of the identity
 Side = Tuple[str, Optional[str]]  # (identity, image stem or None)
-
-
-def close_names(name: str, names: Sequence[str]) -> str:
-    """``"; did you mean a, b?"`` for the closest of ``names`` (difflib ratio >= 0.6), or ``""``."""
-    hits = difflib.get_close_matches(name, sorted(set(str(n) for n in names)), n=3, cutoff=0.6)
-    return f"; did you mean {', '.join(hits)}?" if hits else ""
 
 
 def _side(text: str, known: set) -> Optional[Side]:

@@ -22,7 +22,7 @@ nearest-landmark partner of the BlendFace pseudo-swap), each variant changes one
   region ``face``): the swap of the bias analysis.
 
 Every variant is a deterministic function of its inputs (``seed`` is only recorded); bad input
-raises :class:`~idbench.swapper.blend.SwapError` with a one-line reason.
+raises :class:`~idbench.swapper.types.SwapError` with a one-line reason.
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ from idbench.errors import InputError, UnknownNameError
 from idbench.faces import Face, landmarks68_to_5
 from idbench.regions import MaskFn, region_mask_fn
 
-from .base import PairSwapper
-from .blend import (MIN_FACE_PX, BlendSwapper, SwapError, SwapResult, _affine_points, _kernel_for, _warp, blend_mask,
-                    checked_pair, color_transfer, composite)
+from .blend import BlendSwapper, _affine_points, _kernel_for, _warp, blend_mask, color_transfer, composite
+from .checks import MIN_FACE_PX, checked_pair
+from .pair import PairSwapper
+from .types import SwapResult
 
 __all__ = ["VARIANTS", "VariantSpec", "VariantSwapper", "make_variant", "tps_warp", "partner_jaw"]
 

@@ -80,12 +80,8 @@ def face_or_detect(image: np.ndarray, face: Optional[Face]) -> Face:
 
 
 def landmarks68_of(image: np.ndarray, face: Face) -> np.ndarray:
-    """dlib's 68 landmarks of the face (fitted once and kept on the Face when the detector gave none)."""
-    if face.landmarks68 is None:
-        from idbench.landmarks import landmarks68
-
-        face.landmarks68 = landmarks68(image, face.box)
-    lm = np.asarray(face.landmarks68, np.float64)
+    """dlib's 68 landmarks of the face (:meth:`~idbench.faces.Face.with_landmarks68`: fitted when the detector gave none)."""
+    lm = np.asarray(face.with_landmarks68(image).landmarks68, np.float64)
     if lm.shape != (68, 2):
         raise InputError(f"expected 68 x 2 landmarks, got {lm.shape}")
     return lm

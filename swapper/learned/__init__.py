@@ -74,7 +74,9 @@ def weight_names(name: str) -> Dict[str, str]:
 def factory_weights(name: str, weights: Mapping[str, str]) -> Dict[str, object]:
     """The factory keywords of a learned swapper from ``--weights`` (keys as :func:`weight_names` gives them):
     ``weights={file: path}`` and, for inswapper, ``identity_weights`` (its arcface.onnx file)."""
-    spec = LEARNED_SPECS[name]
+    spec = LEARNED_SPECS.get(name)
+    if spec is None:  # a learned swapper registered without a LearnedSwapperSpec takes no --weights
+        return {}
     kw: Dict[str, object] = {"weights": {f: weights[f] for f in spec.weight_files() if f in weights} or None}
     if spec.identity_from_registry and spec.identity_encoder in weights:
         kw["identity_weights"] = weights[spec.identity_encoder]
@@ -83,11 +85,11 @@ def factory_weights(name: str, weights: Mapping[str, str]) -> Dict[str, object]:
 
 def _pairs(build, partner: str = "nearest-landmark", k: int = 100, seed: int = 0):
     """``build()``'s model behind the Swapper interface (FF++ split pairs in a run, else seeded pairs)."""
-    from idbench.swapper.base import plan_partners
+    from idbench.swapper.partners import check_partner_rule
 
     from .protocol import LearnedPairSwapper
 
-    plan_partners([], [], partner)  # an unknown partner rule fails before the weights are read
+    check_partner_rule(partner)  # an unknown partner rule fails before the weights are read
     return LearnedPairSwapper(build(), partner=partner, k=k, seed=seed)
 
 

@@ -15,7 +15,8 @@ from typing import Dict, Optional
 import numpy as np
 
 from idbench.faces import Face
-from idbench.swapper.blend import MIN_FACE_PX, SwapError, SwapResult
+from idbench.swapper.checks import MIN_FACE_PX
+from idbench.swapper.types import SwapError, SwapResult
 from idbench.weights import cached_sha256
 
 from .paste import crop_face, paste_back

@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from idbench.errors import WeightsFormatError
-from idbench.swapper.blend import SwapError
+from idbench.swapper.types import SwapError
 
 from ._base import LearnedSwapper
 from .spec import INSWAPPER_SPEC, LearnedSwapperSpec

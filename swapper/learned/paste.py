@@ -1,7 +1,7 @@
 """Crop a face for a swapper and paste the swapped crop back into the full frame.
 
-The crop geometry is :mod:`idbench.align`'s (``arcface_matrix`` / ``ffhq_matrix``, the matrices its crops are
-warped with); pasting back inverts that same matrix. The blend mask is built in crop coordinates, as
+The crop geometry is :mod:`idbench.align`'s one crop matrix (:func:`idbench.align.alignment_matrix`, the matrix
+the encoders' crops are warped with); pasting back goes through its inverse (:func:`idbench.align.invert_matrix`). The blend mask is built in crop coordinates, as
 insightface's ``INSwapper.get(paste_back=True)`` and SimSwap's ``reverse2wholeimage`` do in effect: the crop's
 square eroded by ``erode`` of its side (half on each edge) and blurred by a Gaussian of ``blur`` of its side,
 then warped with the crop, so the seam scales with the face and the crop's own border never shows.
@@ -14,7 +14,7 @@ from typing import Tuple
 
 import numpy as np
 
-from idbench.align import arcface_matrix, ffhq_matrix, warp_affine
+from idbench.align import alignment_matrix, invert_matrix, warp_affine
 from idbench.faces import Face
 
 from .spec import Crop
@@ -23,29 +23,20 @@ ERODE = 0.1  # share of the crop side removed by the erosion (insightface: kerne
 BLUR = 0.05  # Gaussian half-width as a share of the crop side (insightface: mask_size // 20)
 
 
+ALIGNMENTS = {"arcface": "arcface112", "ffhq": "ffhq256"}  # a swapper's crop -> idbench.align's alignment
+
+
 def crop_matrix(image: np.ndarray, face: Face, crop: Crop) -> np.ndarray:
     """The 2 x 3 affine map from ``image`` pixels onto the swapper's ``crop`` of ``face``."""
-    if crop.alignment == "arcface":
-        return arcface_matrix(face.landmarks5, crop.size)
-    if crop.alignment == "ffhq":
-        if face.landmarks68 is None:  # the same fallback as idbench.align.align_face("ffhq256")
-            from idbench.landmarks import landmarks68
-
-            face.landmarks68 = landmarks68(image, face.box)
-        return ffhq_matrix(face.landmarks68, crop.size)
-    raise ValueError(f"unknown crop alignment {crop.alignment!r}")
+    if crop.alignment not in ALIGNMENTS:
+        raise ValueError(f"unknown crop alignment {crop.alignment!r}")
+    return alignment_matrix(image, face, ALIGNMENTS[crop.alignment], crop.size)
 
 
 def crop_face(image: np.ndarray, face: Face, crop: Crop) -> Tuple[np.ndarray, np.ndarray]:
     """(uint8 crop, matrix). ArcFace crops have a black border (``norm_crop``), FFHQ crops a reflected one."""
-    import cv2
-
     m = crop_matrix(image, face, crop)
-    if crop.alignment == "ffhq":  # as idbench.align.ffhq_crop
-        out = cv2.warpAffine(image, m, (crop.size, crop.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    else:
-        out = warp_affine(image, m, crop.size)
-    return out, m
+    return warp_affine(image, m, crop.size, reflect=crop.alignment == "ffhq"), m
 
 
 def crop_mask(size: int, erode: float = ERODE, blur: float = BLUR) -> np.ndarray:
@@ -80,7 +71,7 @@ def paste_back(frame: np.ndarray, crop: np.ndarray, matrix: np.ndarray, erode: f
 
     size = crop.shape[0]
     h, w = frame.shape[:2]
-    inv = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
+    inv = invert_matrix(matrix)
     x0, y0, x1, y1 = _roi(inv, size, (h, w))
     image = frame.copy()
     full_mask = np.zeros((h, w), np.float32)

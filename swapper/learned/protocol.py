@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Dict, List, Sequence, Tuple
 
-from idbench.swapper.base import Failure, PairSwapper, SwapContext, SwapItem
+from idbench.swapper.pair import PairSwapper
+from idbench.swapper.types import Failure, SwapContext, SwapItem
 
 from ._base import LearnedSwapper
 
