@@ -227,6 +227,9 @@ def embed(inputs: List[Path] = typer.Argument(..., help="image files or folders 
         typer.echo(line)
 
 
+from idbench.bench.steps import analyses_help, default_analyses  # noqa: E402  (the one list of analyses)
+
+
 @app.command("run")
 def run_cmd(
     encoders: str = typer.Option("dlib", "--encoders", help="comma-separated encoder names or contract .toml files"),
@@ -250,8 +253,7 @@ def run_cmd(
     k_partners: int = typer.Option(100, "--k-partners", help="candidates for the nearest-landmark partner"),
     n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap resamples for intervals"),
     saliency_faces: int = typer.Option(4, "--saliency-faces", help="faces per encoder for saliency (0: off)"),
-    analyses: str = typer.Option("bias,verification,retrieval", "--analyses",
-                                 help="comma list of bias, verification, retrieval, decomposition"),
+    analyses: str = typer.Option(",".join(default_analyses()), "--analyses", help=analyses_help()),
     n_perm: int = typer.Option(2000, "--n-perm", help="permutations of the decomposition's paired tests"),
     saliency_region: str = typer.Option("inner", "--saliency-region", help="face region of the saliency ratio: "
                                         "inner | face | parsing:<PATH>"),
@@ -267,7 +269,7 @@ def run_cmd(
 
     w = parse_weights(weights, [e for e in encoders.split(",") if e] + [e for e in id_encoders.split(",") if e],
                       [s.strip() for s in swappers.split(",") if s.strip()])
-    from idbench.bench.decomposition import parse_analyses
+    from idbench.bench.steps import parse_analyses
 
     try:  # every argument checked before any work starts
         V.check_numbers(seed=seed, n_boot=n_boot, k_partners=k_partners, min_face=min_face, frames=frames,
@@ -278,7 +280,7 @@ def run_cmd(
         V.validate_run(encoders=enc_names, id_encoders=id_names, detector=detector, swappers=sw_names, weights=w,
                        dataset=dataset, root=root, splits=splits, out=out, cache_dir=cache_dir, no_cache=no_cache)
         V.face_policy(multi_face, min_face)
-        wanted = parse_analyses(analyses, ("bias", "verification", "retrieval", "decomposition"))
+        wanted = parse_analyses(analyses)
         from idbench.bench.swap_eval import parse_swap_estimators
 
         swap_est = parse_swap_estimators(swap_estimators)
