@@ -148,8 +148,9 @@ def _run(cfg: RunConfig) -> dict:
 
     from idbench.regions import check_region
 
-    from .steps import RunContext, run_steps, selected
+    from .steps import RunContext, check_analyses, run_steps, selected
 
+    cfg.analyses = check_analyses(cfg.analyses)  # unknown names fail before any work (did-you-mean)
     cfg.device = resolve_device(cfg.device)
     swappers = build_swappers(cfg)  # unknown names, missing folders or weight files fail before any work
     check_region(cfg.saliency_region)

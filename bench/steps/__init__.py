@@ -5,13 +5,13 @@ Built in, in run order: ``bias``, ``verification``, ``retrieval`` (the default `
 is one new file that calls :func:`register_step` (docs/extending.md, "Add an analysis").
 """
 
-from .base import (STEPS, StepResult, StepSpec, analyses_help, default_analyses, json_key, ordered, parse_analyses,
-                   register_step, selected, step_versions, unregister_step)
+from .base import (STEPS, StepResult, StepSpec, analyses_help, check_analyses, default_analyses, json_key, ordered,
+                   parse_analyses, register_step, selected, step_versions, unregister_step)
 from .context import RunContext
 from . import bias, verification, retrieval, saliency, decomposition, swaps  # noqa: E402,F401  (registration)
 
-__all__ = ["STEPS", "RunContext", "StepResult", "StepSpec", "analyses_help", "default_analyses", "json_key",
-           "ordered", "parse_analyses", "register_step", "run_steps", "selected", "step_versions", "unregister_step"]
+__all__ = ["STEPS", "RunContext", "StepResult", "StepSpec", "analyses_help", "check_analyses", "default_analyses",
+           "json_key", "ordered", "parse_analyses", "register_step", "run_steps", "selected", "step_versions", "unregister_step"]
 
 
 def run_steps(names, ctx: RunContext) -> None:

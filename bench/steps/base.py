@@ -64,7 +64,9 @@ class StepSpec:
     scope: str = "encoder"  # 'encoder': run per encoder into results["encoders"][name]; 'run': once into results
     needs: Tuple[str, ...] = ()  # of NEEDS: built once, on first use, shared by every step
     columns: Tuple[str, ...] = ()  # catalogue names (idbench.analysis.catalogue) of the columns it writes
-    section: str = ""  # the report section (bench.report.layout.SECTIONS) that shows it ("" none)
+    section: str = ""  # the report section that shows it: a bench.report.layout.SECTIONS id, or with ``report``
+    # the heading of the step's own section
+    report: Optional[Callable[[dict, Any], Optional[str]]] = None  # (results, run folder) -> HTML, or None
     default: bool = False  # in the default --analyses
     always: Optional[str] = None  # runs whether named or not; says what turns it on/off (e.g. "--swappers")
     order: int = 100  # run (and results) order: built-ins 10..60, new steps after them
@@ -133,7 +135,12 @@ def parse_analyses(text: str) -> List[str]:
     names = [t.strip() for t in text.split(",") if t.strip()]
     if not names:
         raise InputError(f"--analyses: empty list; use a comma list of {', '.join(ordered())}")
-    return [STEPS.resolve(n) for n in names]  # UnknownNameError: "unknown analysis 'bais'. Did you mean: bias?"
+    return check_analyses(names)
+
+
+def check_analyses(names: List[str]) -> List[str]:
+    """Each name checked against the registry: ``UnknownNameError`` "unknown analysis 'bais'. Did you mean: bias?"."""
+    return [STEPS.resolve(n) for n in names]
 
 
 def selected(analyses: List[str]) -> List[str]:
