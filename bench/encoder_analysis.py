@@ -26,6 +26,10 @@ from idbench.analysis.protocol import (DEGENERATE_AUC, DEGENERATE_SEPARATION, MA
                                        PAIR_CHUNK, BiasPlan, degenerate_reason, gallery_split, identity_groups,
                                        pair_scores, plan_bias, verification_pairs)
 
+__all__ = ["analyse", "BiasPlan", "identity_groups", "plan_bias", "pair_scores", "verification_pairs", "gallery_split",
+           "degenerate_reason", "MAX_GENUINE_PER_IDENTITY", "MAX_GENUINE", "MAX_IMPOSTOR", "MAX_PROBES",
+           "MAX_SWAP_PROBES", "PAIR_CHUNK", "DEGENERATE_AUC", "DEGENERATE_SEPARATION"]  # old imports keep working
+
 
 def analyse(emb: np.ndarray, labels: Sequence[str], plan: Optional[BiasPlan], swap_emb: Optional[np.ndarray],
             pairs: Optional[np.ndarray] = None, folds: Optional[np.ndarray] = None, seed: int = 0,

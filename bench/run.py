@@ -1,8 +1,9 @@
 """``bench run``: the end-to-end benchmark.
 
 Reads a dataset, detects every face once (shared by all encoders), embeds with each encoder in
-batches (content-addressed cache: an interrupted run resumes), builds the pseudo-swaps of the bias
-analysis once, runs the per-encoder analysis and the swap evaluation, and writes
+batches (content-addressed cache: an interrupted run resumes), then runs the requested analysis steps
+(:mod:`idbench.bench.steps`: bias, verification, retrieval, saliency, decomposition, swap evaluation, and any
+registered one) in one loop, each building what it needs once (the bias pseudo-swaps, the pairs), and writes
 ``leaderboard.csv``, ``results.json`` and ``report.html`` into ``--out``.
 """
 
@@ -21,8 +22,6 @@ from idbench.face_policy import FacePolicy, image_warnings
 from idbench.pipeline import detect_paths, embed_detected, encoder_fingerprint, failure
 
 from .plan_swaps import bias_swapper, plan_swap_embeddings  # noqa: F401  (re-exported: their old home)
-
-
 
 
 def _default_analyses() -> List[str]:

@@ -11,21 +11,23 @@ CLI help, the default set and ``results.json``'s ``schema.steps`` versions are d
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Callable, ClassVar, Dict, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Tuple
 
 from idbench.errors import InputError
 from idbench.registry import Registry
 
-R = TypeVar("R", bound="StepResult")
 NEEDS = ("bias_swaps", "pairs", "swappers")  # resources a RunContext builds on first use (see .context)
 
 
 class StepResult:
     """Base of a step's result dataclass. Each field is one key of the fragment the step writes (the key is the
     field name, or ``metadata={"key": ...}``); a None field is left out unless ``metadata={"keep_none": True}``.
-    ``VERSION`` is the layout version of the fragment (``results.json`` -> ``schema.steps``)."""
+    ``VERSION`` is the layout version of the fragment (``results.json`` -> ``schema.steps``). With ``KEY`` set the
+    fields are nested under that one key (``{"verification": {...}}``) and ``from_json`` of an entry without it is
+    None."""
 
     VERSION: ClassVar[int] = 1
+    KEY: ClassVar[Optional[str]] = None
 
     def to_json(self) -> Dict[str, Any]:
         """The fragment of results.json this result is."""
@@ -34,11 +36,15 @@ class StepResult:
             v = getattr(self, f.name)
             if v is not None or f.metadata.get("keep_none"):
                 out[f.metadata.get("key", f.name)] = v
-        return out
+        return {self.KEY: out} if self.KEY else out
 
     @classmethod
     def from_json(cls: type, d: Dict[str, Any]) -> Any:
         """The result back from a results.json fragment (keys of other steps in ``d`` are ignored)."""
+        if cls.KEY:
+            if not d.get(cls.KEY):
+                return None
+            d = d[cls.KEY]
         return cls(**{f.name: d[f.metadata.get("key", f.name)] for f in fields(cls)
                       if f.metadata.get("key", f.name) in d})
 

@@ -5,7 +5,7 @@ identity is the gallery, the others (a seeded sample of at most MAX_PROBES) are 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -16,6 +16,8 @@ from .base import StepResult, StepSpec, register_step
 class RetrievalResult(StepResult):
     """The fragment ``{"retrieval": {...}}`` of an encoder."""
 
+    KEY = "retrieval"
+
     top1: float
     top5: float
     n_probes: int
@@ -24,13 +26,6 @@ class RetrievalResult(StepResult):
     probe_cap: int
     seed: int
     degenerate: Optional[str] = None
-
-    def to_json(self) -> Dict[str, Any]:
-        return {"retrieval": super().to_json()}
-
-    @classmethod
-    def from_json(cls, d: Dict[str, Any]) -> Optional["RetrievalResult"]:
-        return super().from_json(d["retrieval"]) if d.get("retrieval") else None
 
 
 def retrieval_numbers(emb: np.ndarray, labels: Sequence[str], seed: int = 0) -> Optional[RetrievalResult]:

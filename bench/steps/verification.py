@@ -16,6 +16,8 @@ from .base import StepResult, StepSpec, json_key, register_step
 class VerificationResult(StepResult):
     """The fragment ``{"verification": {...}}`` of an encoder (None: the pairs have one class only)."""
 
+    KEY = "verification"
+
     n_pairs: int = 0
     auc: float = float("nan")
     eer: float = float("nan")
@@ -30,13 +32,6 @@ class VerificationResult(StepResult):
     pair_labels: List[int] = field(default_factory=list)
     degenerate: Optional[str] = None
     flip_test: Optional[bool] = None
-
-    def to_json(self) -> Dict[str, Any]:
-        return {"verification": super().to_json()}
-
-    @classmethod
-    def from_json(cls, d: Dict[str, Any]) -> Optional["VerificationResult"]:
-        return super().from_json(d["verification"]) if d.get("verification") else None
 
 
 def verification_numbers(s: np.ndarray, y: np.ndarray, folds: Optional[np.ndarray], seed: int = 0,
