@@ -2,13 +2,26 @@
 
 Built in, in run order: ``bias``, ``verification``, ``retrieval`` (the default ``--analyses``), ``saliency``
 (always, ``--saliency-faces 0`` turns it off), ``decomposition``, ``swaps`` (with ``--swappers``). A new analysis
-is one new file that calls :func:`register_step` (docs/extending.md, "Add an analysis").
+is one new file that calls :func:`register_step` (docs/extending.md, "Add an analysis"): in this package it is
+found and registered on import; elsewhere, importing it registers it.
 """
 
 from .base import (STEPS, StepResult, StepSpec, analyses_help, check_analyses, default_analyses, json_key, ordered,
                    parse_analyses, register_step, selected, step_versions, unregister_step)
 from .context import RunContext
-from . import bias, verification, retrieval, saliency, decomposition, swaps  # noqa: E402,F401  (registration)
+
+
+def _register_builtin() -> None:
+    """Import every step module of this package (each registers itself): a new built-in step is one new file."""
+    import importlib
+    import pkgutil
+
+    for m in pkgutil.iter_modules(__path__):
+        if m.name not in ("base", "context"):
+            importlib.import_module(f"{__name__}.{m.name}")
+
+
+_register_builtin()
 
 __all__ = ["STEPS", "RunContext", "StepResult", "StepSpec", "analyses_help", "check_analyses", "default_analyses",
            "json_key", "ordered", "parse_analyses", "register_step", "run_steps", "selected", "step_versions", "unregister_step"]
