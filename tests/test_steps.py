@@ -28,6 +28,13 @@ def test_default_and_order_come_from_the_registry():
         assert spec.columns and spec.section and spec.description and spec.version >= 1
 
 
+def test_the_docs_table_lists_every_step():
+    table = S.steps_markdown()
+    for name in S.STEPS:
+        assert f"| `{name}` |" in table
+    assert "| `bias` | " in table and "by default" in table.split("| `bias` |")[1].split("\n")[0]
+
+
 def test_unknown_analysis_suggests_the_close_name():
     with pytest.raises(KeyError) as e:
         S.parse_analyses("bias,verfication")

@@ -7,7 +7,7 @@ found and registered on import; elsewhere, importing it registers it.
 """
 
 from .base import (STEPS, StepResult, StepSpec, analyses_help, check_analyses, default_analyses, json_key, ordered,
-                   parse_analyses, register_step, selected, step_versions, unregister_step)
+                   parse_analyses, register_step, selected, step_versions, steps_markdown, unregister_step)
 from .context import RunContext
 
 
@@ -24,7 +24,8 @@ def _register_builtin() -> None:
 _register_builtin()
 
 __all__ = ["STEPS", "RunContext", "StepResult", "StepSpec", "analyses_help", "check_analyses", "default_analyses",
-           "json_key", "ordered", "parse_analyses", "register_step", "run_steps", "selected", "step_versions", "unregister_step"]
+           "json_key", "ordered", "parse_analyses", "register_step", "run_steps", "selected", "step_versions",
+           "steps_markdown", "unregister_step"]
 
 
 def run_steps(names, ctx: RunContext) -> None:

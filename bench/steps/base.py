@@ -154,3 +154,14 @@ def selected(analyses: List[str]) -> List[str]:
     options whether it has anything to do)."""
     wanted = set(analyses)
     return [n for n in ordered() if n in wanted or STEPS.spec(n).always]
+
+
+def steps_markdown() -> str:
+    """A Markdown table of every step (name, what it does, when it runs, its columns), for the README/docs pages
+    (generated from the registry, never written by hand)."""
+    rows = ["| analysis | what it computes | runs | leaderboard columns |", "|---|---|---|---|"]
+    for n in ordered():
+        s = STEPS.spec(n)
+        runs = "by default" if s.default else (f"always ({s.always})" if s.always else f"`--analyses ...,{n}`")
+        rows.append(f"| `{n}` | {s.description} | {runs} | {', '.join(f'`{c}`' for c in s.columns)} |")
+    return "\n".join(rows) + "\n"
