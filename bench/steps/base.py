@@ -156,11 +156,13 @@ def selected(analyses: List[str]) -> List[str]:
     return [n for n in ordered() if n in wanted or STEPS.spec(n).always]
 
 
-def steps_markdown() -> str:
-    """A Markdown table of every step (name, what it does, when it runs, its columns), for the README/docs pages
-    (generated from the registry, never written by hand)."""
+def steps_markdown(own: bool = False) -> str:
+    """A Markdown table of every step (name, what it does, when it runs, its columns), for the docs pages
+    (generated from the registry, never written by hand); ``own``: idbench's own steps only (not a plugin's)."""
     rows = ["| analysis | what it computes | runs | leaderboard columns |", "|---|---|---|---|"]
     for n in ordered():
+        if own and not STEPS.factory(n).__module__.startswith("idbench."):
+            continue
         s = STEPS.spec(n)
         runs = "by default" if s.default else (f"always ({s.always})" if s.always else f"`--analyses ...,{n}`")
         rows.append(f"| `{n}` | {s.description} | {runs} | {', '.join(f'`{c}`' for c in s.columns)} |")
