@@ -181,3 +181,11 @@ def test_no_module_of_the_analyses_imports_bench_run():
     for f in files:
         bad = [m for m in _imports(f) if m in (".run", "idbench.bench.run", "..run")]
         assert not bad, f"{f.name} imports {bad}"
+
+
+def test_the_leaderboards_fixed_columns_are_the_encoder_steps_declared_ones():
+    from idbench.analysis.catalogue import split_column
+    from idbench.bench.report.tables import ENCODER_COLUMNS
+
+    declared = {c for n in S.STEPS if S.STEPS.spec(n).scope == "encoder" for c in S.STEPS.spec(n).columns}
+    assert {split_column(c)[0] for c, _ in ENCODER_COLUMNS} == declared
