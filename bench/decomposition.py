@@ -23,7 +23,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .encoder_analysis import BiasPlan, pair_scores
+from idbench.analysis.protocol import BiasPlan, pair_scores
 
 VARIANT_ORDER = ("skin", "outside", "shape", "inner", "full")
 MASK_REGIONS = {"inner": "inner", "face": "full"}  # region -> the variant that is the full swap under it
@@ -146,7 +146,7 @@ def run_decomposition(cfg, ctx, plan: Optional[BiasPlan], full_emb: Optional[Map
     from idbench.pipeline import failure
     from idbench.swapper.variants import VariantSwapper
 
-    from .run import plan_swap_embeddings
+    from .plan_swaps import plan_swap_embeddings
 
     if plan is None or not len(plan.swaps):
         failures.append(failure("decomposition", str(ctx.root), "no bias plan: the decomposition needs a dataset "
@@ -209,16 +209,12 @@ def summary_lines(dec: dict) -> List[str]:
     return lines
 
 
-def parse_analyses(text: str, known: Sequence[str]) -> List[str]:
-    """``"bias,verification"`` -> the list, checked against ``known`` (one-line error otherwise)."""
-    from idbench.errors import InputError
+def parse_analyses(text: str, known: Optional[Sequence[str]] = None) -> List[str]:
+    """``"bias,verification"`` -> the list, checked against the step registry (:func:`idbench.bench.steps.
+    parse_analyses`; ``known`` is ignored: the registry is the one list of analyses)."""
+    from .steps import parse_analyses as parse
 
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [t for t in names if t not in known]
-    if bad or not names:
-        raise InputError(f"--analyses: unknown {', '.join(bad) or '(empty list)'}; use a comma list of "
-                         f"{', '.join(known)}")
-    return names
+    return parse(text)
 
 
 # --- example images (report, README) ------------------------------------------------------------------

@@ -5,6 +5,7 @@ rewritten from its source of truth, so no table can drift from the code:
 
 * ``metrics-encoder``, ``metrics-swap``, ``metrics-count``: the metric catalogue (:data:`idbench.analysis.METRICS`:
   name, direction, unit, group, formula, reference, function);
+* ``analyses``: the analysis steps of ``bench run`` (:func:`idbench.bench.steps.steps_markdown`);
 * ``encoders``, ``encoder-families`` (default tags), ``detectors``, ``estimators``, ``swappers``, ``datasets``: each registry's specs (description,
   weight files and where they are looked for, licence, paper), through the public registries.
 
@@ -155,6 +156,12 @@ def _datasets() -> str:
                    for n, s in ((n, DATASETS.spec(n)) for n in _own(DATASETS))])
 
 
+def _analyses() -> str:
+    from idbench.bench.steps import steps_markdown  # the step registry
+
+    return steps_markdown(own=True)
+
+
 BLOCKS: Dict[str, Callable[[], str]] = {
     "metrics-encoder": lambda: _metrics_table("encoder", False),
     "metrics-swap": lambda: _metrics_table("swap", False),
@@ -165,6 +172,7 @@ BLOCKS: Dict[str, Callable[[], str]] = {
     "estimators": _estimators,
     "swappers": _swappers,
     "datasets": _datasets,
+    "analyses": lambda: _analyses(),
 }
 
 

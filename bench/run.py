@@ -1,8 +1,9 @@
 """``bench run``: the end-to-end benchmark.
 
 Reads a dataset, detects every face once (shared by all encoders), embeds with each encoder in
-batches (content-addressed cache: an interrupted run resumes), builds the pseudo-swaps of the bias
-analysis once, runs the per-encoder analysis and the swap evaluation, and writes
+batches (content-addressed cache: an interrupted run resumes), then runs the requested analysis steps
+(:mod:`idbench.bench.steps`: bias, verification, retrieval, saliency, decomposition, swap evaluation, and any
+registered one) in one loop, each building what it needs once (the bias pseudo-swaps, the pairs), and writes
 ``leaderboard.csv``, ``results.json`` and ``report.html`` into ``--out``.
 """
 
@@ -14,15 +15,19 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from idbench.cache import Cache, content_key
+from idbench.cache import Cache
 from idbench.encoders import create_encoders
 from idbench.devices import resolve_device  # noqa: F401  (re-exported: bench.run.resolve_device)
 from idbench.face_policy import FacePolicy, image_warnings
 from idbench.pipeline import detect_paths, embed_detected, encoder_fingerprint, failure
 
+from .plan_swaps import bias_swapper, plan_swap_embeddings  # noqa: F401  (re-exported: their old home)
 
-ANALYSES = ("bias", "verification", "retrieval", "decomposition")  # --analyses, a comma list
-DEFAULT_ANALYSES = ("bias", "verification", "retrieval")
+
+def _default_analyses() -> List[str]:
+    from .steps import default_analyses
+
+    return default_analyses()
 
 
 @dataclass
@@ -49,7 +54,7 @@ class RunConfig:
     saliency_faces: int = 4
     saliency_region: str = "inner"
     bias: bool = True
-    analyses: List[str] = field(default_factory=lambda: list(DEFAULT_ANALYSES))
+    analyses: List[str] = field(default_factory=_default_analyses)  # step names (idbench.bench.steps)
     n_perm: int = 2000  # permutations of the decomposition's paired tests
     cache_dir: Optional[str] = None
     no_cache: bool = False
@@ -78,13 +83,6 @@ def build_swappers(cfg: "RunConfig") -> Dict[str, object]:
             kw = {"frames": cfg.frames}
         out[text] = create_swapper(text, **kw)
     return out
-
-
-def bias_swapper(cfg: "RunConfig"):
-    """The pseudo-swap of the bias analysis: ``blend`` with the run's seed and ``--k-partners``."""
-    from idbench.swapper import create_swapper
-
-    return create_swapper("blend", seed=cfg.seed, k=cfg.k_partners, device=cfg.device)
 
 
 def _detect_dataset(cfg, ds, encoders, cache, rank, world):
@@ -125,40 +123,6 @@ def _protocol_pairs(ds, row_items, failures):
     return pairs, ds.folds[keep]
 
 
-def plan_swap_embeddings(sw, plan, ctx, encoders, cfg, cache, failures, desc: str) -> Dict[str, np.ndarray]:
-    """Embeddings of ``sw``'s swap of every ``plan.swaps`` (source, partner) pair, per encoder, in plan
-    order (NaN rows: failed swaps, listed in ``failures``). The bias analysis and every decomposition
-    variant use it on the same plan."""
-    from idbench.swapper import SwapItem
-
-    from .swap_eval import embed_swaps, swap_failures
-
-    t = ctx.table
-    items = [SwapItem(int(p), str(ctx.labels[s]), f"{t.paths[s]} -> {t.paths[p]}", source=int(s))
-             for _, s, p in plan.swaps]
-    S = embed_swaps(sw, items, ctx, encoders, cfg, cache, desc=desc, total=len(items))
-    failures += swap_failures(S.skipped, "bias-swap")
-    emb = {n: np.full((len(items), e.spec.embedding_size), np.nan, np.float32) for n, e in encoders.items()}
-    for r in range(len(S.paths)):
-        i = S.item(r).meta["index"]
-        for n in encoders:
-            emb[n][i] = S.embeddings[n][r]
-    return emb
-
-
-def _bias_swaps(cfg, ctx, encoders, cache, failures):
-    """The bias plan and its pseudo-swaps' embeddings (NaN rows: failed swaps, listed)."""
-    from idbench.swapper import plan_partners
-
-    from . import encoder_analysis as EA
-
-    sw = bias_swapper(cfg)
-    partner, _ = plan_partners(ctx.table.faces, ctx.labels, sw.partner, sw.k, sw.seed, sw.usable(ctx))
-    plan = EA.plan_bias(ctx.labels, partner, seed=cfg.seed)
-    emb = plan_swap_embeddings(sw, plan, ctx, encoders, cfg, cache, failures, "bias pseudo-swaps")
-    return plan, emb, sw.params()
-
-
 def run(cfg: RunConfig) -> dict:
     """The benchmark into ``cfg.out``, which this run owns while it works (a lock: a second run into the same
     folder is refused with one line instead of mixing its files with this run's)."""
@@ -181,10 +145,11 @@ def _run(cfg: RunConfig) -> dict:
     from idbench.bench.report import write_outputs
     from idbench.swapper import SwapContext
 
-    from . import encoder_analysis as EA
-
     from idbench.regions import check_region
 
+    from .steps import RunContext, check_analyses, run_steps, selected
+
+    cfg.analyses = check_analyses(cfg.analyses)  # unknown names fail before any work (did-you-mean)
     cfg.device = resolve_device(cfg.device)
     swappers = build_swappers(cfg)  # unknown names, missing folders or weight files fail before any work
     check_region(cfg.saliency_region)
@@ -223,36 +188,14 @@ def _run(cfg: RunConfig) -> dict:
     cfg.id_encoders = [n for n in cfg.id_encoders if n in encoders]
     ctx = SwapContext(table, labels, [ds.items[i].frame for i in row_items], ds.root,
                       {"video_pairs": ds.video_pairs})  # FF++ swappers read only the split's pairs
-    plan = swap_emb = None
-    results: dict = {"encoders": {}, "swappers": {}}
-    wanted = set(cfg.analyses)
-    if cfg.bias and ds.pairs is None and wanted & {"bias", "decomposition"}:
-        plan, swap_emb, params = _bias_swaps(cfg, ctx, encoders, cache, failures)
-        results["bias_swap_params"] = params
-    for name, enc in encoders.items():
-        res = EA.analyse(table.embeddings[name], labels, plan, None if plan is None else swap_emb[name], pairs,
-                         folds, cfg.seed, cfg.n_boot)
-        for k in ("bias", "verification", "retrieval"):  # cheap, computed together; kept when asked for
-            if k not in wanted:
-                res.pop(k, None)
-        if "bias" in res:
-            res["bias"]["swap_params"] = results["bias_swap_params"]
-        if "verification" in res:
-            res["verification"]["flip_test"] = enc.spec.flip_test
-        res["saliency"] = _saliency(cfg, enc, name, table, out_dir, cache, labels)
-        results["encoders"][name] = res
-    if "decomposition" in wanted:
-        from .decomposition import leaderboard_columns, run_decomposition
-
-        results["decomposition"] = run_decomposition(cfg, ctx, plan, swap_emb, encoders, cache, failures, out_dir)
-        for n, cols in leaderboard_columns(results["decomposition"] or {}).items():
-            results["encoders"][n].setdefault("columns", {}).update(cols)
-    if swappers:
-        from .swap_eval import compare_swappers, evaluate_swappers
-
-        results["swappers"], est_fails = evaluate_swappers(cfg, ctx, encoders, swappers, cache)
-        results["swap_comparisons"] = compare_swappers(results["swappers"], cfg.n_boot, cfg.n_perm, cfg.seed)
-        failures += est_fails + [f for sw in results["swappers"].values() for f in sw["failures"]]
+    results: dict = {"encoders": {n: {"n_faces": int(len(labels)), "n_identities": int(len(set(labels.tolist())))}
+                                  for n in encoders}, "swappers": {}}
+    sctx = RunContext(cfg, ctx, encoders, cache, failures, out_dir, pairs=pairs, folds=folds, swappers=swappers,
+                      results=results)
+    for n in encoders:  # a sanity check of every run, not an analysis: the flag travels with the numbers
+        if sctx.degenerate(n):
+            results["encoders"][n]["degenerate"] = sctx.degenerate(n)
+    run_steps(selected(cfg.analyses), sctx)  # only what is asked for is computed
     weights = {n: encoder_fingerprint(e)["weights_sha256"] for n, e in encoders.items()}
     results["dataset"] = {"name": ds.name, "root": ds.root, "split": ds.split, "description": ds.description,
                           "n_items": len(ds.items), "n_faces": len(table.paths),
@@ -285,37 +228,6 @@ def _distributed(cfg: RunConfig):
     if not dist.is_initialized():
         dist.init_process_group("nccl" if cfg.device.startswith("cuda") else "gloo")
     return dist.get_rank(), world
-
-
-def _saliency(cfg, enc, name, table, out_dir: Path, cache: Cache, labels=None) -> Optional[dict]:
-    """Occlusion saliency on a few seeded faces (maps cached by content); ratio inside ``--saliency-region``."""
-    if cfg.saliency_faces <= 0:
-        return None
-    try:
-        from idbench.analysis.saliency import encoder_saliency_summary
-    except ImportError:
-        return None
-    n = min(cfg.saliency_faces, len(table.paths))
-    picks = np.random.default_rng(cfg.seed).choice(len(table.paths), n, replace=False) if n else []
-    fp = content_key(encoder_fingerprint(enc))
-    items = [(table.item(r), table.faces[r]) for r in picks]
-    keys = [content_key("saliency", fp, it.key, np.round(f.box, 1).tolist()) for it, f in items]
-    summary = encoder_saliency_summary(enc, [(_Lazy(it), f) for it, f in items], out_dir / "saliency" /
-                                       name.replace("/", "_"), region=cfg.saliency_region, cache=cache, keys=keys,
-                                       progress=cfg.progress)
-    summary["faces"] = [{"image": str(table.paths[r]), "identity": None if labels is None else str(labels[r])}
-                        for r in picks]  # captions of the report's saliency section
-    return summary
-
-
-class _Lazy:
-    """An item's image, decoded only if asked for (a cached saliency map needs only the crop)."""
-
-    def __init__(self, item):
-        self.item = item
-
-    def __call__(self) -> np.ndarray:
-        return self.item.image
 
 
 def _cfg_dict(cfg: RunConfig) -> dict:

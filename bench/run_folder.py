@@ -19,14 +19,34 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 from idbench.errors import InputError
 
 SCHEMA = "idbench.results"
-SCHEMA_VERSION = 2  # 2: schema stamp, paths relative to the run folder
+SCHEMA_VERSION = 3  # 2: schema stamp, paths relative to the run folder; 3: schema.steps (a version per analysis)
 # run settings that change what the numbers mean: runs differing in one are not ranked in one table
 PROTOCOL_KEYS = ("detector", "multi_face", "min_face", "k_partners", "split", "compression", "frames")
 
 
 def stamp(results: dict) -> dict:
-    results["schema"] = {"name": SCHEMA, "version": SCHEMA_VERSION}
+    """Name the schema and version of ``results`` and the layout version of each analysis step's result
+    (``schema.steps``; a version already there is kept: the fragments were written by that layout). A file without
+    ``steps`` (schema version 2 or older) has every step's layout 1."""
+    from .steps import step_versions
+
+    old = (results.get("schema") or {}).get("steps") if isinstance(results.get("schema"), dict) else None
+    results["schema"] = {"name": SCHEMA, "version": SCHEMA_VERSION, "steps": {**step_versions(), **(old or {})}}
     return results
+
+
+def _check_step_versions(f: Path, steps: object) -> None:
+    """One-line :class:`InputError` when a step's result layout is newer than this idbench's step reads."""
+    from .steps import STEPS
+
+    if steps is None:
+        return
+    if not isinstance(steps, dict) or not all(isinstance(v, int) for v in steps.values()):
+        raise InputError(f"{f}: schema.steps is {steps!r}, expected step name -> version")
+    for name, v in steps.items():
+        if name in STEPS and v > STEPS.spec(name).version:
+            raise InputError(f"{f}: analysis '{name}' has result version {v}, this idbench reads up to "
+                             f"{STEPS.spec(name).version}; update idbench")
 
 
 def _file_slots(results: dict) -> Iterator[Tuple[Callable[[], str], Callable[[str], None]]]:
@@ -103,6 +123,7 @@ def read_results(run_dir: os.PathLike) -> dict:
         v = schema.get("version")
         if not isinstance(v, int) or v > SCHEMA_VERSION:
             raise InputError(f"{f}: schema version {v!r}, this idbench reads up to {SCHEMA_VERSION}; update idbench")
+        _check_step_versions(f, schema.get("steps"))
     elif "encoders" not in r and "swappers" not in r:  # written before the schema stamp: it has one of them
         raise InputError(f"{f}: not an idbench results.json (no schema, encoders or swappers)")
     for key, kind in (("encoders", dict), ("swappers", dict), ("dataset", dict), ("failures", list),

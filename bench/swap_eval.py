@@ -164,7 +164,7 @@ def _identity_metrics(S, swaps, ctx, encoders, id_encs, M) -> Tuple[dict, dict, 
     dataset face for a seeded, capped subset of the swaps (NaN for the others): linear in the dataset."""
     from idbench.analysis.sampling import capped_indices
 
-    from .encoder_analysis import MAX_SWAP_PROBES
+    from idbench.analysis.protocol import MAX_SWAP_PROBES
 
     tgt = np.array([s.target for s in swaps])
     src_labels = np.array([s.source_label for s in swaps])
@@ -289,7 +289,7 @@ def evaluate_swapper(swapper, ctx, encoders, id_encs, estimators, cfg, cache) ->
                 "source": [s.source_label for s in swaps], "unit": units, "key": _sample_keys(swaps)})
     per["values"] = {m: [None if not np.isfinite(x) else float(x) for x in v] for m, v in values.items()}
     summary["n_swaps"], directions["n_swaps"] = len(swaps), ""
-    from .encoder_analysis import MAX_SWAP_PROBES
+    from idbench.analysis.protocol import MAX_SWAP_PROBES
 
     out["id_retrieval_probes"] = {"n": min(len(swaps), MAX_SWAP_PROBES), "n_all": len(swaps),
                                   "cap": MAX_SWAP_PROBES, "seed": 0}

@@ -297,7 +297,7 @@ def test_results_json_stores_paths_relative_and_a_moved_run_keeps_its_maps(small
     import json
 
     r = json.loads((small_run / "results.json").read_text())
-    assert r["schema"] == {"name": "idbench.results", "version": 2}
+    assert r["schema"]["name"] == "idbench.results" and r["schema"]["version"] == 3  # 3: + steps' versions
     maps = [p for e in r["encoders"].values() for p in e["saliency"]["maps"]]
     assert maps and all(not os.path.isabs(p) for p in maps)
     moved = _copy_run(small_run, tmp_path / "elsewhere" / "x")

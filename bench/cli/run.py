@@ -10,9 +10,9 @@ import typer
 from .options import (CacheDir, Compression, DetectBatch, Detector, Device, Frames, KPartners, MinFace, MultiFace,
                       NoCache, Seed, Weights, check_detect_batch, out_option, parse_weights)
 from .output import echo_drops, fmt, table
+from idbench.bench.steps import analyses_help, default_analyses  # the one list of analyses: the step registry
 
 NAME = "run"
-ANALYSES = ("bias", "verification", "retrieval", "decomposition")
 
 
 def command(
@@ -37,8 +37,7 @@ def command(
     k_partners: KPartners = 100,
     n_boot: int = typer.Option(1000, "--n-boot", help="bootstrap resamples for intervals"),
     saliency_faces: int = typer.Option(4, "--saliency-faces", help="faces per encoder for saliency (0: off)"),
-    analyses: str = typer.Option("bias,verification,retrieval", "--analyses",
-                                 help="comma list of bias, verification, retrieval, decomposition"),
+    analyses: str = typer.Option(",".join(default_analyses()), "--analyses", help=analyses_help()),
     n_perm: int = typer.Option(2000, "--n-perm", help="permutations of the decomposition's paired tests"),
     saliency_region: str = typer.Option("inner", "--saliency-region", help="face region of the saliency ratio: "
                                         "inner | face | parsing:<PATH>"),
@@ -50,7 +49,7 @@ def command(
 ):
     """Run the benchmark; write leaderboard.csv, results.json and report.html into --out."""
     from idbench.bench import validate as V
-    from idbench.bench.decomposition import parse_analyses
+    from idbench.bench.steps import parse_analyses
     from idbench.bench.swap_eval import parse_swap_estimators
 
     w = parse_weights(weights, [e for e in encoders.split(",") if e] + [e for e in id_encoders.split(",") if e],
@@ -63,7 +62,7 @@ def command(
     V.validate_run(encoders=enc_names, id_encoders=id_names, detector=detector, swappers=sw_names, weights=w,
                    dataset=dataset, root=root, splits=splits, out=out, cache_dir=cache_dir, no_cache=no_cache)
     V.face_policy(multi_face, min_face)
-    wanted = parse_analyses(analyses, ANALYSES)
+    wanted = parse_analyses(analyses)
     swap_est = parse_swap_estimators(swap_estimators)
     from idbench.bench.run import RunConfig, run  # imports torch: after the checks
 

@@ -80,6 +80,16 @@ def leaderboard_section(results: dict) -> Optional[str]:
             "or the std (accuracy across folds, saliency across faces); " + BOLD_RULE + ".</p>" + "".join(parts))
 
 
+def all_sections() -> List[Tuple[str, str, Callable]]:
+    """:data:`SECTIONS` and, before the leaderboard, the own section of every analysis step that has one
+    (``StepSpec.report``; id = the step's name, heading = its ``section``)."""
+    from idbench.bench.steps import STEPS, ordered
+
+    extra = [(n, STEPS.spec(n).section or n, STEPS.spec(n).report) for n in ordered() if STEPS.spec(n).report]
+    i = next(k for k, (sid, _, _) in enumerate(SECTIONS) if sid == "leaderboard")
+    return SECTIONS[:i] + extra + SECTIONS[i:]
+
+
 def render_report(results: dict, out_dir: Path, sections: Optional[Sequence[str]] = None) -> str:
     """The whole page, or only ``sections`` (ids of :data:`SECTIONS`), as one HTML string."""
     from plotly.offline import get_plotlyjs
@@ -88,7 +98,7 @@ def render_report(results: dict, out_dir: Path, sections: Optional[Sequence[str]
 
     results = decodable(results)  # names with undecodable bytes: shown as \xNN in text and charts alike
     body, nav = [], []
-    for sid, title, build in SECTIONS:
+    for sid, title, build in all_sections():
         if sections is not None and sid not in sections:
             continue
         content = build(results, Path(out_dir))
