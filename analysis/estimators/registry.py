@@ -62,6 +62,9 @@ class EstimatorSpec(Spec):
 #: the modules of this package register on the first lookup; plugins through ``idbench.estimators``
 ESTIMATORS: Registry[EstimatorSpec] = Registry("estimator", packages=(__package__,), skip=("registry", "base"))
 
+for _kind, _default in KIND_DEFAULTS.items():  # a kind stands for its default estimator (family tags)
+    ESTIMATORS.set_default(_kind, _default)
+
 #: the option of the estimators that read a checkpoint (idbench.checkpoints): pickled files need it
 ALLOW_PICKLE = Option("allow_pickle", None, "True: read a pickled checkpoint (else IDBENCH_ALLOW_PICKLE decides)")
 #: the option of the landmark-geometry estimators
