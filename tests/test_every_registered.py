@@ -184,14 +184,14 @@ def _weights_or_skip(spec, folder: Path):
 
 @pytest.mark.parametrize("name", _encoder_params())
 def test_every_encoder_embeds_a_real_face(name, photos, tmp_path):
-    from idbench.align import align_face
     from idbench.encoders import create_encoder
+    from idbench.recipe_face import encoder_crop
 
     spec = ENCODERS.spec(name)
     enc = create_encoder(name, _weights_or_skip(spec, tmp_path))
-    crops = np.stack([align_face(img, face, spec.alignment, spec.input_size[0], spec.fit) for img, face in photos])
+    crops = np.stack([encoder_crop(img, face, spec) for img, face in photos])  # the crop the pipeline gives it
     raw = enc.embed(crops, normalise=False)
-    assert raw.shape == (2, spec.embedding_size) and raw.dtype == np.float32 and np.isfinite(raw).all()
+    assert crops.shape[1:3] == spec.input_size and raw.shape == (2, spec.embedding_size) and raw.dtype == np.float32 and np.isfinite(raw).all()
     if spec.l2_normalised:  # the spec promises unit vectors from the network itself
         np.testing.assert_allclose(np.linalg.norm(raw, axis=1), 1.0, atol=1e-4)
     emb = enc.embed(crops)
