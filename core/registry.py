@@ -164,16 +164,17 @@ class Registry(Generic[S]):
 
     # --- lazy discovery ----------------------------------------------------------------------------
 
-    def load(self) -> None:
-        """Import the registering modules and packages, then the plugins (once; a lookup calls it)."""
+    def load(self) -> List[str]:
+        """Import the registering modules and packages, then the plugins (once; a lookup calls it); returns
+        the names of the plugins loaded."""
         if self._loaded:
-            return
+            return []
         self._loaded = True  # before importing: a module that looks an entry up while loading must not recurse
         for module in self.modules:
             self._import(module)
         for package in self.packages:
             self.discover(package, self.skip)
-        self.load_plugins()
+        return self.load_plugins()
 
     def discover(self, package: str, skip: Iterable[str] = ()) -> None:
         """Import every public module of ``package`` (a new entry is one new file); failures are listed."""

@@ -86,8 +86,7 @@ def load_plugins(group: Optional[str] = None) -> List[str]:
     listed in :data:`IMPORT_ERRORS`)."""
     if group is not None and group != ENCODERS.group:
         raise ValueError(f"the encoder registry loads the {ENCODERS.group} group, not {group}")
-    ENCODERS.load()
-    return ENCODERS.load_plugins()
+    return ENCODERS.load() + ENCODERS.load_plugins()
 
 
 def create_encoder(name: Union[str, Path], weights: Optional[Union[str, Path]] = None, device: str = "cpu"
