@@ -462,3 +462,30 @@ def test_a_plugin_registers_through_its_group_and_a_broken_one_is_listed(kind, t
             reg.import_errors.pop(k)
         reg._plugins_seen -= {f"fake={module}:register", "broken=idb_no_such_plugin_module"}
         sys.modules.pop(module, None)
+
+
+def test_build_swappers_passes_the_run_values_of_exactly_the_declared_options(tmp_path):
+    from idbench.bench.run import RunConfig, build_swappers
+    from idbench.swapper import SwapperSpec, register_swapper
+
+    seen = {}
+    spec = SwapperSpec("recipe-recorder", "records what it is given", "pseudo", weights=(WeightSource("rec.bin", "t"),),
+                       options=(Option("seed", 0, "seed"), Option("frames", 1, "frames"),
+                                Option("identity_weights", None, "an encoder's file", weights_key="enc.x")))
+
+    @register_swapper(spec)
+    def _make(spec, weights, device, **options):
+        seen.update(options, weights=weights, device=device)
+        return "built"
+
+    (tmp_path / "rec.bin").write_bytes(b"x")
+    try:
+        cfg = RunConfig(swappers=["recipe-recorder", "blend"], seed=5, k_partners=7, frames=4, root=str(tmp_path),
+                        weights={"recipe-recorder": str(tmp_path / "rec.bin"), "enc.x": "/p/enc.onnx"})
+        built = build_swappers(cfg)
+    finally:
+        SWAPPERS.remove("recipe-recorder")
+    assert built["recipe-recorder"] == "built"
+    assert seen == {"seed": 5, "frames": 4, "identity_weights": "/p/enc.onnx", "weights": tmp_path / "rec.bin",
+                    "device": "cpu"}  # not k, root, compression: it does not declare them
+    assert (built["blend"].seed, built["blend"].k) == (5, 7)
