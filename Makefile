@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.idbench-installed
 OUT    ?= runs/sample
 
-.PHONY: run test test-quick install clean-venv results
+.PHONY: run test test-quick install clean-venv results docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,15 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/bench run --dataset sample --encoders dlib,dlib.resnet_v1_torch --swappers blend --out $(OUT)
 
-# README "Results measured here": regenerated from the runs (long; SECTIONS=all adds LFW, BlendFace, speed)
+# docs/results.md "Results measured here": regenerated from the runs (long; SECTIONS=all adds LFW, BlendFace, speed)
 SECTIONS ?= shared
 results: $(STAMP)
-	$(BIN)/python -m idbench.bench.results --sections $(SECTIONS) --write-readme README.md
+	$(BIN)/python -m idbench.bench.results --sections $(SECTIONS) --write docs/results.md
+
+# the generated parts of docs/ (metric tables from the catalogue, registry tables from the specs);
+# tests/test_docs_generated.py fails when they are stale
+docs: $(STAMP)
+	$(BIN)/python -m idbench.bench.docs --write
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -6,7 +6,7 @@ Wasserstein, KS, relative gap with bootstrap intervals), face-swap attribute err
 gaze, expression, shape, relative form) and the saliency inner-face ratio. Every function
 validates its input and raises :class:`MetricInputError` (a ``ValueError``) with a one-line
 message. :data:`METRICS` (the metric catalogue, :mod:`idbench.analysis.catalogue`) lists each metric with its
-direction, unit, group, formula and reference; the README's "Metrics" section is generated from it.
+direction, unit, group, formula and reference; the tables of docs/metrics.md are generated from it.
 
 Importing this package must not import torch or cv2 (estimators and saliency maps that need
 them live in submodules imported on demand).

@@ -12,11 +12,13 @@ dropped by a table: it must be added here (one line).
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-__all__ = ["Metric", "MetricInfo", "METRICS", "column_metric", "split_column", "metric_direction", "register_metric"]
+__all__ = ["Metric", "MetricInfo", "METRICS", "column_metric", "split_column", "metric_direction", "register_metric",
+           "unregister_metric", "metric_function"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class Metric:
     direction: str  # 'higher', 'lower' or '' (a count)
     formula: str
     reference: str
-    function: str  # the idbench.analysis function that computes it
+    function: str  # the idbench.analysis function that computes it, or 'package.module.function' ('' for counts)
     display: str = ""  # header text in paper tables (falls back to the name)
     unit: str = ""
     group: str = ""  # attribute bias / verification / retrieval / saliency / identity / pose / ... / count
@@ -158,6 +160,22 @@ def register_metric(metric: Metric) -> Metric:
         METRICS.append(metric)
         _BY_NAME[metric.name] = metric
     return metric
+
+
+def unregister_metric(name: str) -> None:
+    """Remove a catalogued metric (a recipe or a test cleaning up after itself); an unknown name is a no-op."""
+    metric = _BY_NAME.pop(name, None)
+    if metric is not None:
+        METRICS.remove(metric)
+
+
+def metric_function(metric: Metric) -> Optional[Callable[..., Any]]:
+    """The function that computes ``metric``: a bare name is an :mod:`idbench.analysis` function, a dotted
+    ``package.module.function`` is imported (a plugin's metric); ``None`` for counts (no function)."""
+    if not metric.function:
+        return None
+    module, _, name = metric.function.rpartition(".")
+    return getattr(importlib.import_module(module or "idbench.analysis"), name)
 
 
 def split_column(column: str) -> Tuple[str, str]:

@@ -46,6 +46,8 @@ LABELS = {"dlib.resnet_v1_torch": "dlib"}  # the README's name for dlib's ResNet
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    from idbench.bench.cli.options import Detector, Device, KPartners, Progress, Seed, add_argument  # bench's flags
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--encoder", default="dlib.resnet_v1_torch",
@@ -53,7 +55,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--faces", type=Path, default=Path("../shared/data/faces"), help="one sub-folder per identity")
     p.add_argument("--work", type=Path, default=None, help="output folder (default runs/blendface_<encoder>)")
     p.add_argument("--heldout", type=float, default=0.2, help="fraction of identities held out for evaluation")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split, training and evaluation")
+    add_argument(p, Seed, type=int, default=0)  # the split, training and evaluation
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--steps", type=int, default=None, help="total steps per run (overrides --epochs; smoke runs)")
     p.add_argument("--batch-size", type=int, default=32)
@@ -62,15 +64,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--head-lr", type=float, default=5e-4)
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--warmup-steps", type=int, default=20)
-    p.add_argument("--k-partners", type=int, default=100, help="candidates for nearest-landmark partners")
+    add_argument(p, KPartners, type=int, default=100)
     p.add_argument("--blend-prob", type=float, default=0.5, help="blending probability of the BlendFace run")
-    p.add_argument("--detector", default="auto")
-    p.add_argument("--device", default="auto")
+    add_argument(p, Detector, default="auto")
+    add_argument(p, Device, default="auto")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--grad-clip", type=float, default=5.0, help="gradient-norm clip (0: off)")
     p.add_argument("--workers", type=int, default=0, help="data-loader workers")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the bias intervals")
-    p.add_argument("--no-progress", action="store_true")
+    add_argument(p, Progress, default=True)
     p.add_argument("--eval-only", action="store_true", help="skip preparation and training (use what WORK holds)")
     return p.parse_args(argv)
 
@@ -97,7 +99,7 @@ def prepare_data(args: argparse.Namespace, alignment: str) -> Path:
                 and m.get("split", {}).get("seed") == args.seed):
             return data
     prepare(args.faces, data, (alignment,), args.detector, Cache(), args.heldout, args.seed,
-            progress=not args.no_progress)
+            progress=args.progress)
     return data
 
 
@@ -110,7 +112,7 @@ def train_config(args: argparse.Namespace, data: Path, name: str, blend_prob: fl
                        weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
                        head_init="centroids",
                        seed=args.seed, device=args.device, workers=args.workers, threads=args.threads,
-                       save_every=50, keep=2, resume="auto", progress=not args.no_progress,
+                       save_every=50, keep=2, resume="auto", progress=args.progress,
                        val="none")  # the held-out identities are the test set: they must not pick the checkpoint
 
 

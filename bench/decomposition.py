@@ -233,7 +233,7 @@ def regions_image(image: np.ndarray, face, cell: int = 160) -> np.ndarray:
     """The face with the outline of each region of :data:`MASK_REGIONS` drawn (inner: yellow, face: cyan)."""
     import cv2
 
-    from .swap_cli import _face_square
+    from .swap_folder import _face_square
 
     colours = {"inner": (255, 220, 0), "face": (0, 200, 255)}
     out = image.copy()
@@ -250,7 +250,7 @@ def variants_sheet(source_image: np.ndarray, source_face, partner_image: np.ndar
     the face regions drawn; a header names the columns."""
     from idbench.swapper.variants import VARIANTS, make_variant
 
-    from .swap_cli import _face_square, contact_sheet
+    from .swap_folder import _face_square, contact_sheet
 
     row = [_face_square(source_image, source_face), _face_square(partner_image, partner_face)]
     for v in VARIANTS:
@@ -267,7 +267,7 @@ def write_examples(out_dir, source_image, source_face, partner_image, partner_fa
     """``decomposition/variants.png`` and ``decomposition/regions.png`` in ``out_dir`` (paths relative to it)."""
     from pathlib import Path
 
-    from .swap_cli import _save_png
+    from .swap_folder import _save_png
 
     d = Path(out_dir) / "decomposition"
     _save_png(d / "variants.png", variants_sheet(source_image, source_face, partner_image, partner_face, seed=seed))

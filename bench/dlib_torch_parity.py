@@ -107,10 +107,12 @@ def passes(report: dict) -> bool:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from idbench.bench.cli.options import Device, add_argument  # bench's --device
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--faces", type=Path, default=DEFAULT_FACES, help="folder with MANIFEST.csv")
     ap.add_argument("--limit", type=int, default=None, help="an evenly spread subset of this many images")
-    ap.add_argument("--device", default="cpu")
+    add_argument(ap, Device, default="cpu")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--json", type=Path, default=None, help="also write the report here")
     args = ap.parse_args(argv)

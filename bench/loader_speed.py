@@ -87,6 +87,8 @@ def blend_stages(ds, rows: Sequence[int]) -> dict:
 
 
 def main(argv: List[str] = None) -> dict:
+    from idbench.bench.cli.options import Seed, add_argument  # bench's --seed
+
     ap = argparse.ArgumentParser(prog="python -m idbench.bench.loader_speed", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="bench prepare folder, rec:DIR or aligned:DIR")
     ap.add_argument("--alignment", default="arcface112")
@@ -96,7 +98,7 @@ def main(argv: List[str] = None) -> dict:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--batches", type=int, default=4, help="batches timed per DataLoader measurement")
     ap.add_argument("--gpu-steps", type=float, default=5.0, help="optimiser steps per second the GPU could do")
-    ap.add_argument("--seed", type=int, default=0)
+    add_argument(ap, Seed, type=int, default=0)
     a = ap.parse_args(argv)
     import torch
 

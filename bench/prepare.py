@@ -37,6 +37,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from idbench.errors import InputError  # a ValueError: bad arguments are one line in bench prepare
+
 PREPARE_VERSION = 1
 ALIGNMENT_SIZES = {"arcface112": 112, "dlib150": 150}
 INDEX_COLUMNS = ("crop", "identity", "label", "source", "face_score")
@@ -108,7 +110,7 @@ def crop_with_landmarks(image: np.ndarray, face, alignment: str) -> Tuple[np.nda
         m = dlib_chip_matrix(image, face, size)
         crop = dlib_chip(image, face, size)
     else:
-        raise ValueError(f"bench prepare supports alignments {sorted(ALIGNMENT_SIZES)}, got {alignment!r}")
+        raise InputError(f"bench prepare supports alignments {sorted(ALIGNMENT_SIZES)}, got {alignment!r}")
     ones = np.ones(image.shape[:2], np.float32)
     valid = cv2.warpAffine(ones, np.asarray(m, np.float64), (size, size), flags=cv2.INTER_LINEAR, borderValue=0.0)
     return crop, apply_affine(m, face.landmarks68), (valid > 0.999).astype(np.uint8)
@@ -123,7 +125,7 @@ def split_identities(identities: Sequence[str], heldout_fraction: float, seed: i
     there are at least two identities) are held out.
     """
     if not 0.0 <= heldout_fraction < 1.0:
-        raise ValueError(f"--split-identities takes a held-out fraction in [0, 1), got {heldout_fraction}")
+        raise InputError(f"--split-identities takes a held-out fraction in [0, 1), got {heldout_fraction}")
     names = sorted(set(identities))
     n_held = int(round(heldout_fraction * len(names)))
     if heldout_fraction > 0 and len(names) >= 2:
@@ -235,7 +237,7 @@ def prepare(input_dir: os.PathLike, out: os.PathLike, alignments: Sequence[str] 
 
     for a in alignments:
         if a not in ALIGNMENT_SIZES:
-            raise ValueError(f"bench prepare supports alignments {sorted(ALIGNMENT_SIZES)}, got {a!r}")
+            raise InputError(f"bench prepare supports alignments {sorted(ALIGNMENT_SIZES)}, got {a!r}")
     input_dir, out = Path(input_dir), Path(out)
     ds = load_dataset("folder", input_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Regenerate the README's "Results measured here" numbers: ``make results`` / ``python -m idbench.bench.results``.
+"""Regenerate the "Results measured here" numbers of docs/results.md: ``make results`` / ``python -m idbench.bench.results``.
 
 Sections (``--sections``, default ``shared``; ``all`` = every one; each may take long, none runs in CI):
 
@@ -20,16 +20,15 @@ Sections (``--sections``, default ``shared``; ``all`` = every one; each may take
   ``python -m idbench.bench.speed_dlib_torch --repeats 5`` and ``python -m idbench.bench.speed --devices
   cpu,cuda --limit 64`` (faces/s per stage and device).
 
-Each section prints its markdown; with ``--write-readme README.md`` the block between
-``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` is replaced by it, so the README numbers are
-exactly what this command printed. Runs share the cache, so a section whose run is already cached
+Each section prints its markdown; with ``--write docs/results.md`` (``--write-readme``, its older name) the
+block between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` is replaced by it, so the published
+numbers are exactly what this command printed. Runs share the cache, so a section whose run is already cached
 takes about a minute.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -200,19 +199,24 @@ RUNNERS: Dict[str, Callable] = {
 }
 
 
-def write_block(readme: Path, name: str, text: str) -> None:
-    """Replace the README block ``<!-- results:NAME -->...<!-- /results:NAME -->`` by ``text``."""
-    src = readme.read_text()
-    pat = re.compile(rf"(<!-- results:{name} -->\n)(?:.*?\n)?(<!-- /results:{name} -->)", re.S)
-    if not pat.search(src):
-        raise SystemExit(f"error: {readme} has no <!-- results:{name} --> block")
-    readme.write_text(pat.sub(lambda m: m.group(1) + text + "\n" + m.group(2), src))
+RESULTS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "results.md"  # where the blocks live
+
+
+def write_block(page: Path, name: str, text: str) -> None:
+    """Replace the block ``<!-- results:NAME -->...<!-- /results:NAME -->`` of ``page`` by ``text``."""
+    from idbench.bench.docs import replace_block
+
+    try:
+        page.write_text(replace_block(page.read_text(), "results", name, text))
+    except KeyError:
+        raise SystemExit(f"error: {page} has no <!-- results:{name} --> block") from None
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sections", default="shared", help=f"comma-separated: {', '.join(SECTIONS)} or all")
-    ap.add_argument("--write-readme", type=Path, default=None, help="README.md whose blocks are replaced")
+    ap.add_argument("--write", "--write-readme", dest="write", type=Path, default=None,
+                    help=f"the page whose blocks are replaced ({RESULTS_PAGE.relative_to(RESULTS_PAGE.parents[1])})")
     ap.add_argument("--runs", default="runs", help="where the runs write their outputs")
     ap.add_argument("--cache-dir", default=None)
     args = ap.parse_args(argv)
@@ -223,8 +227,8 @@ def main(argv=None) -> None:
     for n in names:
         text = RUNNERS[n](args)
         print(f"<!-- results:{n} -->\n{text}\n<!-- /results:{n} -->", flush=True)
-        if args.write_readme:
-            write_block(args.write_readme, n, text)
+        if args.write:
+            write_block(args.write, n, text)
 
 
 if __name__ == "__main__":

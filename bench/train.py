@@ -36,14 +36,13 @@ from .training import *  # noqa: F401,F403  (the public training API, re-exporte
 from .training import __all__  # noqa: F401
 
 
-def _main() -> None:  # python -m idbench.bench.train (torchrun entry point)
-    import typer
+def _main() -> None:  # python -m idbench.bench.train ARGS (torchrun entry point) = bench train ARGS
+    import sys
 
-    from .train_cli import train_cmd
+    from .cli.application import main
 
-    app = typer.Typer(add_completion=False)
-    app.command()(train_cmd)
-    app()
+    sys.argv.insert(1, "train")
+    main()
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def test_wheel_maps_folders_onto_idbench(tmp_path):
     for f in ("idbench/__init__.py", "idbench/align.py", "idbench/checkpoints.py", "idbench/encoders/registry.py",
               "idbench/encoders/dlib_native.py", "idbench/analysis/__init__.py",
               "idbench/analysis/estimators/__init__.py", "idbench/analysis/estimators/hopenet.py",
-              "idbench/swapper/__init__.py", "idbench/bench/cli.py", "idbench/bench/train.py",
+              "idbench/swapper/__init__.py", "idbench/bench/cli/application.py", "idbench/bench/train.py",
               "idbench/bench/training/loop.py", "idbench/bench/report/__init__.py", "idbench/bench/report/tables.py",
               "idbench/bench/data/published.csv"):
         assert f in names, f
@@ -54,7 +54,7 @@ def test_wheel_maps_folders_onto_idbench(tmp_path):
     # nothing leaks out under the bare folder names that collide with PyPI packages
     assert not any(n.split("/")[0] in {"bench", "analysis", "encoders", "swapper", "core", "tests"} for n in names)
     ep = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "bench = idbench.bench._entry:main" in zipfile.ZipFile(wheel).read(ep).decode()
+    assert "bench = idbench.bench.cli.entry:main" in zipfile.ZipFile(wheel).read(ep).decode()
 
 
 def test_console_script_runs():

@@ -189,7 +189,7 @@ def test_three_blend_paths_give_identical_swaps(small_folder, tmp_path):
     from idbench.bench import encoder_analysis as EA
     from idbench.bench.datasets import load_dataset
     from idbench.bench.run import _detect_dataset, bias_swapper
-    from idbench.bench.swap_cli import swap_images
+    from idbench.bench.swap_folder import swap_images
     from idbench.cache import Cache
     from idbench.imageio import read_image
     from idbench.swapper import SwapContext, SwapItem, plan_partners

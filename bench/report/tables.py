@@ -99,9 +99,9 @@ def write_leaderboard(results: dict, path: Path) -> None:
 # --- what a column is --------------------------------------------------------------------------
 
 def swap_group(col: str) -> Optional[str]:
-    """identity / pose / expression / gaze / shape for a swap metric column, None for counts."""
-    group = column_metric(col).group
-    return group if group in SWAP_GROUPS else None
+    """The catalogue group of a swap metric column (identity / pose / ... or a new metric's own), None for counts."""
+    metric = column_metric(col)
+    return None if metric.direction == "" else metric.group
 
 
 def column_unit(col: str) -> str:
@@ -127,8 +127,9 @@ def column_groups(cols: Sequence[str], kind: str) -> List[Tuple[str, List[str]]]
                 groups.append((ENCODER_GROUPS.get(c, ""), []))
             groups[-1][1].append(c)
         return groups
-    by = {g: [c for c in cols if swap_group(c) == g] for g in SWAP_GROUPS}
-    return [(g, by[g]) for g in SWAP_GROUPS if by[g]]
+    groups = [*SWAP_GROUPS, *dict.fromkeys(g for g in map(swap_group, cols) if g and g not in SWAP_GROUPS)]
+    by = {g: [c for c in cols if swap_group(c) == g] for g in groups}  # a new group follows the known ones
+    return [(g, by[g]) for g in groups if by[g]]
 
 
 # --- numbers as shown --------------------------------------------------------------------------

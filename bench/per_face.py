@@ -1,4 +1,5 @@
-"""``bench estimate`` (pose / gaze / expression per face, to CSV) and ``bench saliency`` (maps + ratios).
+"""The library behind ``bench estimate`` (pose / gaze / expression per face, to CSV) and ``bench saliency``
+(maps + ratios); the commands are :mod:`idbench.bench.cli.estimate` and :mod:`idbench.bench.cli.saliency`.
 
 ``bench estimate --estimator pose|gaze|expression|shape|<name> --out FILE.csv INPUT...``: INPUT are image
 files or folders (searched recursively). One row per detected face: ``path, face, x1, y1, x2, y2``,
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -151,80 +152,3 @@ def saliency_files(inputs, encoder: str, out_dir: Path, method: str = "occlusion
             "inner_ratio_mean": float(np.mean(ratios)) if ratios else None, "csv": str(csv_path),
             "failures": [{"stage": "saliency", "item": r["path"], "reason": r["status"]} for r in rows
                          if not str(r["status"]).startswith("ok")]}
-
-
-def register(app) -> None:
-    """Add ``estimate`` and ``saliency`` to the ``bench`` typer app."""
-    import typer
-
-    @app.command("estimate")
-    def estimate_cmd(
-        inputs: List[Path] = typer.Argument(..., help="image files or folders"),
-        estimator: str = typer.Option(..., "--estimator", "-e",
-                                      help="pose | gaze | expression | shape (defaults) or a name from "
-                                           "'bench list estimators' (pose.hopenet, gaze.l2cs, ...)"),
-        out: Path = typer.Option(..., "--out", "-o", help="CSV file to write"),
-        weights: Optional[str] = typer.Option(None, "--weights", help="weight file of the estimator"),
-        detector: str = typer.Option("auto", "--detector", "-d"),
-        largest: bool = typer.Option(False, "--largest", help="only the largest face of each image"),
-        device: str = typer.Option("cpu", "--device"),
-        frames: int = typer.Option(10, "--frames", help="frames read from each video input (evenly spaced)"),
-    ):
-        """Estimate head pose, gaze or expression of every face; one CSV row per face (per video frame)."""
-        from idbench.bench.cli import fail
-        from idbench.errors import IdbenchError
-
-        try:
-            from idbench.bench.validate import validate_command
-
-            validate_command(detector=detector, inputs=inputs, out_file=out)
-            s = estimate_files(inputs, estimator, out, weights=weights, device=device, detector=detector,
-                               largest=largest, frames=frames)
-        except IdbenchError as e:
-            fail(str(e))
-        typer.echo(f"{s['estimator']}: {s['estimated']} of {s['faces']} faces in {s['images']} images -> {s['csv']}")
-        _print_drops(s["failures"], f"{s['csv']} status column")
-
-    @app.command("saliency")
-    def saliency_cmd(
-        inputs: List[Path] = typer.Argument(..., help="image files or folders"),
-        encoder: str = typer.Option(..., "--encoder", "-e", help="encoder name (bench list encoders)"),
-        out: Path = typer.Option(..., "--out", "-o", help="output folder"),
-        method: str = typer.Option("occlusion", "--method", "-m", help="occlusion | gradient | integrated | gradcam "
-                                                                       "(all but occlusion need a torch encoder)"),
-        reference: Optional[Path] = typer.Option(None, "--reference", help="reference photo (default: each crop "
-                                                                           "against its own embedding)"),
-        weights: List[str] = typer.Option([], "--weights", help="NAME=PATH weight file of the encoder"),
-        detector: str = typer.Option("auto", "--detector", "-d"),
-        device: str = typer.Option("cpu", "--device"),
-        region: str = typer.Option("inner", "--region", help="face region of the ratio: inner | face | "
-                                                              "parsing:<BiSeNet .pth> (idbench.regions)"),
-        frames: int = typer.Option(10, "--frames", help="frames read from each video input (evenly spaced)"),
-    ):
-        """Saliency maps of identity similarity: overlay PNGs and a CSV of inner-face ratios."""
-        from idbench.bench.cli import fail, parse_weights
-        from idbench.errors import IdbenchError
-
-        try:
-            from idbench.bench.validate import validate_command
-
-            validate_command(detector=detector, inputs=[*inputs, *([reference] if reference else [])], out_dir=out,
-                             encoders=[encoder])
-            s = saliency_files(inputs, encoder, out, method=method, device=device,
-                               weights=parse_weights(weights, [encoder]).get(encoder),
-                               detector=detector, reference=reference, region=region, frames=frames)
-        except IdbenchError as e:
-            fail(str(e))
-        mean = "n/a" if s["inner_ratio_mean"] is None else f"{s['inner_ratio_mean']:.3f}"
-        typer.echo(f"{s['encoder']} {s['method']}: {s['maps']} maps of {s['images']} images, "
-                   f"mean inner-face ratio {mean} -> {s['csv']}")
-        _print_drops(s["failures"], f"{s['csv']} status column")
-
-
-def _print_drops(failures, where: str) -> None:
-    import typer
-
-    from idbench.bench.drops import summary_lines
-
-    for line in summary_lines(failures, where):
-        typer.echo(line)

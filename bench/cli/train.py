@@ -1,4 +1,4 @@
-"""``bench prepare`` and ``bench train``: registered on the main ``bench`` app by :func:`register`.
+"""``bench train`` (and the data it reads: ``bench prepare``, :mod:`.prepare`).
 
 Examples::
 
@@ -20,51 +20,15 @@ from typing import List, Optional
 
 import typer
 
+from .options import Device, KPartners, Progress, Seed, out_option
 
-def _fail(msg: str, code: int = 2) -> None:
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(code)
-
-
-def prepare_cmd(
-    input_folder: Path = typer.Argument(..., help="folder with one sub-folder of images per identity"),
-    out: Path = typer.Option(..., "--out", "-o", help="output DATA_DIR"),
-    alignments: str = typer.Option("arcface112,dlib150", "--alignments",
-                                   help="comma-separated: arcface112 (112 ArcFace crop), dlib150 (dlib chip)"),
-    split_identities: Optional[float] = typer.Option(
-        None, "--split-identities", help="hold out this fraction of identities (writes train_/heldout_identities.txt)"),
-    seed: int = typer.Option(0, "--seed", help="seed of the identity split"),
-    detector: str = typer.Option("auto", "--detector", "-d"),
-    device: str = typer.Option("cpu", "--device"),
-    no_cache: bool = typer.Option(False, "--no-cache"),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
-):
-    """Detect faces once, write aligned crops + 68 landmarks in crop coordinates + index.csv per alignment."""
-    from idbench.bench.prepare import prepare
-    from idbench.cache import Cache
-    from idbench.errors import IdbenchError
-
-    try:
-        from idbench.bench.validate import validate_command
-
-        validate_command(detector=detector, inputs=[input_folder], out_dir=out, cache_dir=cache_dir, no_cache=no_cache)
-        s = prepare(input_folder, out, [a for a in alignments.split(",") if a], detector,
-                    Cache(cache_dir, enabled=not no_cache), split_identities, seed, progress, device)
-    except (IdbenchError, ValueError) as e:
-        _fail(str(e))
-    for item in s["skipped"]:
-        typer.echo(f"skipped {item['path']}: {item['reason']}", err=True)
-    split = s.get("split")
-    extra = f"; {split['train']} train / {split['heldout']} held-out identities" if split else ""
-    typer.echo(f"{s['faces']} faces of {s['identities']} identities ({len(s['skipped'])} images skipped)"
-               f"{extra} -> {out}")
+NAME = "train"
 
 
-def train_cmd(
+def command(
     data: str = typer.Option(..., "--data", help="DATA_DIR written by bench prepare, a folder with insightface's "
                                                  "train.rec/train.idx (rec:DIR), or of aligned crops (aligned:DIR)"),
-    out: Path = typer.Option(..., "--out", "-o", help="run folder (checkpoints, backbone.pth, logs)"),
+    out: out_option("run folder (checkpoints, backbone.pth, logs)") = ...,
     arch: str = typer.Option("iresnet50", "--arch",
                              help="iresnet18|34|50|100, dlib.resnet_v1_torch, a registered torch or ONNX encoder, "
                                   "a contract FILE.toml (ONNX/TorchScript) or an insightface-style FILE.onnx"),
@@ -77,7 +41,7 @@ def train_cmd(
     scale: float = typer.Option(64.0, "--scale"),
     margin: Optional[float] = typer.Option(None, "--margin", help="default 0.5 arcface / 0.35 cosface"),
     blend_prob: float = typer.Option(0.0, "--blend-prob", help="BlendFace blending probability (0.5 BlendFace, 0 ArcFace)"),
-    k_partners: int = typer.Option(100, "--k-partners", help="random candidates for the nearest-landmark partner"),
+    k_partners: KPartners = 100,
     flip: bool = typer.Option(True, "--flip/--no-flip", help="random horizontal flip (after blending)"),
     batch_size: int = typer.Option(128, "--batch-size", help="global batch size (all processes together)"),
     epochs: int = typer.Option(20, "--epochs"),
@@ -96,8 +60,8 @@ def train_cmd(
                                                help="freeze every layer before LAYER (module or graph-node name)"),
     trainable_fraction: Optional[float] = typer.Option(
         None, "--trainable-fraction", help="train only the last layers holding this share (0-1] of the weights"),
-    seed: int = typer.Option(2048, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    seed: Seed = 2048,
+    device: Device = "auto",
     amp: str = typer.Option("auto", "--amp", help="auto (on for GPU) | on | off"),
     sync_bn: bool = typer.Option(True, "--sync-bn/--no-sync-bn", help="batch-norm statistics over the global batch"),
     workers: int = typer.Option(2, "--workers", help="data-loader workers per process"),
@@ -109,7 +73,7 @@ def train_cmd(
     export_name: Optional[str] = typer.Option(None, "--export-name", help="encoder name backbone.pth loads into"),
     plugin: List[str] = typer.Option([], "--plugin", help="module to import first (registers encoders); repeatable"),
     blend_mask: str = typer.Option("landmarks", "--blend-mask", help="blend mask: landmarks | parsing:<BiSeNet .pth>"),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: Progress = True,
     val: str = typer.Option("auto", "--val", help="validation (start + every epoch): auto (DATA/heldout_identities"
                                                   ".txt if present) | none | heldout[:FILE] | bin:PATH"),
     val_margin: float = typer.Option(0.02, "--val-margin",
@@ -120,7 +84,6 @@ def train_cmd(
 ):
     """Train an identity encoder (ArcFace / CosFace loss, optional BlendFace blending); torchrun-ready."""
     from idbench.bench.train import TrainConfig, train
-    from idbench.errors import IdbenchError
 
     cfg = TrainConfig(data=str(data), out=str(out), arch=arch, init=init, alignment=alignment,
                       identities=str(identities) if identities else None, loss=loss, scale=scale, margin=margin,
@@ -133,10 +96,7 @@ def train_cmd(
                       export_name=export_name, plugins=list(plugin), blend_mask=blend_mask, progress=progress,
                       val=val, val_margin=val_margin, val_flip=val_flip,
                       sharded_head=sharded_head)
-    try:
-        res = train(cfg)
-    except IdbenchError as e:
-        _fail(str(e))
+    res = train(cfg)
     if res["rank"] == 0 and res.get("stopped"):
         typer.echo(f"stopped: {res['stopped']}", err=True)
     if res["rank"] == 0:
@@ -146,9 +106,3 @@ def train_cmd(
                    f"backbone -> {res['backbone']}{loads}; checkpoint -> {res['last']}")
     if res.get("stopped"):
         raise typer.Exit(1)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``prepare`` and ``train`` to the ``bench`` app."""
-    app.command("prepare")(prepare_cmd)
-    app.command("train")(train_cmd)

@@ -1,5 +1,5 @@
-"""``bench swap``: write swaps (``blend``, ``inswapper``, ``blendswap``, ``simswap``) or FF++ frames
-(``ffpp:<Method>``) to a folder.
+"""The library behind ``bench swap`` (:mod:`idbench.bench.cli.swap`): write swaps (``blend``, ``inswapper``,
+``blendswap``, ``simswap``) or FF++ frames (``ffpp:<Method>``) to a folder.
 
 ``bench swap --swapper blend|inswapper|blendswap|simswap --out DIR INPUT...``: INPUT are image files or
 folders; an image's identity is the name of its parent folder. Every image is an anchor (the source):
@@ -259,88 +259,3 @@ def swap_ffpp(name: str, root: Path, out: Path, compression: str = "c23", frames
                "contact_sheet": str(out / "contact_sheet.png")}
     (out / "swap.json").write_text(json.dumps(summary, indent=2))
     return summary
-
-
-def register(app) -> None:
-    """Add the ``swap`` command to the ``bench`` typer app."""
-    import typer
-
-    from idbench.bench.cli import WEIGHTS_HELP
-
-    @app.command("swap")
-    def swap_cmd(
-        inputs: List[Path] = typer.Argument(..., help="image files/folders (identity = parent folder name); "
-                                                      "for ffpp:<Method>, the FF++ root"),
-        swapper: str = typer.Option("blend", "--swapper", "-s", help="blend | inswapper | blendswap | simswap | "
-                                                                     "ffpp:<Method> (bench list swappers)"),
-        out: Path = typer.Option(..., "--out", "-o", help="output folder"),
-        seed: int = typer.Option(0, "--seed", help="seed of the partner choice (and of --limit's sample)"),
-        k: int = typer.Option(100, "--k", help="random other-identity candidates per anchor"),
-        mode: str = typer.Option("frame", "--mode", help="blend: frame (full images, the default of every blend) | "
-                                                         "crop (112 ArcFace crops, the paper's geometry)"),
-        partner: str = typer.Option("nearest-landmark", "--partner", help="nearest-landmark | random"),
-        limit: Optional[int] = typer.Option(None, "--limit", help="at most this many swaps (a seeded sample of "
-                                                                 "anchors; FF++: frames)"),
-        region: str = typer.Option("face", "--region", "--mask", help="blend: blended face region: face | inner | "
-                                                                      "parsing:<BiSeNet .pth> (idbench.regions)"),
-        weights: List[str] = typer.Option([], "--weights", help=WEIGHTS_HELP),
-        detector: str = typer.Option("auto", "--detector", "-d"),
-        compression: str = typer.Option("c23", "--compression", help="FF++ compression (c0, c23, c40)"),
-        frames: int = typer.Option(10, "--frames", help="frames per video (FF++, and video inputs: evenly spaced)"),
-        sheet_rows: int = typer.Option(40, "--sheet-rows", help="swaps shown on the contact sheet"),
-        device: str = typer.Option("cpu", "--device"),
-        no_cache: bool = typer.Option(False, "--no-cache"),
-        cache_dir: Optional[Path] = typer.Option(None, "--cache-dir"),
-    ):
-        """Write swapped images (full frames, pasted back), masks, a manifest CSV and a contact sheet into --out."""
-        from idbench.bench.cli import fail, parse_weights
-        from idbench.cache import Cache
-        from idbench.errors import IdbenchError
-
-        if mode not in ("crop", "frame"):
-            fail(f"--mode must be crop or frame, got {mode!r}")
-        try:
-            from idbench.bench.validate import check_swappers, validate_command
-
-            validate_command(detector=detector, inputs=inputs, out_dir=out, cache_dir=cache_dir, no_cache=no_cache)
-            from idbench.swapper import SWAPPERS, parse_swapper
-
-            name, _ = parse_swapper(swapper)  # unknown names raise with suggestions
-            kind = SWAPPERS.spec(name).kind
-            w = parse_weights(weights, [], [name])
-            if kind in ("pseudo", "learned"):
-                options = _pair_options(name, kind, mode, region, w)
-                check_swappers([name], "folder", w)  # a learned swapper's files: found before any work
-                from idbench.bench.run import resolve_device
-
-                s = swap_images(name, inputs, out, seed=seed, k=k, partner=partner, limit=limit, detector=detector,
-                                cache=Cache(cache_dir, enabled=not no_cache), device=resolve_device(device),
-                                sheet_rows=sheet_rows, progress=True, frames=frames, **options)
-            elif kind == "dataset" and name.startswith("ffpp:"):
-                if len(inputs) != 1:
-                    fail("ffpp:<Method> takes exactly one INPUT: the FaceForensics++ root")
-                s = swap_ffpp(name, inputs[0], out, compression=compression, frames=frames, limit=limit,
-                              sheet_rows=sheet_rows)
-            else:
-                fail(f"swapper {swapper!r} cannot be run by bench swap (it reads results; use bench run --swappers)")
-        except IdbenchError as e:
-            fail(str(e))
-        typer.echo(f"{s['n_ok']} swaps written, {s['n_failed']} failed -> {s['manifest']}, {s['contact_sheet']}")
-        from idbench.bench.drops import summary_lines
-
-        for line in summary_lines(s["failures"], f'{s["manifest"]} rows with status error'):
-            typer.echo(line)
-
-
-def _pair_options(name: str, kind: str, mode: str, region: str, weights: Dict[str, str]) -> Dict[str, object]:
-    """The factory options of a pair swapper from ``bench swap``'s flags (blend's flags are blend's only)."""
-    from idbench.errors import InputError
-
-    if kind == "pseudo":
-        return {"mode": mode, "region": region}
-    if mode != "frame" or region != "face":
-        raise InputError(f"--mode and --region are blend's options; {name} swaps its own crop and pastes it back "
-                         f"into the full frame")
-    from idbench.swapper.learned import factory_weights
-
-    return factory_weights(name, weights)
