@@ -21,7 +21,7 @@ with no other code: subclass :class:`PairSwapper` (implement ``swap``, set ``nam
 ``params()``), or wrap an existing object with ``PairSwapper.wrap(obj, name)``, and register a factory::
 
     @register_swapper(SwapperSpec("myswap", "My swapper", "learned", params=PAIR_PARAMS))
-    def _make(spec, seed=0, k=100, partner="nearest-landmark", **kw):
+    def _make(spec, weights, device, seed=0, k=100, partner="nearest-landmark"):  # the registries' one signature
         return PairSwapper.wrap(MySwap(...), "myswap", seed=seed, k=k, partner=partner)
 
 Its pairs are planned like the pseudo-swap's (``partner`` = ``nearest-landmark`` among ``k``
