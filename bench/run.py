@@ -64,24 +64,24 @@ class RunConfig:
 
 
 def build_swappers(cfg: "RunConfig") -> Dict[str, object]:
-    """Every ``--swappers`` entry built from the registry, before any work (unknown names, missing or wrong
-    weight files fail here). Pair swappers (``blend``, learned) take the run's seed, ``--k-partners`` and
-    device; learned ones their files from ``--weights``."""
-    from idbench.swapper import SWAPPERS, create_swapper, parse_swapper
-    from idbench.swapper.learned import factory_weights
+    """Every ``--swappers`` entry built through ``SWAPPERS.create`` before any work (unknown names, missing or
+    wrong weight files fail here): each swapper gets the run's value of exactly the options its spec declares
+    (seed, k, root, compression, frames...; an option with a ``weights_key`` takes ``--weights KEY=PATH``),
+    the run's device and its weight files from ``--weights``."""
+    from idbench.swapper import SWAPPERS, parse_swapper
 
+    run = {"seed": cfg.seed, "k": cfg.k_partners, "root": cfg.root, "compression": cfg.compression,
+           "frames": cfg.frames}
     out = {}
     for text in cfg.swappers:
-        name, _ = parse_swapper(text)
-        kind = SWAPPERS.spec(name).kind
-        kw = {"seed": cfg.seed, "k": cfg.k_partners, "device": cfg.device} if kind in ("pseudo", "learned") else {}
-        if kind == "learned":
-            kw.update(factory_weights(name, cfg.weights))
-        if name.startswith("ffpp:"):
-            kw = {"root": cfg.root, "compression": cfg.compression, "frames": cfg.frames}
-        if name == "results":
-            kw = {"frames": cfg.frames}
-        out[text] = create_swapper(text, **kw)
+        name, given = parse_swapper(text)
+        options = dict(given)
+        for opt in SWAPPERS.spec(name).options:
+            if opt.weights_key and opt.weights_key in cfg.weights:
+                options[opt.name] = cfg.weights[opt.weights_key]
+            elif opt.name in run and opt.name not in options:
+                options[opt.name] = run[opt.name]
+        out[text] = SWAPPERS.create(name, weights=cfg.weights, device=cfg.device, **options)
     return out
 
 

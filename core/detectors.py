@@ -7,7 +7,7 @@ Large images are detected on a downscaled copy (longest side ``max_side``) and m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -16,22 +16,22 @@ import numpy as np
 from .devices import is_cuda, onnx_providers
 from .errors import InputError
 from .faces import Face, landmarks68_to_5
-from .registry import Registry
-from .weights import DLIB_MODELS, WeightSource, resolve_weights
+from .registry import Registry, Spec
+from .weights import DLIB_MODELS, WeightSource
 
 
 @dataclass(frozen=True)
-class DetectorSpec:
-    name: str
-    description: str
-    weights: Tuple[WeightSource, ...] = ()
-    licence: str = ""
+class DetectorSpec(Spec):
+    """The shared :class:`~idbench.registry.Spec` (weights, licence, paper, options keyword-only) and:"""
+
+    description: str = field()  # positional, second (the shared Spec has it keyword-only)
     cuda: bool = False  # runs on a GPU when given a cuda device (dlib-bin's detectors are CPU-only)
     batch: bool = False  # one network call takes a batch of same-size images (``Detector._boxes_batch``)
     stages: Tuple[str, ...] = ()  # a cascade's detectors, tried in turn
 
 
-DETECTORS: Registry[DetectorSpec] = Registry("detector")
+#: detectors registered in this module; others through the ``idbench.detectors`` entry-point group
+DETECTORS: Registry[DetectorSpec] = Registry("detector", modules=(__name__,))
 
 MMOD = WeightSource("mmod_human_face_detector.dat", "PyPI package face-recognition-models", search=(DLIB_MODELS,),
                     min_bytes=100_000)
@@ -148,9 +148,8 @@ def list_detectors(pattern: Optional[str] = None) -> List[str]:
 
 @lru_cache(maxsize=8)
 def create_detector(name: str = "auto", device: str = "cpu", weights: Optional[str] = None) -> Detector:
-    """Build (once per argument set) a registered detector."""
-    spec = DETECTORS.spec(name)
-    return DETECTORS.factory(name)(spec, device=device, weights=weights)
+    """Build (once per argument set) a registered detector: ``DETECTORS.create``."""
+    return DETECTORS.create(name, weights, device)
 
 
 def preload_detector(name: str = "auto", device: str = "cpu") -> Detector:
@@ -182,7 +181,7 @@ class DlibHog(Detector):
 
 @register_detector(DetectorSpec("dlib-hog", "dlib's HOG + linear SVM frontal face detector (upsample 1); fast on CPU",
                                 licence="Boost Software License (dlib)"))
-def _dlib_hog(spec, device="cpu", weights=None):
+def _dlib_hog(spec, weights, device):
     return DlibHog(spec)
 
 
@@ -203,8 +202,8 @@ class DlibMmod(Detector):
 
 @register_detector(DetectorSpec("dlib-mmod", "dlib's MMOD CNN face detector (weights shipped); slow on CPU",
                                 weights=(MMOD,), licence="CC0 (dlib model)"))
-def _dlib_mmod(spec, device="cpu", weights=None):
-    return DlibMmod(spec, resolve_weights(spec.weights[0], weights))
+def _dlib_mmod(spec, weights, device):
+    return DlibMmod(spec, weights)
 
 
 # --- MTCNN (facenet-pytorch) ------------------------------------------------------------------------
@@ -233,7 +232,7 @@ class Mtcnn(Detector):
 
 @register_detector(DetectorSpec("mtcnn", "facenet-pytorch MTCNN (P/R/O-Net weights shipped in the package), 5 points",
                                 licence="MIT (facenet-pytorch)", cuda=True, batch=True))
-def _mtcnn(spec, device="cpu", weights=None):
+def _mtcnn(spec, weights, device):
     return Mtcnn(spec, device=device)
 
 
@@ -262,8 +261,8 @@ class Scrfd(Detector):
 @register_detector(DetectorSpec("scrfd", "insightface SCRFD ONNX (user weights, det_10g.onnx from buffalo_l), 5 points",
                                 weights=(SCRFD_10G,), licence="insightface models: non-commercial research only",
                                 cuda=True))
-def _scrfd(spec, device="cpu", weights=None):
-    return Scrfd(spec, resolve_weights(spec.weights[0], weights), device=device)
+def _scrfd(spec, weights, device):
+    return Scrfd(spec, weights, device=device)
 
 
 # --- cascade: dlib HOG first, MTCNN where HOG finds nothing --------------------------------------------
@@ -301,7 +300,7 @@ class Cascade(Detector):
 
 @register_detector(DetectorSpec("auto", "dlib-hog, falling back to mtcnn when HOG finds no face (default)",
                                 licence="Boost (dlib), MIT (facenet-pytorch)", stages=("dlib-hog", "mtcnn")))
-def _auto(spec, device="cpu", weights=None):
+def _auto(spec, weights, device):
     return Cascade(spec, spec.stages, device=device)
 
 
@@ -325,5 +324,5 @@ class AlignedCrop(Detector):
 
 
 @register_detector(DetectorSpec("aligned", "none: the images are already aligned ArcFace crops (112x112; .bin sets)"))
-def _aligned(spec, device="cpu", weights=None):
+def _aligned(spec, weights, device):
     return AlignedCrop(spec)

@@ -5,8 +5,8 @@
 >>> emb = enc.embed(aligned_faces)           # N x 150 x 150 x 3 uint8 RGB -> N x 128 float32, unit norm
 >>> enc = create_encoder("path/to/model.toml")   # any ONNX / TorchScript model under a contract file
 
-Every module of this package is imported here (adding an encoder is one new file); installed plugins
-register through the ``idbench.encoders`` entry-point group.
+The public modules of this package are imported on the first registry lookup (adding an encoder is one new
+file); installed plugins register through the ``idbench.encoders`` entry-point group.
 """
 
 from .base import Encoder, TorchEncoder, l2_normalise, with_flip_test
@@ -17,6 +17,3 @@ from .spec import EncoderSpec
 __all__ = ["Encoder", "TorchEncoder", "EncoderSpec", "ENCODERS", "IMPORT_ERRORS", "create_encoder",
            "create_encoders", "discover_modules", "get_spec", "list_encoders", "load_plugins", "register_encoder",
            "weights_status", "l2_normalise", "with_flip_test"]
-
-discover_modules()
-load_plugins()

@@ -1,38 +1,35 @@
 """The encoder registry: ``@register_encoder(spec)`` on a factory, ``create_encoder(name)`` to build one.
 
-A factory has the signature ``factory(spec, weights_path, device) -> Encoder`` where
-``weights_path`` is the resolved path of ``spec.weights[0]`` (or ``None`` if the spec needs no
-file). Adding an encoder to idbench is one file in ``encoders/`` (every module of the package is
-imported); a third-party package registers its own through the ``idbench.encoders`` entry-point group
-(see :func:`load_plugins`). ``create_encoder`` also takes the path of a contract file (``*.toml``,
-:mod:`idbench.encoders.contract`).
+A factory has the one signature of :mod:`idbench.registry`: ``factory(spec, weights_path, device, **options)``
+where ``weights_path`` is the resolved path of the spec's weight file (or ``None`` if the spec needs no file).
+Adding an encoder to idbench is one file in ``encoders/``: the public modules of the package are imported on
+the first lookup (network-only modules, which import torch, are skipped and imported by the factories that
+build them); a third-party package registers its own through the ``idbench.encoders`` entry-point group.
+``create_encoder`` also takes the path of a contract file (``*.toml``, :mod:`idbench.encoders.contract`).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import pkgutil
-import re
-import warnings
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
-from idbench.errors import IdbenchError, UnknownNameError
+from idbench.errors import IdbenchError
 from idbench.registry import Registry
 from idbench.weights import resolve_weights, weights_presence
 
 from .base import Encoder
 from .spec import EncoderSpec
 
-ENCODERS: Registry[EncoderSpec] = Registry("encoder")
+#: modules of the package that only hold networks or shared code: no registrations, imported where needed
+NOT_REGISTERING = ("registry", "spec", "base", "pipeline", "contract", "iresnet", "irse", "dlib_resnet",
+                   "sphere20a_net", "frozen_bn", "onnx_torch", "torchscript_backend", "onnx_backend")
 
-ENTRY_POINT_GROUP = "idbench.encoders"
+ENCODERS: Registry[EncoderSpec] = Registry("encoder", packages=(__package__,), skip=NOT_REGISTERING)
+
+ENTRY_POINT_GROUP = ENCODERS.group
 
 #: modules (``idbench.encoders.X`` or ``plugin:NAME``) that failed to load, with the one-line reason
-IMPORT_ERRORS: Dict[str, str] = {}
-
-_LOADED_PLUGINS: set = set()
+IMPORT_ERRORS: Dict[str, str] = ENCODERS.import_errors
 
 
 def register_encoder(spec: EncoderSpec) -> Callable:
@@ -79,68 +76,17 @@ def weights_status(name: str) -> str:
     return weights_presence(get_spec(name).weights)
 
 
-def _report(where: str, e: BaseException) -> None:
-    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    IMPORT_ERRORS[where] = f"{type(e).__name__}: {first}"
-    warnings.warn(f"idbench: encoder module {where} failed to load ({IMPORT_ERRORS[where]}); its encoders are "
-                  f"not registered", RuntimeWarning, stacklevel=3)
+def discover_modules(package: str = __package__, skip: Sequence[str] = NOT_REGISTERING) -> None:
+    """Import every public module of ``package`` not in ``skip`` (failures listed in :data:`IMPORT_ERRORS`)."""
+    ENCODERS.discover(package, skip)
 
 
-_REGISTERS = re.compile(r"\bregister_\w*encoder\b|\bENCODERS\b")
-
-
-def _registers(module: str) -> bool:
-    """Whether a module's source registers encoders (read as text, without importing it)."""
-    spec = importlib.util.find_spec(module)
-    try:
-        return spec is not None and _REGISTERS.search(Path(spec.origin).read_text(encoding="utf-8")) is not None
-    except (OSError, TypeError):
-        return True  # cannot tell: import it (a failure is reported)
-
-
-def discover_modules(package: str = __package__, skip: Sequence[str] = ("registry", "spec", "base", "pipeline")
-                     ) -> None:
-    """Import every module of the encoders package (so a new encoder is one new file).
-
-    Only modules that register encoders (their source names ``register_encoder``, a ``register_*_encoder``
-    helper or ``ENCODERS``) are imported: network
-    modules (``iresnet``, ``dlib_resnet``...) import torch and are imported by the factories that build
-    them, so listing the registry stays torch-free. Private modules (``_x.py``) are skipped; a module that fails to import is reported (a warning and
-    :data:`IMPORT_ERRORS`, named again when an unknown encoder is asked for), never silently dropped.
-    """
-    pkg = importlib.import_module(package)
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-        if info.name.startswith("_") or info.name in skip or not _registers(f"{package}.{info.name}"):
-            continue
-        try:
-            importlib.import_module(f"{package}.{info.name}")
-        except Exception as e:  # noqa: BLE001 - one broken module must not hide the others
-            _report(f"{package}.{info.name}", e)
-
-
-def load_plugins(group: str = ENTRY_POINT_GROUP) -> List[str]:
-    """Load the ``idbench.encoders`` entry points of installed distributions; returns the names loaded.
-
-    An entry point names a module (importing it registers its encoders) or a callable (called with no
-    arguments; it registers them). Calling again loads only entry points not seen before.
-    """
-    from importlib.metadata import entry_points
-
-    loaded = []
-    for ep in entry_points(group=group):
-        key = f"{ep.name}={ep.value}"
-        if key in _LOADED_PLUGINS:
-            continue
-        _LOADED_PLUGINS.add(key)
-        try:
-            obj = ep.load()
-            if callable(obj):
-                obj()
-        except Exception as e:  # noqa: BLE001 - a broken plugin is reported, the rest still load
-            _report(f"plugin:{ep.name} ({ep.value})", e)
-            continue
-        loaded.append(ep.name)
-    return loaded
+def load_plugins(group: Optional[str] = None) -> List[str]:
+    """Load the ``idbench.encoders`` entry points not seen before; returns the names loaded (a broken one is
+    listed in :data:`IMPORT_ERRORS`)."""
+    if group is not None and group != ENCODERS.group:
+        raise ValueError(f"the encoder registry loads the {ENCODERS.group} group, not {group}")
+    return ENCODERS.load() + ENCODERS.load_plugins()
 
 
 def create_encoder(name: Union[str, Path], weights: Optional[Union[str, Path]] = None, device: str = "cpu"
@@ -150,19 +96,8 @@ def create_encoder(name: Union[str, Path], weights: Optional[Union[str, Path]] =
 
     if is_contract_path(name):
         return create_contract_encoder(name, weights, device)
-    name = str(name)
-    if name not in ENCODERS:
-        load_plugins()
-    name = ENCODERS.resolve(name) if name in ENCODERS else name  # a family tag (`arcface`) -> its default
-    try:
-        spec = get_spec(name)
-    except UnknownNameError as e:
-        if IMPORT_ERRORS:  # the encoder may live in a module that failed to load: say so
-            broken = "; ".join(f"{m}: {r}" for m, r in IMPORT_ERRORS.items())
-            e.args = (f"{e.args[0]} (modules that failed to load: {broken})",)
-        raise e from None
-    path = resolve_weights(spec.weights[0], weights) if spec.weights else None
-    enc = ENCODERS.factory(name)(spec, path, device)
+    enc = ENCODERS.create(str(name), weights, device)
+    spec = get_spec(str(name))
     if enc.spec.name != spec.name:
         raise RuntimeError(f"factory for {name} returned an encoder for {enc.spec.name}")
     return enc

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from dataclasses import dataclass
+from typing import Tuple
 
 from idbench.align import FITS  # the 5-point fit directions (align imports no OpenCV at import time)
-from idbench.weights import WeightSource
+from idbench.registry import Spec
 
 ALIGNMENTS = ("arcface112", "dlib150", "mtcnn160", "ffhq256", "none")
 LAYOUTS = ("NCHW", "NHWC")
@@ -14,7 +14,7 @@ COLOURS = ("RGB", "BGR")
 
 
 @dataclass(frozen=True)
-class EncoderSpec:
+class EncoderSpec(Spec):
     """What an encoder expects and gives back.
 
     Attributes:
@@ -28,8 +28,9 @@ class EncoderSpec:
         embedding_size: length of the embedding.
         l2_normalised: whether the *network* already outputs unit vectors (idbench normalises anyway).
         backend: "torch", "onnx", "torchscript", "dlib" or "keras".
-        weights: the weight file(s); empty when the factory needs none.
-        licence, paper: provenance shown by ``bench list encoders`` and in the README.
+        weights, licence, paper, description, options: the shared :class:`~idbench.registry.Spec` fields
+            (keyword-only): the weight file(s) (empty when the factory needs none), provenance shown by
+            ``bench list encoders``, declared factory options.
         layout: the network's input layout ("NCHW" or "NHWC"; graph backends only).
         output: the graph output read as the embedding ("" when the graph has one output).
         fit: the 5-point fit direction of ``arcface112`` (:func:`idbench.align.fitted_matrix`):
@@ -50,10 +51,6 @@ class EncoderSpec:
     embedding_size: int
     l2_normalised: bool
     backend: str
-    weights: Tuple[WeightSource, ...] = ()
-    licence: str = ""
-    paper: str = ""
-    description: str = ""
     layout: str = "NCHW"
     output: str = ""
     fit: str = "image_to_template"

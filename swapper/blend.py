@@ -314,6 +314,10 @@ from .registry import SwapperSpec, register_swapper  # noqa: E402
                               params=(("partner", "nearest-landmark | random (default nearest-landmark)"),
                                       ("mode", "frame | crop (default frame)"),
                                       ("region", "face | inner | parsing:<PATH> (default face)"),
-                                      ("k", "partner candidates (default 100)"), ("seed", "default: --seed"))))
-def _blend_factory(spec, **kw):
-    return BlendSwapper(**kw)
+                                      ("k", "partner candidates (default 100)"), ("seed", "default: --seed"),
+                                      ("mask", "a mask function or parsing:<PATH> replacing region (default none)"),
+                                      ("size", "crop size in px"), ("align_partners", "align partners first"),
+                                      ("min_overlap", "minimum mask overlap"), ("min_face", "minimum face width px"),
+                                      ("brow_raise", "how far the mask reaches above the brows"))))
+def _blend_factory(spec, weights, device, **kw):
+    return BlendSwapper(device=device, **kw)

@@ -299,7 +299,8 @@ def _raiser(msg: str):
 
 
 def _factory(method: str):
-    def make(spec, root=None, compression: str = "c23", frames: int = 10, pairs=None, strict: bool = False, **_):
+    def make(spec, weights, device, root=None, compression: str = "c23", frames: int = 10, pairs=None,
+             strict: bool = False):
         if root is None:
             raise InputError(f"swapper 'ffpp:{method}' needs root= (the FaceForensics++ root folder)")
         return FFppSwapper(method, str(root), compression, int(frames), pairs, strict)
@@ -311,4 +312,6 @@ for _m in METHODS:
     register_swapper(SwapperSpec(f"ffpp:{_m}", _DESCRIPTIONS[_m] + ": frames of the dataset's own manipulated "
                                  "videos <target>_<source>", "dataset",
                                  params=(("root", "the FF++ root (--root)"), ("compression", "c0 | c23 | c40"),
-                                         ("frames", "frames per video (--frames)"))))(_factory(_m))
+                                         ("frames", "frames per video (--frames)"),
+                                         ("pairs", "[target, source] video pairs (default: every pair found)"),
+                                         ("strict", "raise on the first unreadable video"))))(_factory(_m))

@@ -11,26 +11,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
-from idbench.registry import Registry
+from idbench.registry import UNSET, Option, Registry, Spec
 
 
 @dataclass(frozen=True)
-class SwapperSpec:
-    name: str
-    description: str
+class SwapperSpec(Spec):
+    """The shared :class:`~idbench.registry.Spec` (weights, licence, paper, options keyword-only) and:
+
+    ``params``: (parameter, what it means) for ``bench list swappers``; derived from ``options`` when not
+    given (and options with the factory's own defaults are derived from ``params`` when only those are given).
+    """
+
+    description: str = field()  # positional, second (the shared Spec has it keyword-only)
     kind: str  # "pseudo" (built here from real photos), "dataset" (a method's published outputs), "learned"
     params: Tuple[Tuple[str, str], ...] = ()  # (parameter, what it means / its default), for `bench list swappers`
     arg: Optional[str] = None  # a swapper written NAME:VALUE passes VALUE as this keyword (results:DIR)
 
+    def __post_init__(self) -> None:
+        if self.params and not self.options:
+            object.__setattr__(self, "options", tuple(Option(p, UNSET, d) for p, d in self.params))
+        elif self.options and not self.params:
+            object.__setattr__(self, "params", tuple((o.name, o.help) for o in self.options))
 
-SWAPPERS: Registry[SwapperSpec] = Registry("swapper")
+
+#: the modules of the package register on the first lookup; plugins through ``idbench.swappers``
+SWAPPERS: Registry[SwapperSpec] = Registry("swapper", packages=(__package__,))
 
 
 def register_swapper(spec: SwapperSpec) -> Callable:
-    """Decorator: ``factory(spec, **kw) -> Swapper`` registered under ``spec.name``."""
+    """Decorator: ``factory(spec, weights, device, **options) -> Swapper`` registered under ``spec.name``."""
     return SWAPPERS.register(spec.name, spec)
 
 
@@ -49,10 +61,10 @@ def parse_swapper(text: str) -> Tuple[str, Dict[str, str]]:
     raise AssertionError("unreachable")
 
 
-def create_swapper(name: str, **kw):
-    """Build a registered swapper (``NAME:VALUE`` forms accepted); keyword arguments go to its factory."""
+def create_swapper(name: str, weights=None, device: str = "cpu", **options):
+    """Build a registered swapper (``NAME:VALUE`` forms accepted): :meth:`SWAPPERS.create <Registry.create>`."""
     reg, extra = parse_swapper(name)
-    return SWAPPERS.factory(reg)(SWAPPERS.spec(reg), **{**kw, **extra})
+    return SWAPPERS.create(reg, weights, device, **{**options, **extra})
 
 
 def list_swappers(pattern: Optional[str] = None) -> List[str]:

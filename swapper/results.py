@@ -270,8 +270,8 @@ def _file_output(it: SwapItem, path: Path, swapper: str) -> SwapOutput:
 @register_swapper(SwapperSpec("results", "any method's outputs in a folder: results:DIR or results:NAME=DIR with "
                               "manifest.csv (bench swap's), <target>[@image]__<source>[@image].png, "
                               "<target>__<source>/<frame>.png or <target>__<source>.mp4", "dataset",
-                              params=(("DIR", "the folder (results:DIR; results:NAME=DIR names it NAME)"),
+                              params=(("directory", "the folder (results:DIR; results:NAME=DIR names it NAME)"),
                                       ("frames", "frames per video (--frames)")),
                               arg="directory"))
-def _results_factory(spec, directory="", frames: int = 10, **_):
+def _results_factory(spec, weights, device, directory="", frames: int = 10):
     return ResultsSwapper(directory, frames)

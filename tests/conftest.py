@@ -104,7 +104,7 @@ def hog_faces(paths, n: int = 4, at_least: int = 3):
 # Test tiers: `unit` (one function or module, seconds), `e2e` (a command or a whole pipeline on real photos),
 # `slow` (marked in the file). `make test` runs all; `make test-quick` only `unit` and not `slow`.
 E2E_MODULES = {"test_bench_run", "test_bench_ffpp", "test_decomposition", "test_embed_cli", "test_finetune",
-               "test_fuzz", "test_hostile", "test_learned_cli", "test_mission_command", "test_packaging",
+               "test_every_registered", "test_fuzz", "test_hostile", "test_learned_cli", "test_mission_command", "test_packaging",
                "test_results_readme", "test_speed_paths", "test_train", "test_gpu_path"}
 
 

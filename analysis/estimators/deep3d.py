@@ -15,7 +15,7 @@ from idbench.weights import WeightSource
 
 from .base import check_image, face_or_detect, landmarks68_of
 from .networks import RESNET50_MIN_BYTES, TorchEstimator, load_network, resnet50_trunk
-from .registry import EstimatorSpec, register_estimator
+from .registry import ALLOW_PICKLE, EstimatorSpec, register_estimator
 
 DEEP3D_WEIGHTS = WeightSource(
     "epoch_20.pth", "sicxu/Deep3DFaceRecon_pytorch README (checkpoints/<name>/epoch_20.pth, 'face_recon' model)",
@@ -154,7 +154,8 @@ _DEEP3D_RECIPE = ("util/preprocess.align_img: POS fit of the 5 points to the BFM
 @register_estimator(EstimatorSpec(
     "expression.deep3d", "expression", "Deep3DFaceRecon ResNet-50: 64 3DMM expression coefficients; user weights "
     "epoch_20.pth", tuple(f"exp_{i:02d}" for i in range(64)), weights=(DEEP3D_WEIGHTS,), units="3DMM coefficients",
-    paper=_DEEP3D_PAPER, licence=_DEEP3D_LICENCE, conventions=_DEEP3D_CONVENTIONS, recipe=_DEEP3D_RECIPE))
+    paper=_DEEP3D_PAPER, licence=_DEEP3D_LICENCE, conventions=_DEEP3D_CONVENTIONS, recipe=_DEEP3D_RECIPE,
+    options=(ALLOW_PICKLE,)))
 def _expression_deep3d(spec, weights_path, device="cpu", allow_pickle: Optional[bool] = None):
     return Deep3DEstimator(spec, deep3d_module(weights_path, allow_pickle), weights_path, device, "exp")
 
@@ -162,6 +163,7 @@ def _expression_deep3d(spec, weights_path, device="cpu", allow_pickle: Optional[
 @register_estimator(EstimatorSpec(
     "shape.deep3d", "shape", "Deep3DFaceRecon ResNet-50: 80 3DMM identity (shape) coefficients; user weights "
     "epoch_20.pth", tuple(f"id_{i:02d}" for i in range(80)), weights=(DEEP3D_WEIGHTS,), units="3DMM coefficients",
-    paper=_DEEP3D_PAPER, licence=_DEEP3D_LICENCE, conventions=_DEEP3D_CONVENTIONS, recipe=_DEEP3D_RECIPE))
+    paper=_DEEP3D_PAPER, licence=_DEEP3D_LICENCE, conventions=_DEEP3D_CONVENTIONS, recipe=_DEEP3D_RECIPE,
+    options=(ALLOW_PICKLE,)))
 def _shape_deep3d(spec, weights_path, device="cpu", allow_pickle: Optional[bool] = None):
     return Deep3DEstimator(spec, deep3d_module(weights_path, allow_pickle), weights_path, device, "id")

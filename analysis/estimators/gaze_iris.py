@@ -12,7 +12,7 @@ from idbench.faces import Face
 
 from .base import Estimator, landmarks68_of
 from .geometry import GAZE_COLUMNS, camera_matrix, gaze_angles, solve_head_pose
-from .registry import EstimatorSpec, register_estimator
+from .registry import FOCAL, EstimatorSpec, register_estimator
 
 # MediaPipe face mesh indices (refine_landmarks=True): per eye, the image-left and image-right
 # corners and the iris centre.
@@ -144,7 +144,7 @@ class IrisGazeEstimator(Estimator):
 @register_estimator(EstimatorSpec(
     "gaze.iris", "gaze", "pitch/yaw: MediaPipe iris centre in the eye (eyeball model) rotated by pose.pnp; offline",
     GAZE_COLUMNS, units="degrees", paper="MediaPipe Iris (Ablavatski et al., CVPRW 2020); geometric eyeball model",
-    licence="mediapipe: Apache-2.0"))
+    licence="mediapipe: Apache-2.0", options=(FOCAL,)))
 def _gaze_iris(spec, weights_path=None, device="cpu", focal: Optional[float] = None):
     return IrisGazeEstimator(spec, "camera", focal)
 

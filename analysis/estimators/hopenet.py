@@ -12,7 +12,7 @@ from .geometry import POSE_COLUMNS
 from idbench.imageio import pil_resize
 
 from .networks import RESNET50_MIN_BYTES, TorchEstimator, clamped_crop, expected_angle, load_binned_resnet
-from .registry import EstimatorSpec, register_estimator
+from .registry import ALLOW_PICKLE, EstimatorSpec, register_estimator
 
 HOPENET_WEIGHTS = WeightSource(
     "hopenet_robust_alpha1.pkl",
@@ -61,7 +61,7 @@ class HopeNetEstimator(TorchEstimator):
            "integer division), clamped; PIL bilinear resize of the shorter side to 224 (longer truncated), "
            "CenterCrop 224 (Python 2 round); RGB; ImageNet mean/std",
     paper="Ruiz, Chong & Rehg, Fine-Grained Head Pose Estimation Without Keypoints, CVPRW 2018",
-    licence="code: Apache-2.0 (deep-head-pose); weights: trained on 300W-LP (research use)"))
+    licence="code: Apache-2.0 (deep-head-pose); weights: trained on 300W-LP (research use)", options=(ALLOW_PICKLE,)))
 def _pose_hopenet(spec, weights_path, device="cpu", allow_pickle: Optional[bool] = None):
     return HopeNetEstimator(spec, load_binned_resnet({"fc_yaw": 66, "fc_pitch": 66, "fc_roll": 66}, weights_path,
                             "a HopeNet (ResNet-50, 3 x 66 bins)", allow_pickle),

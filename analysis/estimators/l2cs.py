@@ -13,7 +13,7 @@ from idbench.imageio import pil_resize
 
 from .networks import (RESNET50_MIN_BYTES, TorchEstimator, clamped_crop, cv2_resize, expected_angle,
                        load_binned_resnet)
-from .registry import EstimatorSpec, register_estimator
+from .registry import ALLOW_PICKLE, EstimatorSpec, register_estimator
 
 L2CS_WEIGHTS = WeightSource(
     "L2CSNet_gaze360.pkl", "Ahmednull/L2CS-Net README (Gaze360 ResNet-50 model; Google Drive link)",
@@ -64,7 +64,7 @@ class L2CSEstimator(TorchEstimator):
     recipe="l2cs/pipeline.py: int() face box clamped at 0, cv2.resize to 224x224 (bilinear), then "
            "utils.transformations: PIL Resize(448) (bilinear); RGB; ImageNet mean/std",
     paper="Abdelrahman et al., L2CS-Net: Fine-Grained Gaze Estimation in Unconstrained Environments, 2022",
-    licence="code: MIT (L2CS-Net); weights: trained on Gaze360 (research use)"))
+    licence="code: MIT (L2CS-Net); weights: trained on Gaze360 (research use)", options=(ALLOW_PICKLE,)))
 def _gaze_l2cs(spec, weights_path, device="cpu", allow_pickle: Optional[bool] = None):
     return L2CSEstimator(spec, load_binned_resnet({"fc_yaw_gaze": 90, "fc_pitch_gaze": 90}, weights_path,
                          "an L2CS-Net (ResNet-50, 2 x 90 bins)", allow_pickle),

@@ -10,7 +10,7 @@ from idbench.faces import Face
 
 from .base import Estimator, landmarks68_of
 from .geometry import POSE_COLUMNS, euler_from_rotation, solve_head_pose
-from .registry import EstimatorSpec, register_estimator
+from .registry import FOCAL, EstimatorSpec, register_estimator
 
 
 class PnPPoseEstimator(Estimator):
@@ -41,6 +41,6 @@ class PnPPoseEstimator(Estimator):
 @register_estimator(EstimatorSpec(
     "pose.pnp", "pose", "yaw/pitch/roll from 68 dlib landmarks + a generic 3-D face model (cv2.solvePnP); offline",
     POSE_COLUMNS, units="degrees", paper="generic-model PnP head pose (e.g. Murphy-Chutorian & Trivedi, TPAMI 2009)",
-    licence="idbench (MIT); model points written for idbench"))
+    licence="idbench (MIT); model points written for idbench", options=(FOCAL,)))
 def _pose_pnp(spec, weights_path=None, device="cpu", focal: Optional[float] = None):
     return PnPPoseEstimator(spec, focal)

@@ -6,12 +6,11 @@ The estimator modules register themselves when :mod:`idbench.analysis.estimators
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, Union
 
-from idbench.registry import Registry
-from idbench.weights import WeightSource, resolve_weights
+from idbench.registry import Option, Registry, Spec
 
 if TYPE_CHECKING:
     from .base import Estimator
@@ -21,33 +20,37 @@ KIND_DEFAULTS = {"pose": "pose.pnp", "gaze": "gaze.iris", "expression": "express
                  "shape": "shape.deep3d"}
 
 
-@dataclass(frozen=True)
-class EstimatorSpec:
-    """What an estimator measures and gives back.
+@dataclass(frozen=True, init=False)
+class EstimatorSpec(Spec):
+    """What an estimator measures and gives back: ``EstimatorSpec(name, kind, description, columns, ...)``.
 
     Attributes:
         name: registry name, ``kind.method`` (``pose.pnp``).
         kind: ``pose`` | ``gaze`` | ``expression`` | ``shape``.
         description: one line for ``bench list estimators``.
         columns: names of the entries of each estimate, in order.
-        weights: the weight file(s); empty when none is needed.
+        weights, paper, licence, options: the shared :class:`~idbench.registry.Spec` fields.
         units: ``degrees`` or ``coefficients`` / ``IOD units``.
-        paper, licence: provenance.
         conventions: where idbench's names, units or signs differ from the official code's output (shown by
             ``bench list estimators`` and in the README); "" when they agree.
         recipe: the official crop and preprocessing the estimator reproduces, in words.
     """
 
-    name: str
-    kind: str
-    description: str
-    columns: Tuple[str, ...]
-    weights: Tuple[WeightSource, ...] = ()
+    kind: str = ""
+    columns: Tuple[str, ...] = ()
     units: str = ""
-    paper: str = ""
-    licence: str = ""
     conventions: str = ""
     recipe: str = ""
+
+    def __init__(self, name: str, kind: str, description: str, columns: Tuple[str, ...], **kw: Any):
+        # the estimator modules write (name, kind, description, columns) positionally; the shared Spec puts
+        # description second, so this spec keeps its own order
+        given = {"name": name, "kind": kind, "description": description, "columns": tuple(columns), **kw}
+        for f in fields(self):
+            object.__setattr__(self, f.name, given.pop(f.name, f.default))
+        if given:
+            raise TypeError(f"EstimatorSpec got unknown fields {sorted(given)}")
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -56,7 +59,16 @@ class EstimatorSpec:
             raise ValueError(f"{self.name}: an estimator needs named output columns")
 
 
-ESTIMATORS: Registry[EstimatorSpec] = Registry("estimator")
+#: the modules of this package register on the first lookup; plugins through ``idbench.estimators``
+ESTIMATORS: Registry[EstimatorSpec] = Registry("estimator", packages=(__package__,), skip=("registry", "base"))
+
+for _kind, _default in KIND_DEFAULTS.items():  # a kind stands for its default estimator (family tags)
+    ESTIMATORS.set_default(_kind, _default)
+
+#: the option of the estimators that read a checkpoint (idbench.checkpoints): pickled files need it
+ALLOW_PICKLE = Option("allow_pickle", None, "True: read a pickled checkpoint (else IDBENCH_ALLOW_PICKLE decides)")
+#: the option of the landmark-geometry estimators
+FOCAL = Option("focal", None, "camera focal length in px (default: max(H, W) of the image)")
 
 
 def register_estimator(spec: EstimatorSpec) -> Callable:
@@ -92,7 +104,4 @@ def create_estimator(name: str, weights: Optional[Union[str, Path]] = None, devi
     Missing weights raise :class:`~idbench.errors.WeightsNotFoundError` (naming every place looked
     in), unreadable or wrong files :class:`~idbench.errors.WeightsFormatError`.
     """
-    name = resolve_name(name)
-    spec = ESTIMATORS.spec(name)
-    path = resolve_weights(spec.weights[0], weights) if spec.weights else None
-    return ESTIMATORS.factory(name)(spec, path, device, **options)
+    return ESTIMATORS.create(resolve_name(name), weights, device, **options)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Dict, Mapping
 
+from idbench.registry import Option
 from idbench.swapper.registry import SwapperSpec, register_swapper
 
 from .spec import BLENDSWAP_SPEC, INSWAPPER_SPEC, LEARNED_SPECS, SIMSWAP_SPEC, Crop, LearnedSwapperSpec
@@ -26,10 +27,20 @@ __all__ = ["LEARNED_SPECS", "LearnedSwapperSpec", "Crop", "INSWAPPER_SPEC", "BLE
            "learned_spec", "weight_status", "weight_places", "weight_names", "factory_weights"]
 
 
-#: what `bench list swappers` shows for each learned swapper
-LEARNED_PARAMS = (("weights", "a path or {file: path}; default: $IDBENCH_HOME/weights, then the ecosystem's folders"),
-                  ("partner", "folders: nearest-landmark | random (FF++: the split's <target>_<source> pairs)"),
-                  ("k", "partner candidates (default 100)"), ("seed", "default: --seed"), ("device", "cpu | cuda"))
+#: the options of every learned swapper (weights and device are create()'s own arguments)
+LEARNED_OPTIONS = (Option("partner", "nearest-landmark", "folders: nearest-landmark | random (FF++: the split's "
+                          "<target>_<source> pairs)"),
+                   Option("k", 100, "partner candidates"), Option("seed", 0, "default: --seed"))
+#: inswapper builds its identity encoder (arcface.onnx) itself
+INSWAPPER_OPTIONS = LEARNED_OPTIONS + (
+    Option("identity_encoder", None, "an Encoder to use instead of arcface.onnx"),
+    Option("identity_weights", None, "arcface.onnx's w600k_r50.onnx (--weights arcface.onnx=PATH)",
+           weights_key=INSWAPPER_SPEC.identity_encoder))
+
+
+def _spec(learned: LearnedSwapperSpec, options=LEARNED_OPTIONS) -> SwapperSpec:
+    return SwapperSpec(learned.name, learned.description, "learned", weights=learned.weights, licence=learned.licence,
+                       paper=learned.paper, options=options)
 
 
 def learned_spec(name: str) -> LearnedSwapperSpec:
@@ -93,26 +104,26 @@ def _pairs(build, partner: str = "nearest-landmark", k: int = 100, seed: int = 0
     return LearnedPairSwapper(build(), partner=partner, k=k, seed=seed)
 
 
-@register_swapper(SwapperSpec("inswapper", INSWAPPER_SPEC.description, kind="learned", params=LEARNED_PARAMS))
+@register_swapper(_spec(INSWAPPER_SPEC, INSWAPPER_OPTIONS))
 def _inswapper(spec: SwapperSpec, weights=None, device: str = "cpu", identity_encoder=None,
-               identity_weights=None, partner: str = "nearest-landmark", k: int = 100, seed: int = 0, **_):
+               identity_weights=None, partner: str = "nearest-landmark", k: int = 100, seed: int = 0):
     from .inswapper import InSwapper
 
     return _pairs(lambda: InSwapper(INSWAPPER_SPEC, weights, device, identity_encoder, identity_weights), partner, k,
                   seed)
 
 
-@register_swapper(SwapperSpec("blendswap", BLENDSWAP_SPEC.description, kind="learned", params=LEARNED_PARAMS))
+@register_swapper(_spec(BLENDSWAP_SPEC))
 def _blendswap(spec: SwapperSpec, weights=None, device: str = "cpu", partner: str = "nearest-landmark",
-               k: int = 100, seed: int = 0, **_):
+               k: int = 100, seed: int = 0):
     from .blendswap import BlendSwap
 
     return _pairs(lambda: BlendSwap(BLENDSWAP_SPEC, weights, device), partner, k, seed)
 
 
-@register_swapper(SwapperSpec("simswap", SIMSWAP_SPEC.description, kind="learned", params=LEARNED_PARAMS))
+@register_swapper(_spec(SIMSWAP_SPEC))
 def _simswap(spec: SwapperSpec, weights=None, device: str = "cpu", partner: str = "nearest-landmark",
-             k: int = 100, seed: int = 0, **_):
+             k: int = 100, seed: int = 0):
     from .simswap import SimSwap
 
     return _pairs(lambda: SimSwap(SIMSWAP_SPEC, weights, device), partner, k, seed)
