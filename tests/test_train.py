@@ -129,7 +129,7 @@ def plugin(tmp_path_factory):
     sys.modules.pop(PLUGIN, None)
     from idbench.encoders import ENCODERS
 
-    ENCODERS._entries.pop("test.tiny", None)  # keep the registry as other tests expect it
+    ENCODERS.remove("test.tiny")  # keep the registry as other tests expect it
 
 
 @pytest.fixture(scope="module")

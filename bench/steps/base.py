@@ -100,8 +100,8 @@ def register_step(spec: StepSpec) -> Callable[[Callable], Callable]:
     def deco(fn: Callable) -> Callable:
         if spec.name in STEPS and STEPS.factory(spec.name).__qualname__ == fn.__qualname__ \
                 and STEPS.factory(spec.name).__module__ == fn.__module__:
-            STEPS._entries[spec.name] = (spec, fn)  # the same step again (a reloaded recipe file)
-            return fn
+            STEPS.remove(spec.name)  # the same step again (a reloaded recipe file): the newer definition
+            return STEPS.register(spec.name, spec)(fn)
         return STEPS.register(spec.name, spec)(fn)
 
     return deco
@@ -109,7 +109,7 @@ def register_step(spec: StepSpec) -> Callable[[Callable], Callable]:
 
 def unregister_step(name: str) -> None:
     """Remove a step (tests and doc recipes clean up after themselves)."""
-    STEPS._entries.pop(name, None)
+    STEPS.remove(name)
 
 
 def ordered(names: Optional[List[str]] = None) -> List[str]:
