@@ -60,14 +60,14 @@ def missing_weight_files(names: Sequence[str], weights: Optional[Mapping[str, st
         if is_contract_path(n):
             continue
         spec = get_spec(str(n))
-        if not spec.weights or weights.get(str(n)) or weights.get(spec.name):
-            continue
-        try:
-            resolve_weights(spec.weights[0])
-        except WeightsNotFoundError:
-            src = spec.weights[0]
-            lines.append(f"{spec.name} needs {src.filename}: put it in {idbench_home() / 'weights'}/ or pass "
-                         f"--weights {n}=PATH (from {src.origin})")
+        if weights.get(str(n)) or weights.get(spec.name):
+            continue  # the user's file, checked when the encoder is built
+        for src in spec.weights:  # every file of the entry, as Registry.create resolves them
+            try:
+                resolve_weights(src)
+            except WeightsNotFoundError:
+                lines.append(f"{spec.name} needs {src.filename}: put it in {idbench_home() / 'weights'}/ or pass "
+                             f"--weights {n}=PATH (from {src.origin})")
     return lines
 
 
