@@ -20,6 +20,8 @@ from idbench.devices import resolve_device  # noqa: F401  (re-exported: bench.ru
 from idbench.face_policy import FacePolicy, image_warnings
 from idbench.pipeline import detect_paths, embed_detected, encoder_fingerprint, failure
 
+from . import distributed as D
+
 
 ANALYSES = ("bias", "verification", "retrieval", "decomposition")  # --analyses, a comma list
 DEFAULT_ANALYSES = ("bias", "verification", "retrieval")
@@ -131,12 +133,12 @@ def plan_swap_embeddings(sw, plan, ctx, encoders, cfg, cache, failures, desc: st
     variant use it on the same plan."""
     from idbench.swapper import SwapItem
 
-    from .swap_eval import embed_swaps, swap_failures
+    from .swap_eval import swap_failures
 
     t = ctx.table
     items = [SwapItem(int(p), str(ctx.labels[s]), f"{t.paths[s]} -> {t.paths[p]}", source=int(s))
              for _, s, p in plan.swaps]
-    S = embed_swaps(sw, items, ctx, encoders, cfg, cache, desc=desc, total=len(items))
+    S = D.split_embed_swaps(sw, items, ctx, encoders, cfg, cache, desc=desc)  # split across torchrun ranks
     failures += swap_failures(S.skipped, "bias-swap")
     emb = {n: np.full((len(items), e.spec.embedding_size), np.nan, np.float32) for n, e in encoders.items()}
     for r in range(len(S.paths)):
@@ -169,7 +171,7 @@ def run(cfg: RunConfig) -> dict:
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun workers: rank 0 holds the lock and writes the outputs
         return _run(cfg)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
-    with out_lock(cfg.out):
+    with out_lock(cfg.out), D.swap_shares_closed():  # then ranks waiting for swap shares return
         return _run(cfg)
 
 
@@ -212,7 +214,7 @@ def _run(cfg: RunConfig) -> dict:
     cfg.id_encoders = [label.get(n, n) for n in cfg.id_encoders]
     table = _detect_dataset(cfg, ds, encoders, cache, rank, world)
     if table is None:
-        return {"rank": rank}
+        return {"rank": rank, **D.serve_swap_shares(cfg, encoders, cache)}  # its share of rank 0's swap plans
     item_of_path = {str(it.path): i for i, it in enumerate(ds.items)}
     row_items = [item_of_path[p] for p in table.paths]
     labels = np.array([ds.items[i].identity for i in row_items])
