@@ -64,7 +64,24 @@ def _context() -> multiprocessing.context.BaseContext:
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(list(FORKSERVER_PRELOAD))  # read when the server starts (first pool)
+    _fresh_forkserver()
     return ctx
+
+
+_SERVER_STATE: list = []  # the environment and sys.path the running forkserver was started with
+
+
+def _fresh_forkserver() -> None:
+    """Workers forked from the server inherit *its* environment (a spawned worker got the caller's at each
+    pool): when the caller's environment or sys.path changed since (e.g. IDBENCH_HOME, a weights folder),
+    the server is stopped, so the next pool starts one with the current state and models found there."""
+    from multiprocessing import forkserver
+
+    state = (sorted(os.environ.items()), list(sys.path))
+    server = forkserver._forkserver
+    if _SERVER_STATE and _SERVER_STATE[0] != state and getattr(server, "_forkserver_pid", None):
+        server._stop()
+    _SERVER_STATE[:] = [state]
 
 
 def _one_thread() -> bool:

@@ -498,3 +498,17 @@ def test_swap_shares_tile_the_plan():
             b = share_bounds(n, w)
             assert b[0][0] == 0 and b[-1][1] == n and all(b[i][1] == b[i + 1][0] for i in range(w - 1))
             assert max(hi - lo for lo, hi in b) - min(hi - lo for lo, hi in b) <= 1
+
+
+def test_forkserver_workers_see_the_callers_current_environment(tmp_path):
+    """Workers forked from the forkserver get the environment of the pool's caller at that pool, as spawned
+    workers did (the server is restarted when it changed), e.g. another IDBENCH_HOME between two runs."""
+    import subprocess
+    import sys
+
+    code = ("import os, torch\nfrom idbench.parallel import ordered_map\n"
+            "os.environ['IDBENCH_T'] = 'a'\nprint(set(ordered_map(os.getenv, ['IDBENCH_T'] * 8, workers=2)))\n"
+            "os.environ['IDBENCH_T'] = 'b'\nprint(set(ordered_map(os.getenv, ['IDBENCH_T'] * 8, workers=2)))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert r.stdout.split("\n")[:2] == ["{'a'}", "{'b'}"]
