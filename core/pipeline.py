@@ -544,7 +544,11 @@ def detect_files(inputs: Iterable, detector: str = "auto", all_faces: bool = Fal
 
     files = list(iter_image_files(inputs))
     stream = detect_paths(files, detector, cache, device, all_faces)
-    return list(tqdm(stream, desc="detect", unit="img", disable=not progress, total=len(files)))
+    items = []
+    for item in tqdm(stream, desc="detect", unit="img", disable=not progress, total=len(files)):
+        item.release()  # a list of every item holds no pixels (read again when asked for)
+        items.append(item)
+    return items
 
 
 def embed_files(inputs: Iterable, encoders: Mapping[str, object], detector: str = "auto",
