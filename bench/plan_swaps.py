@@ -21,12 +21,13 @@ def plan_swap_embeddings(sw, plan, ctx, encoders, cfg, cache, failures, desc: st
     variant use it on the same plan."""
     from idbench.swapper import SwapItem
 
-    from .swap_eval import embed_swaps, swap_failures
+    from .distributed import split_embed_swaps
+    from .swap_eval import swap_failures
 
     t = ctx.table
     items = [SwapItem(int(p), str(ctx.labels[s]), f"{t.paths[s]} -> {t.paths[p]}", source=int(s))
              for _, s, p in plan.swaps]
-    S = embed_swaps(sw, items, ctx, encoders, cfg, cache, desc=desc, total=len(items))
+    S = split_embed_swaps(sw, items, ctx, encoders, cfg, cache, desc=desc)  # split across torchrun ranks
     failures += swap_failures(S.skipped, "bias-swap")
     emb = {n: np.full((len(items), e.spec.embedding_size), np.nan, np.float32) for n, e in encoders.items()}
     for r in range(len(S.paths)):

@@ -21,6 +21,7 @@ from idbench.devices import resolve_device  # noqa: F401  (re-exported: bench.ru
 from idbench.face_policy import FacePolicy, image_warnings
 from idbench.pipeline import detect_paths, embed_detected, encoder_fingerprint, failure
 
+from . import distributed as D
 from .plan_swaps import bias_swapper, plan_swap_embeddings  # noqa: F401  (re-exported: their old home)
 
 
@@ -133,7 +134,7 @@ def run(cfg: RunConfig) -> dict:
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun workers: rank 0 holds the lock and writes the outputs
         return _run(cfg)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
-    with out_lock(cfg.out):
+    with out_lock(cfg.out), D.swap_shares_closed():  # then ranks waiting for swap shares return
         return _run(cfg)
 
 
@@ -177,7 +178,7 @@ def _run(cfg: RunConfig) -> dict:
     cfg.id_encoders = [label.get(n, n) for n in cfg.id_encoders]
     table = _detect_dataset(cfg, ds, encoders, cache, rank, world)
     if table is None:
-        return {"rank": rank}
+        return {"rank": rank, **D.serve_swap_shares(cfg, encoders, cache)}  # its share of rank 0's swap plans
     item_of_path = {str(it.path): i for i, it in enumerate(ds.items)}
     row_items = [item_of_path[p] for p in table.paths]
     labels = np.array([ds.items[i].identity for i in row_items])

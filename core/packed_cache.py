@@ -30,6 +30,17 @@ DB_NAME = "cache.sqlite"
 BUSY_TIMEOUT_MS = 120_000
 
 
+HINT_ABOVE_IMAGES = 100_000  # a run over more images with the per-file layout gets a one-line hint
+
+
+def layout_hint(cache: Cache, n_images: int) -> Optional[str]:
+    """The one-line hint for a run over ``n_images`` that would fill the per-file layout (None: no hint)."""
+    if not cache.enabled or cache.read_only or isinstance(cache, PackedCache) or n_images <= HINT_ABOVE_IMAGES:
+        return None
+    return (f"hint: {n_images:,} images with the per-file cache layout (~11 files per image under {cache.root}); "
+            f"set IDBENCH_CACHE_LAYOUT=sqlite to keep the cache in one database file (see README, Caching)")
+
+
 def wants_packed(root: Optional[os.PathLike]) -> bool:
     """Whether a cache at ``root`` uses this layout (see the module docstring)."""
     from .weights import idbench_home

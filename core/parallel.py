@@ -3,8 +3,8 @@
 Detection (decode, HOG, landmark fits) is CPU-bound Python-with-C code holding the GIL, so it scales
 with processes, not threads. :func:`ordered_map` keeps at most ``window`` items submitted and not yet
 consumed, so memory does not grow with the number of items, and yields results in input order, so
-the output is the same as ``map(fn, items)`` whatever the scheduling. Workers are forked (``spawn``
-where fork does not exist) and run one thread each.
+the output is the same as ``map(fn, items)`` whatever the scheduling. Workers are forked (from a
+forkserver once this process runs threads, ``spawn`` where neither exists) and run one thread each.
 
 ``IDBENCH_WORKERS`` overrides the default worker count (the CPUs this process may use, at most 8);
 ``IDBENCH_WORKERS=1`` runs everything in the calling process.
@@ -25,6 +25,7 @@ R = TypeVar("R")
 MAX_DEFAULT_WORKERS = 8
 THREADED_RUNTIMES = ("torch", "onnxruntime", "mediapipe", "tensorflow", "jax")  # loaded: workers are spawned
 MIN_ITEMS_FOR_POOL = 8  # below this, starting workers costs more than it saves
+FORKSERVER_PRELOAD = ("idbench.worker_preload",)  # what the forkserver imports before forking workers
 
 
 def available_cpus() -> int:
@@ -49,12 +50,38 @@ def _context() -> multiprocessing.context.BaseContext:
     # fork: no re-import of the caller's __main__ (scripts without a main guard work) and no start-up
     # imports. But forking a process whose torch (OpenMP) or other thread pools are running can leave a
     # child blocked on a lock held by a thread that was not copied (seen with `bench run`, which builds
-    # its torch encoders before detecting): then spawn, which starts clean workers.
+    # its torch encoders before detecting): then the workers are forked from a forkserver, a clean
+    # process started once that never runs threads. It imports the detection code and loads dlib's
+    # models once (:mod:`idbench.worker_preload`), so a pool costs two forks, not two interpreters that
+    # each import numpy/OpenCV/dlib and read 100 MB of landmark models (~1 CPU-s per worker, per pool).
     # The same holds for every runtime that keeps native worker threads once used: a `make results` process
     # that had run the estimators (mediapipe's graph threads) forked workers that hung at once.
     methods = multiprocessing.get_all_start_methods()
     safe_to_fork = "fork" in methods and not any(m in sys.modules for m in THREADED_RUNTIMES) and _one_thread()
-    return multiprocessing.get_context("fork" if safe_to_fork else "spawn")
+    if safe_to_fork:
+        return multiprocessing.get_context("fork")
+    if "forkserver" not in methods:  # not a POSIX system
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(FORKSERVER_PRELOAD))  # read when the server starts (first pool)
+    _fresh_forkserver()
+    return ctx
+
+
+_SERVER_STATE: list = []  # the environment and sys.path the running forkserver was started with
+
+
+def _fresh_forkserver() -> None:
+    """Workers forked from the server inherit *its* environment (a spawned worker got the caller's at each
+    pool): when the caller's environment or sys.path changed since (e.g. IDBENCH_HOME, a weights folder),
+    the server is stopped, so the next pool starts one with the current state and models found there."""
+    from multiprocessing import forkserver
+
+    state = (sorted(os.environ.items()), list(sys.path))
+    server = forkserver._forkserver
+    if _SERVER_STATE and _SERVER_STATE[0] != state and getattr(server, "_forkserver_pid", None):
+        server._stop()
+    _SERVER_STATE[:] = [state]
 
 
 def _one_thread() -> bool:
@@ -98,7 +125,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: Optional[int]
         preload()
     todo = iter(items)
     pool = ProcessPoolExecutor(n, mp_context=_context(), initializer=_init_worker)
-    restore = _share_cpus_with_workers(n)
+    share = _CpuShare(n)
     try:
         pending: Deque = deque(pool.submit(fn, x) for _, x in zip(range(window), todo))
         while pending:
@@ -106,22 +133,35 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: Optional[int]
             for x in todo:  # refill one slot before handing the result out
                 pending.append(pool.submit(fn, x))
                 break
+            share.apply()  # the caller may have imported torch since (e.g. its first embedding batch)
             yield result
     finally:  # also when the consumer stops early: drop what is queued, do not wait for it
         pool.shutdown(wait=True, cancel_futures=True)
-        restore()
+        share.restore()
 
 
-def _share_cpus_with_workers(n_workers: int) -> Callable[[], None]:
+class _CpuShare:
     """While ``n_workers`` workers run, this process's torch gets the CPUs they leave (at least 1 thread).
 
     The caller keeps working meanwhile (``bench run`` embeds each batch while the workers detect the
     next images); with torch's default of one thread per CPU on top of the workers, its OpenMP threads
     spin-wait on CPUs the workers need: measured on 2 cores, the parent's CPU time per face halved with
-    1 thread, at the same embeddings. Returns the function that restores the previous setting."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return lambda: None
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(before, available_cpus() - n_workers)))
-    return lambda: torch.set_num_threads(before)
+    1 thread, at the same embeddings. ``apply`` is called per result, so a torch first imported while the
+    pool runs (``bench embed`` loads it with its first full batch) is limited too; ``restore`` puts back
+    the setting found."""
+
+    def __init__(self, n_workers: int):
+        self.n_workers = n_workers
+        self.before: Optional[int] = None
+        self.apply()
+
+    def apply(self) -> None:
+        torch = sys.modules.get("torch")
+        if self.before is not None or torch is None or not hasattr(torch, "set_num_threads"):
+            return  # done already, or no torch (yet; a half-imported torch has no set_num_threads)
+        self.before = torch.get_num_threads()
+        torch.set_num_threads(max(1, min(self.before, available_cpus() - self.n_workers)))
+
+    def restore(self) -> None:
+        if self.before is not None:
+            sys.modules["torch"].set_num_threads(self.before)

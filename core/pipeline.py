@@ -19,6 +19,7 @@ just another item.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -292,10 +293,33 @@ def _detect_path(path_center, detector: str, cache: Optional[Cache], device: str
     path, center = path_center
     item = file_item(path, center)
     try:
-        return detect_item(item, detector, cache, device, all_faces, policy, stages)
+        detect_item(item, detector, cache, device, all_faces, policy, stages)
     except _Deferred:
         item.meta["deferred"] = True
         return item
+    if item.faces and item._image is not None and item._image[..., 0].size <= PIXELS_BACK:
+        item.meta[_PIXELS] = item._image  # the embed stage needs them: sent back, not decoded a second time
+    return item
+
+
+def _layout_hint(cache: Optional[Cache], n_images: int) -> None:
+    from idbench.packed_cache import layout_hint
+
+    hint = None if cache is None else layout_hint(cache, n_images)
+    if hint:
+        print(hint, file=sys.stderr)
+
+
+PIXELS_BACK = 250_000  # a worker sends back the pixels of an image up to this size (LFW: 62,500; 750 KB in flight)
+_PIXELS = "_pixels"
+
+
+def _with_pixels(item: DetectedImage) -> DetectedImage:
+    """The item a worker returned, holding the pixels it sent (released after the embed stage, as a decoded file)."""
+    pixels = item.meta.pop(_PIXELS, None)
+    if pixels is not None:
+        item._image = pixels
+    return item
 
 
 def _workers_detect(detector: str, device: str, batch: int) -> bool:
@@ -323,6 +347,7 @@ def detect_paths(paths: Sequence, detector: str = "auto", cache: Optional[Cache]
     a file it must crop).
     """
     centers = list(centers) if centers is not None else [None] * len(paths)
+    _layout_hint(cache, len(paths))
     n = detect_batch_size(detector, device, batch)
     if not _workers_detect(detector, device, n):
         items = (file_item(p, c) for p, c in zip(paths, centers))
@@ -332,7 +357,7 @@ def detect_paths(paths: Sequence, detector: str = "auto", cache: Optional[Cache]
                  stages=slice(1))
     pooled = ordered_map(fn, list(zip(paths, centers)), preload=partial(preload_detector, detector, device))
     # the cascade's fallback runs here, loaded once: items the workers deferred are read again
-    stream = (file_item(it.path, it.center) if it.meta.pop("deferred", False) else it for it in pooled)
+    stream = (file_item(it.path, it.center) if it.meta.pop("deferred", False) else _with_pixels(it) for it in pooled)
     if n > 1:
         yield from detect_batched(stream, detector, cache, device, all_faces, policy, n, slice(1, None))
         return
@@ -519,7 +544,11 @@ def detect_files(inputs: Iterable, detector: str = "auto", all_faces: bool = Fal
 
     files = list(iter_image_files(inputs))
     stream = detect_paths(files, detector, cache, device, all_faces)
-    return list(tqdm(stream, desc="detect", unit="img", disable=not progress, total=len(files)))
+    items = []
+    for item in tqdm(stream, desc="detect", unit="img", disable=not progress, total=len(files)):
+        item.release()  # a list of every item holds no pixels (read again when asked for)
+        items.append(item)
+    return items
 
 
 def embed_files(inputs: Iterable, encoders: Mapping[str, object], detector: str = "auto",

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -154,3 +155,10 @@ def test_torchrun_two_ranks_match_one_process(sample_run, tmp_path):
     for key in ("positive_mean", "swapped_mean", "negative_mean", "mean_gap", "auc"):
         assert two["bias"][key] == pytest.approx(one["bias"][key], abs=1e-5), key
     assert two["verification"]["auc"] == pytest.approx(one["verification"]["auc"])
+    # each rank built, detected and embedded its own contiguous block of the bias pseudo-swaps, together all
+    shares = sorted((int(m[2]), int(m[3]), int(m[0]), int(m[4]), int(m[5]), int(m[6])) for m in re.findall(
+        r"idbench rank (\d+)/(\d+): bias pseudo-swaps items \[(\d+), (\d+)\) of (\d+): (\d+) embedded, (\d+) failed",
+        r.stderr))
+    assert [s[2] for s in shares] == [0, 1] and shares[0][0] == 0 and shares[0][1] == shares[1][0] > 0
+    assert shares[1][1] == shares[0][3] == shares[1][3]  # the blocks tile the plan's swaps
+    assert sum(s[4] for s in shares) == two["bias"]["n_swapped"] == one["bias"]["n_swapped"]

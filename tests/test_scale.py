@@ -411,3 +411,104 @@ def test_a_tiny_run_gets_as_many_accuracy_folds_as_pairs():
     ver = analyse(emb, ["a", "a", "b", "b"], None, None)["verification"]
     assert ver["n_pairs"] == 6 and ver["accuracy_folds"] == 6
     assert 0 <= ver["accuracy_mean"] <= 1
+
+
+# --- cold throughput (bench embed): identical results, less CPU ----------------------------------------
+
+def test_bgr_to_rgb_swap_equals_numpy():
+    """to_rgb_uint8's OpenCV channel swap gives numpy's reversed channels, for contiguous and strided input."""
+    from idbench.imageio import to_rgb_uint8
+
+    rng = np.random.default_rng(0)
+    for a in (rng.integers(0, 256, (250, 250, 3), dtype=np.uint8), rng.integers(0, 256, (1, 1, 3), dtype=np.uint8),
+              rng.integers(0, 256, (40, 90, 3), dtype=np.uint8)[:, ::3]):
+        out = to_rgb_uint8(a)
+        assert out.flags.c_contiguous and np.array_equal(out, a[:, :, ::-1])
+
+
+def test_workers_send_back_the_decoded_pixels(tmp_path, monkeypatch):
+    """Pooled detection returns each small image's pixels (identical to decoding the file again), and the same
+    faces as one process; nothing extra is left in ``meta``; a large image's pixels stay in the worker."""
+    import cv2
+
+    from idbench import pipeline as P
+    from idbench.imageio import decode_image, read_regular_file
+
+    faces = sorted((Path(__file__).resolve().parents[2] / "shared" / "data" / "faces").glob("*/*.jpg"))[:10]
+    if len(faces) < 10:
+        pytest.skip("../shared/data/faces not present")
+    big = tmp_path / "big.jpg"
+    img = cv2.imread(str(faces[0]))
+    cv2.imwrite(str(big), cv2.resize(img, (600, 500)))  # 300,000 pixels: above PIXELS_BACK
+    paths = faces + [big]
+    monkeypatch.setenv("IDBENCH_WORKERS", "2")
+    pooled = list(P.detect_paths(paths, "dlib-hog"))
+    monkeypatch.setenv("IDBENCH_WORKERS", "1")
+    alone = list(P.detect_paths(paths, "dlib-hog"))
+    for a, b in zip(pooled, alone):
+        assert [f.to_dict() for f in a.faces] == [f.to_dict() for f in b.faces] and "_pixels" not in a.meta
+        if a.faces and a.path != big:
+            assert a._image is not None and np.array_equal(a._image, decode_image(read_regular_file(a.path)))
+    assert pooled[-1]._image is None and pooled[-1].faces  # re-read by the embed stage, as before
+    assert np.array_equal(pooled[-1].image, decode_image(read_regular_file(big)))
+
+
+def test_torch_imported_while_a_pool_runs_gets_the_cpus_left(tmp_path):
+    """A torch first imported by the caller while workers run (``bench embed``'s first batch) is limited to the
+    CPUs the workers leave, and its setting is restored when the pool ends; workers come from a forkserver."""
+    import subprocess
+    import sys
+
+    import json
+
+    code = ("import json\nfrom idbench.parallel import available_cpus, ordered_map, _context\n"
+            "during = []\n"
+            "for i, x in enumerate(ordered_map(abs, list(range(-12, 0)), workers=2)):\n"
+            "    if i == 2: import torch; before = torch.get_num_threads()\n"
+            "    if i > 2: during.append(torch.get_num_threads())\n"
+            "print(json.dumps([before, sorted(set(during)), torch.get_num_threads(), available_cpus(), "
+            "_context().get_start_method()]))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-1500:]
+    before, during, after, cpus, method = json.loads(r.stdout.strip().splitlines()[-1])
+    assert during == [max(1, min(before, cpus - 2))] and after == before and method == "forkserver"
+
+
+def test_layout_hint_above_100k_images_with_the_per_file_layout(tmp_path, monkeypatch):
+    from idbench.cache import Cache
+    from idbench.packed_cache import HINT_ABOVE_IMAGES, PackedCache, layout_hint
+
+    monkeypatch.delenv("IDBENCH_CACHE_LAYOUT", raising=False)
+    files = Cache(tmp_path / "files")
+    assert layout_hint(files, HINT_ABOVE_IMAGES) is None
+    hint = layout_hint(files, HINT_ABOVE_IMAGES + 1)
+    assert hint.startswith("hint: ") and "IDBENCH_CACHE_LAYOUT=sqlite" in hint and "\n" not in hint
+    assert layout_hint(Cache(enabled=False), 10**6) is None
+    assert layout_hint(Cache(tmp_path / "ro", read_only=True), 10**6) is None
+    monkeypatch.setenv("IDBENCH_CACHE_LAYOUT", "sqlite")
+    packed = Cache(tmp_path / "db")
+    assert isinstance(packed, PackedCache) and layout_hint(packed, 10**6) is None
+
+
+def test_swap_shares_tile_the_plan():
+    from idbench.bench.distributed import share_bounds
+
+    for n in (0, 1, 5, 600, 601):
+        for w in (1, 2, 3, 8):
+            b = share_bounds(n, w)
+            assert b[0][0] == 0 and b[-1][1] == n and all(b[i][1] == b[i + 1][0] for i in range(w - 1))
+            assert max(hi - lo for lo, hi in b) - min(hi - lo for lo, hi in b) <= 1
+
+
+def test_forkserver_workers_see_the_callers_current_environment(tmp_path):
+    """Workers forked from the forkserver get the environment of the pool's caller at that pool, as spawned
+    workers did (the server is restarted when it changed), e.g. another IDBENCH_HOME between two runs."""
+    import subprocess
+    import sys
+
+    code = ("import os, torch\nfrom idbench.parallel import ordered_map\n"
+            "os.environ['IDBENCH_T'] = 'a'\nprint(set(ordered_map(os.getenv, ['IDBENCH_T'] * 8, workers=2)))\n"
+            "os.environ['IDBENCH_T'] = 'b'\nprint(set(ordered_map(os.getenv, ['IDBENCH_T'] * 8, workers=2)))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert r.stdout.split("\n")[:2] == ["{'a'}", "{'b'}"]

@@ -241,5 +241,5 @@ def test_workers_are_spawned_once_a_threaded_runtime_is_loaded(runtime):
         "print(_context().get_start_method(), list(ordered_map(abs, list(range(-10, 0)), workers=2)))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-1500:]
-    method = "fork" if not runtime else "spawn"
+    method = "fork" if not runtime else "forkserver"
     assert r.stdout.split()[0] == method and list(range(10, 0, -1)) == eval(r.stdout.split(" ", 1)[1])

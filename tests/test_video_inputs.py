@@ -119,4 +119,4 @@ def test_workers_are_spawned_while_other_threads_run():
             "print(_context().get_start_method(), list(ordered_map(abs, [-1, -2], workers=2)))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-1500:]
-    assert r.stdout.split()[0] == "spawn" and "[1, 2]" in r.stdout
+    assert r.stdout.split()[0] == "forkserver" and "[1, 2]" in r.stdout
