@@ -494,7 +494,7 @@ def embed_detected(items: Iterable[DetectedImage], encoders: Mapping[str, object
     """Align each detected face for each encoder and embed in batches (embeddings cached by content)."""
     from tqdm.auto import tqdm
 
-    from idbench.encoders.base import l2_normalise
+    from idbench.vectors import l2_normalise
 
     cache = cache if cache is not None else Cache(enabled=False)
     fps = {name: content_key(encoder_fingerprint(enc)) for name, enc in encoders.items()}

@@ -13,13 +13,9 @@ from typing import Optional
 import numpy as np
 
 from idbench.errors import InputError
+from idbench.vectors import l2_normalise  # noqa: F401  (re-exported: its former home)
 
 from .spec import EncoderSpec
-
-
-def l2_normalise(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), eps)
 
 
 class Encoder:
