@@ -65,7 +65,29 @@ def _context() -> multiprocessing.context.BaseContext:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(list(FORKSERVER_PRELOAD))  # read when the server starts (first pool)
     _fresh_forkserver()
+    _start_forkserver_in_empty_dir()
     return ctx
+
+
+_EMPTY_DIR: list = []
+
+
+def _start_forkserver_in_empty_dir() -> None:
+    """Start the server from an empty folder. It is a ``python -c`` process, so its ``sys.path`` starts with
+    the current folder, searched before the editable install's finder: a folder holding ``idbench/`` (an
+    IDBENCH_HOME under the working folder) would become the ``idbench`` its workers import. The workers
+    still run in the caller's folder (multiprocessing sends it with each worker's preparation data)."""
+    import tempfile
+    from multiprocessing import forkserver
+
+    if not _EMPTY_DIR:
+        _EMPTY_DIR.append(tempfile.mkdtemp(prefix="idbench-forkserver-"))
+    here = os.getcwd()
+    os.chdir(_EMPTY_DIR[0])
+    try:
+        forkserver.ensure_running()
+    finally:
+        os.chdir(here)
 
 
 _SERVER_STATE: list = []  # the environment and sys.path the running forkserver was started with

@@ -512,3 +512,38 @@ def test_forkserver_workers_see_the_callers_current_environment(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-1500:]
     assert r.stdout.split("\n")[:2] == ["{'a'}", "{'b'}"]
+
+
+def test_forkserver_workers_import_the_installed_idbench_from_a_folder_holding_idbench(tmp_path):
+    """An IDBENCH_HOME named ``idbench/`` under the working folder must not become the workers' ``idbench``
+    (the forkserver is a ``python -c`` process whose sys.path starts with its current folder)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    (tmp_path / "work" / "idbench" / "cache").mkdir(parents=True)
+    (tmp_path / "probe_mod.py").write_text(textwrap.dedent("""
+        import os
+        def probe(x):
+            import idbench.cache
+            return idbench.cache.__file__, os.getcwd()
+    """))
+    script = textwrap.dedent("""
+        import os, sys
+        sys.path.append(TMP)
+        if __name__ == "__main__":
+            import threading, time
+            threading.Thread(target=time.sleep, args=(5,), daemon=True).start()  # not safe to fork: forkserver
+            from idbench.parallel import ordered_map
+            os.environ["IDBENCH_HOME"] = os.path.join(TMP, "work", "idbench")
+            os.chdir(os.path.join(TMP, "work"))
+            import probe_mod
+            print(sorted(set(ordered_map(probe_mod.probe, list(range(4)), workers=2, min_items=1))))
+    """).replace("TMP", repr(str(tmp_path)))
+    (tmp_path / "run.py").write_text(script)
+    r = subprocess.run([sys.executable, str(tmp_path / "run.py")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    import idbench.cache
+
+    (cache_file, cwd), = eval(r.stdout.strip().splitlines()[-1])
+    assert cache_file == idbench.cache.__file__ and cwd == str(tmp_path / "work")
