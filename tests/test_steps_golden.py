@@ -5,6 +5,11 @@ the steps (main at f534270), made with ``python tests/test_steps_golden.py RUN_F
 holding ``faces/`` = four identities of ../shared/data/faces (links), the command :data:`ARGS`. The test runs the
 same command with this code and compares every key and number (floats to 1e-5: the golden may come from another
 CPU); only the machine-dependent provenance and the schema stamp (now with step versions) are left out.
+
+Regenerated once since, when detection workers moved from ``spawn`` to a forkserver: only the decomposition's
+``shape`` variant moved (one borderline thin-plate-spline swap of 67 is re-detected or not depending on the BLAS
+threads of the process that warps it; the file is now what the code before the forkserver gives in one
+process (``IDBENCH_WORKERS=1``, checked at 6ef94cb).
 """
 
 from __future__ import annotations
