@@ -433,11 +433,13 @@ def test_registration_is_lazy_and_needs_no_torch():
     assert r.returncode == 0, r.stderr[-2000:]
 
 
-@pytest.mark.parametrize("kind", list(REGISTRIES))
+@pytest.mark.parametrize("kind", [*REGISTRIES, "analysis"])
 def test_a_plugin_registers_through_its_group_and_a_broken_one_is_listed(kind, tmp_path, monkeypatch):
     import importlib.metadata as md
 
-    reg = REGISTRIES[kind]
+    from idbench.bench.steps import STEPS
+
+    reg = {**REGISTRIES, "analysis": STEPS}[kind]
     module = f"idb_fake_{kind}_plugin"
     (tmp_path / f"{module}.py").write_text(textwrap.dedent(f"""
         from idbench.registry import Spec

@@ -82,7 +82,7 @@ class StepSpec:
         return self.result.VERSION
 
 
-STEPS: Registry[StepSpec] = Registry("analysis")
+STEPS: Registry[StepSpec] = Registry("analysis", group="idbench.analyses")  # plugins: that entry-point group
 
 
 def register_step(spec: StepSpec) -> Callable[[Callable], Callable]:
