@@ -17,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_FOLDERS = ("core", "encoders", "analysis", "swapper", "bench")
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
-# installed --no-deps by the Makefile, documented in README "Install notes": facenet-pytorch pins torch<2.3,
+# installed --no-deps by the Makefile, documented in docs/install.md: facenet-pytorch pins torch<2.3,
 # face_recognition would build dlib from source
 NO_DEPS_INSTALLS = {"facenet-pytorch", "face-recognition"}
 HEAVY = {"torch", "torchvision", "opencv-python", "opencv-contrib-python", "opencv-python-headless", "mediapipe",

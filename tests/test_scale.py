@@ -95,7 +95,7 @@ def test_capped_indices():
 
 @pytest.mark.skipif(not FACES.is_dir(), reason="../shared/data/faces absent")
 def test_faces_set_pair_count_unchanged():
-    """The README's shared-faces run (746 faces, 75 identities): the caps do not bite, the pairs are the brute
+    """The shared-faces run of docs/results.md (746 faces, 75 identities): the caps do not bite, the pairs are the brute
     force's (3,600 genuine: sum over identities of C(n, 2); 20,000 of 274,285 impostors)."""
     from idbench.bench.datasets import load_dataset
 

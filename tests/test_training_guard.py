@@ -71,7 +71,7 @@ def test_trains_from_recordio_validates_on_bin_and_resumes_exactly(recdata, plug
 def test_guard_stops_the_run_restores_and_exports_the_best_model(recdata, plugin, lean_threads, tmp_path,
                                                                   monkeypatch):
     """Validation scripted to collapse after the first epoch (AUC 0.90 -> 0.50; the real collapse is measured in
-    README "Guarded fine-tuning"): the run stops there with the reason, and exports the best (starting) model."""
+    docs/training.md "Guarded fine-tuning"): the run stops there with the reason, and exports the best (starting) model."""
     from idbench.bench.training import guarded
 
     aucs = iter([0.90, 0.50, 0.95])
@@ -110,7 +110,7 @@ def test_guard_rule():
 def _brute_force_10fold(s: np.ndarray, y: np.ndarray) -> float:
     """insightface's folds by brute force: 10 consecutive blocks; on the other nine, every threshold candidate
     (-inf, the midpoints between consecutive distinct scores, +inf) is tried and the lowest of the most accurate is
-    applied to the held-out block (insightface scans a grid instead; the README says so)."""
+    applied to the held-out block (insightface scans a grid instead; docs/training.md says so)."""
     accs = []
     for test in np.array_split(np.arange(len(s)), 10):
         train_ = np.setdiff1d(np.arange(len(s)), test)

@@ -30,7 +30,7 @@ class Crop:
 
 @dataclass(frozen=True)
 class LearnedSwapperSpec:
-    """Everything a learned swapper needs and promises, for listings, provenance and the README."""
+    """Everything a learned swapper needs and promises, for listings, provenance and the docs."""
 
     name: str
     description: str
