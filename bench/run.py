@@ -142,6 +142,7 @@ def _run(cfg: RunConfig) -> dict:
     from idbench.bench.datasets import load_dataset
     from idbench.bench.run_checks import check_usable, drop_non_finite_encoders
     from idbench.bench.validate import cache_read_only
+    from idbench.packed_cache import for_images
     from idbench.bench.provenance import provenance
     from idbench.bench.report import write_outputs
     from idbench.swapper import SwapContext
@@ -169,6 +170,7 @@ def _run(cfg: RunConfig) -> dict:
         import torch.distributed as dist
 
         dist.barrier()
+    cache = for_images(cache, len(ds.items))  # VGGFace2 scale: one database, not ~11 files per image
     encoders = create_encoders(cfg.encoders, cfg.weights, cfg.device)  # keyed by leaderboard name
     if cfg.flip_test:
         from idbench.encoders import with_flip_test

@@ -7,9 +7,10 @@ and ``torchrun`` ranks read while one of them writes (SQLite serialises the writ
 is waited for, up to ``BUSY_TIMEOUT_MS``). Values are the same bytes the files hold (JSON text,
 ``.npy``), so an unparsable row is a miss that the next put rewrites, as for a corrupt file.
 
-Chosen with ``IDBENCH_CACHE_LAYOUT=sqlite`` (or automatically where the root already holds
-``cache.sqlite``). Migration: an entry missing from the database is looked up in the old per-file
-layout under the same root and copied in, so a warm old cache stays warm.
+Chosen with ``IDBENCH_CACHE_LAYOUT=sqlite``, where the root already holds ``cache.sqlite``, and by
+``bench run`` / ``bench embed`` for a run over more than ``PACK_ABOVE_IMAGES`` images (:func:`for_images`;
+``IDBENCH_CACHE_LAYOUT=files`` keeps the per-file layout). Migration: an entry missing from the database is
+looked up in the old per-file layout under the same root and copied in, so a warm old cache stays warm.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ DB_NAME = "cache.sqlite"
 BUSY_TIMEOUT_MS = 120_000
 
 
-HINT_ABOVE_IMAGES = 100_000  # a run over more images with the per-file layout gets a one-line hint
+PACK_ABOVE_IMAGES = 100_000  # a run over more images keeps its cache in one database (~11 entries per image)
+HINT_ABOVE_IMAGES = PACK_ABOVE_IMAGES  # a library caller's per-file cache over more images gets a one-line hint
 
 
 def layout_hint(cache: Cache, n_images: int) -> Optional[str]:
@@ -38,7 +40,11 @@ def layout_hint(cache: Cache, n_images: int) -> Optional[str]:
     if not cache.enabled or cache.read_only or isinstance(cache, PackedCache) or n_images <= HINT_ABOVE_IMAGES:
         return None
     return (f"hint: {n_images:,} images with the per-file cache layout (~11 files per image under {cache.root}); "
-            f"set IDBENCH_CACHE_LAYOUT=sqlite to keep the cache in one database file (see README, Caching)")
+            f"set IDBENCH_CACHE_LAYOUT=sqlite to keep the cache in one database file (see docs/pipeline.md)")
+
+
+def _layout_env() -> str:
+    return os.environ.get("IDBENCH_CACHE_LAYOUT", "").strip().lower()
 
 
 def wants_packed(root: Optional[os.PathLike]) -> bool:
@@ -46,7 +52,21 @@ def wants_packed(root: Optional[os.PathLike]) -> bool:
     from .weights import idbench_home
 
     r = Path(root) if root is not None else idbench_home() / "cache"
-    return os.environ.get("IDBENCH_CACHE_LAYOUT", "").strip().lower() == "sqlite" or (r / DB_NAME).is_file()
+    return _layout_env() == "sqlite" or (r / DB_NAME).is_file()
+
+
+def for_images(cache: Cache, n_images: int) -> Cache:
+    """The cache a run over ``n_images`` uses: ``cache`` itself, or, above ``PACK_ABOVE_IMAGES`` images with a
+    writable per-file cache, the same root in this layout (said in one line on stderr; it holds the database
+    from then on, so later runs there use it too). ``IDBENCH_CACHE_LAYOUT=files`` keeps the per-file layout."""
+    if (not cache.enabled or cache.read_only or isinstance(cache, PackedCache) or n_images <= PACK_ABOVE_IMAGES
+            or _layout_env() == "files"):
+        return cache
+    import sys
+
+    print(f"cache: {n_images:,} images: entries kept in one SQLite database, {cache.root / DB_NAME} "
+          f"(IDBENCH_CACHE_LAYOUT=files keeps one file per entry)", file=sys.stderr)
+    return PackedCache(cache.root, cache.enabled, cache.read_only)
 
 
 class PackedCache(Cache):

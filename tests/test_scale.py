@@ -488,6 +488,49 @@ def test_layout_hint_above_100k_images_with_the_per_file_layout(tmp_path, monkey
     monkeypatch.setenv("IDBENCH_CACHE_LAYOUT", "sqlite")
     packed = Cache(tmp_path / "db")
     assert isinstance(packed, PackedCache) and layout_hint(packed, 10**6) is None
+    from idbench.packed_cache import PACK_ABOVE_IMAGES, for_images
+
+    monkeypatch.delenv("IDBENCH_CACHE_LAYOUT")
+    for kept in (Cache(enabled=False), Cache(tmp_path / "ro", read_only=True), packed):
+        assert for_images(kept, PACK_ABOVE_IMAGES + 1) is kept  # nothing to switch
+    assert for_images(files, PACK_ABOVE_IMAGES) is files
+    switched = for_images(files, PACK_ABOVE_IMAGES + 1)
+    assert isinstance(switched, PackedCache) and switched.root == files.root
+
+
+def test_a_run_above_the_pack_threshold_keeps_its_cache_in_one_database(tmp_path, monkeypatch):
+    """`bench embed` over more images than PACK_ABOVE_IMAGES (lowered here to 5) writes no per-file entry, says so
+    in one line, and a rerun reads every entry back from the database: same embeddings, same bytes."""
+    if not FACES.is_dir():
+        pytest.skip("../shared/data/faces not present")
+    from typer.testing import CliRunner
+
+    from idbench.bench.cli import app
+    from idbench import packed_cache
+
+    photos = sorted(FACES.rglob("*.jpg"))[:8]
+    monkeypatch.delenv("IDBENCH_CACHE_LAYOUT", raising=False)
+    monkeypatch.setattr(packed_cache, "PACK_ABOVE_IMAGES", len(photos) - 1)
+    cache = tmp_path / "cache"
+    args = ["embed", "--encoder", "dlib", "--cache-dir", str(cache)] + [str(p) for p in photos]
+    first = CliRunner().invoke(app, args + ["--out", str(tmp_path / "a.npz")])
+    assert first.exit_code == 0, first.output
+    assert f"cache: {len(photos)} images: entries kept in one SQLite database" in first.output
+    held = sorted(p.name for p in cache.iterdir())
+    assert "cache.sqlite" in held and all(n.startswith("cache.sqlite") for n in held), held  # + WAL, no entry folder
+    n_rows = packed_cache.PackedCache(cache)._db().execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+    assert n_rows >= 2 * len(photos)  # faces and embeddings of every photo
+    monkeypatch.setattr(packed_cache, "PACK_ABOVE_IMAGES", 10**9)  # the database found in the folder is used
+    again = CliRunner().invoke(app, args + ["--out", str(tmp_path / "b.npz")])
+    assert again.exit_code == 0 and "SQLite" not in again.output
+    a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    np.testing.assert_array_equal(a["embeddings"], b["embeddings"])
+    assert all(p.name.startswith("cache.sqlite") for p in cache.iterdir())
+    monkeypatch.setattr(packed_cache, "PACK_ABOVE_IMAGES", 1)
+    monkeypatch.setenv("IDBENCH_CACHE_LAYOUT", "files")  # the way out: the per-file layout
+    args[args.index(str(cache))] = str(tmp_path / "files")
+    files = CliRunner().invoke(app, args + ["--out", str(tmp_path / "c.npz")])
+    assert files.exit_code == 0 and "SQLite" not in files.output and (tmp_path / "files" / "faces").is_dir()
 
 
 def test_swap_shares_tile_the_plan():

@@ -64,11 +64,13 @@ def _embed(inputs, enc, detector, device, policy, detect_batch, frames, cache, o
     from idbench.escape import field  # one TSV row per skipped file, whatever its name holds
     from idbench.face_policy import image_warnings
     from idbench.imageio import scan_inputs
+    from idbench.packed_cache import for_images
     from idbench.pipeline import detect_paths, embed_detected
 
     encoder = enc.spec.name
     listing = scan_inputs(inputs)  # every file under the folders: used, or ignored with a reason
     vids = expand_videos(listing.files, frames)
+    cache = for_images(cache, len(vids.files))  # VGGFace2 scale: one database, not ~11 files per image
     stream = detect_paths(vids.files, detector, cache, device, policy=policy, batch=check_detect_batch(detect_batch))
     table = embed_detected(stream, {encoder: enc}, detector, cache, total=len(vids.files))
     skipped = ([(p, f"ignored: {r}") for p, r in listing.ignored] + vids.failed +
