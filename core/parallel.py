@@ -93,13 +93,21 @@ def _start_forkserver_in_empty_dir() -> None:
 _SERVER_STATE: list = []  # the environment and sys.path the running forkserver was started with
 
 
+def _server_state() -> tuple:
+    """What the server's preload depends on: idbench's variables (IDBENCH_HOME: where dlib's models are read)
+    and sys.path. Variables that imports set as a side effect (OpenCV's QT_*/LD_LIBRARY_PATH, torch's
+    TORCHINDUCTOR_CACHE_DIR) are not part of it: the workers get the caller's whole environment anyway."""
+    return sorted((k, v) for k, v in os.environ.items() if k.startswith("IDBENCH_")), list(sys.path)
+
+
 def _fresh_forkserver() -> None:
     """Workers forked from the server inherit *its* environment (a spawned worker got the caller's at each
-    pool): when the caller's environment or sys.path changed since (e.g. IDBENCH_HOME, a weights folder),
-    the server is stopped, so the next pool starts one with the current state and models found there."""
+    pool): when what its preload depends on changed since (e.g. IDBENCH_HOME, a weights folder, sys.path),
+    the server is stopped, so the next pool starts one with the current state and models found there; every
+    other variable is set in each worker from the caller's environment at the pool (:func:`_init_worker`)."""
     from multiprocessing import forkserver
 
-    state = (sorted(os.environ.items()), list(sys.path))
+    state = _server_state()
     server = forkserver._forkserver
     if _SERVER_STATE and _SERVER_STATE[0] != state and getattr(server, "_forkserver_pid", None):
         server._stop()
@@ -115,8 +123,12 @@ def _one_thread() -> bool:
         return True
 
 
-def _init_worker() -> None:
-    """One thread per worker process: the processes are the parallelism."""
+def _init_worker(environ: Optional[dict] = None) -> None:
+    """The caller's environment at the pool (a forkserver's child starts with the server's), and one thread
+    per worker process: the processes are the parallelism."""
+    if environ is not None:
+        os.environ.clear()
+        os.environ.update(environ)
     os.environ["OMP_NUM_THREADS"] = "1"
     if "cv2" in sys.modules:
         sys.modules["cv2"].setNumThreads(1)
@@ -146,7 +158,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: Optional[int]
     if preload is not None and _context().get_start_method() == "fork":
         preload()
     todo = iter(items)
-    pool = ProcessPoolExecutor(n, mp_context=_context(), initializer=_init_worker)
+    pool = ProcessPoolExecutor(n, mp_context=_context(), initializer=_init_worker, initargs=(dict(os.environ),))
     share = _CpuShare(n)
     try:
         pending: Deque = deque(pool.submit(fn, x) for _, x in zip(range(window), todo))

@@ -549,12 +549,17 @@ def test_forkserver_workers_see_the_callers_current_environment(tmp_path):
     import subprocess
     import sys
 
-    code = ("import os, torch\nfrom idbench.parallel import ordered_map\n"
+    code = ("import os, torch\nfrom multiprocessing import forkserver\nfrom idbench.parallel import ordered_map\n"
             "os.environ['IDBENCH_T'] = 'a'\nprint(set(ordered_map(os.getenv, ['IDBENCH_T'] * 8, workers=2)))\n"
-            "os.environ['IDBENCH_T'] = 'b'\nprint(set(ordered_map(os.getenv, ['IDBENCH_T'] * 8, workers=2)))\n")
+            "os.environ['IDBENCH_T'] = 'b'\nprint(set(ordered_map(os.getenv, ['IDBENCH_T'] * 8, workers=2)))\n"
+            "server = forkserver._forkserver._forkserver_pid\n"
+            "os.environ['OTHER_T'] = 'c'\nprint(set(ordered_map(os.getenv, ['OTHER_T'] * 8, workers=2)))\n"
+            "del os.environ['OTHER_T']\nprint(set(ordered_map(os.getenv, ['OTHER_T'] * 8, workers=2)))\n"
+            "print(forkserver._forkserver._forkserver_pid == server)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-1500:]
-    assert r.stdout.split("\n")[:2] == ["{'a'}", "{'b'}"]
+    # other variables reach the workers without a new server (imports set some: OpenCV's, torch's)
+    assert r.stdout.split("\n")[:5] == ["{'a'}", "{'b'}", "{'c'}", "{None}", "True"]
 
 
 def test_forkserver_workers_import_the_installed_idbench_from_a_folder_holding_idbench(tmp_path):
