@@ -17,8 +17,9 @@ Sections (``--sections``, default ``shared``; ``all`` = every one; each may take
 * ``scale``: ``python -m idbench.bench.scale``: time and peak memory of every analysis phase on synthetic
   LFW-like and VGGFace2-like embeddings at 10k, 100k and 1M faces (about an hour on a busy 2-core machine);
 * ``speed``: ``python -m idbench.bench.speed --limit 200 --sizes 200,700 --rounds 3``,
-  ``python -m idbench.bench.speed_dlib_torch --repeats 5`` and ``python -m idbench.bench.speed --devices
-  cpu,cuda --limit 64`` (faces/s per stage and device).
+  ``python -m idbench.bench.speed_dlib_torch --repeats 5``, ``python -m idbench.bench.speed --devices
+  cpu,cuda --limit 64`` (faces/s per stage and device) and ``python -m idbench.bench.speed_cpu --images 200
+  --e2e 700,2000,13233`` (CPU per stage and cold throughput of ``bench embed --encoder dlib`` up to all of LFW).
 
 Each section prints its markdown; with ``--write docs/results.md`` (``--write-readme``, its older name) the
 block between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` is replaced by it, so the published
@@ -165,6 +166,7 @@ def _module_output(argv: List[str]) -> str:
 
 
 DLIB = ("--epochs", "6")
+SPEED_CPU = ("--images", "200", "--e2e", "700,2000,13233")  # 13,233: all of LFW
 
 
 def experiment_block(args, work: str, argv: Sequence[str]) -> str:
@@ -199,7 +201,10 @@ RUNNERS: Dict[str, Callable] = {
         "`python -m idbench.bench.speed_dlib_torch --repeats 5`:",
         _module_output(["idbench.bench.speed_dlib_torch", "--repeats", "5"]),
         "`python -m idbench.bench.speed --devices cpu,cuda --limit 64`:",
-        _module_output(["idbench.bench.speed", "--devices", "cpu,cuda", "--limit", "64"])]),
+        _module_output(["idbench.bench.speed", "--devices", "cpu,cuda", "--limit", "64"]),
+        f"`python -m idbench.bench.speed_cpu {' '.join(SPEED_CPU)}` (cold `bench embed --encoder dlib` on the first N "
+        "LFW images; CPU per stage, then end to end):",
+        _module_output(["idbench.bench.speed_cpu", *SPEED_CPU])]),
     "scale": lambda a: SCALE_HEADER + "\n\n" + _module_output(["idbench.bench.scale"]).strip("`\n"),
 }
 

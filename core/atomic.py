@@ -17,7 +17,7 @@ from typing import Iterator, Optional, Union
 
 from .errors import IdbenchError, storage_error
 
-__all__ = ["atomic_write", "out_lock", "OutputLockedError", "LOCK_NAME"]
+__all__ = ["atomic_file", "atomic_write", "out_lock", "OutputLockedError", "LOCK_NAME"]
 
 LOCK_NAME = ".idbench.lock"
 
@@ -40,22 +40,21 @@ def umask() -> int:
     return old
 
 
-def atomic_write(path: Union[str, os.PathLike], data: Union[str, bytes]) -> None:
-    """Write ``data`` (bytes, or text as UTF-8) to ``path`` whole or not at all: a temporary file in the same
-    folder, flushed and fsync'ed, then ``os.replace``; mode 0666 & ~umask, like ``open``. Any OSError (disk
-    full, read-only, permissions) is one :class:`~idbench.errors.StorageError` line naming ``path``; the
-    previous file stays as it was and no temporary file is left behind. Text is always valid UTF-8: an
-    undecodable byte of a file name that reached it unescaped is written as ``\\udcNN``."""
+@contextlib.contextmanager
+def atomic_file(path: Union[str, os.PathLike]) -> Iterator[Path]:
+    """A temporary path in ``path``'s folder, with its extension, for a writer that needs a file name
+    (``torch.save``, an ONNX exporter, ``np.save``: the last two want the extension); when the block ends without error
+    it is fsync'ed and ``os.replace``d over ``path``, else removed. Mode 0666 & ~umask, like ``open``. Any
+    OSError is one :class:`~idbench.errors.StorageError` line naming ``path``; the previous file stays."""
     path = Path(path)
-    raw = data.encode("utf-8", "backslashreplace") if isinstance(data, str) else data
     tmp: Optional[str] = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o666 & ~umask())  # mkstemp creates 0600
-            f.write(raw)
-            f.flush()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+        os.fchmod(fd, 0o666 & ~umask())  # mkstemp creates 0600
+        os.close(fd)
+        yield Path(tmp)
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         tmp = None
@@ -65,6 +64,16 @@ def atomic_write(path: Union[str, os.PathLike], data: Union[str, bytes]) -> None
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+def atomic_write(path: Union[str, os.PathLike], data: Union[str, bytes]) -> None:
+    """Write ``data`` (bytes, or text as UTF-8) to ``path`` whole or not at all (:func:`atomic_file`): a full
+    disk, a crash or an error mid-write leaves the previous file as it was and no temporary file behind. Text
+    is always valid UTF-8: an undecodable byte of a file name that reached it unescaped is written as
+    ``\\udcNN``."""
+    raw = data.encode("utf-8", "backslashreplace") if isinstance(data, str) else data
+    with atomic_file(path) as tmp, open(tmp, "wb") as f:
+        f.write(raw)
 
 
 @contextlib.contextmanager

@@ -429,6 +429,47 @@ def test_every_output_writer_is_atomic(tmp_path, monkeypatch):
         before = {n: (tmp_path / n).read_bytes() for n in names}
 
 
+def test_training_writers_go_through_the_one_atomic_writer(tmp_path, monkeypatch):
+    """Checkpoints, last.pt, backbone exports and the landmark caches are written by ``atomic_file``: a failing
+    rename or a writer that raises leaves the previous file as it was and no temporary file behind."""
+    import errno
+
+    torch = pytest.importorskip("torch")
+    from idbench.atomic import atomic_file
+    from idbench.bench.training.export import save_run
+    from idbench.errors import StorageError
+
+    state = {"model": {"w": torch.zeros(2)}, "step": 1}
+    save_run(tmp_path, state, 1, keep=2)
+    before = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert {"last.pt", "backbone.pth", "step_0000001.pt", "step_0000001.backbone.pth"} <= set(before)
+    real = os.replace
+
+    def refuse(src, dst):
+        if str(dst).endswith("last.pt"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(StorageError, match=r"last\.pt"):
+        save_run(tmp_path, {"model": {"w": torch.ones(2)}, "step": 2}, 2, keep=2)
+    monkeypatch.setattr(os, "replace", real)
+    assert (tmp_path / "last.pt").read_bytes() == before["last.pt"]
+    assert not [p for p in tmp_path.rglob(".tmp-*")]
+    with pytest.raises(RuntimeError), atomic_file(tmp_path / "backbone.pth") as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("the writer failed")
+    assert (tmp_path / "backbone.pth").read_bytes() == before["backbone.pth"]
+    assert not [p for p in tmp_path.rglob(".tmp-*")]
+    assert oct((tmp_path / "last.pt").stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
 def test_second_run_into_one_out_is_refused(tmp_path):
     """A run holds --out: a second `bench run` into it fails with one line at once, and writes nothing there."""
     out = tmp_path / "out"

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from idbench.atomic import atomic_file, atomic_write
 from idbench.errors import IdbenchError, InputError
 
 CHECKPOINT_FORMAT = "idbench.train"
@@ -63,9 +64,8 @@ def backbone_state_dict(module: nn.Module) -> Dict[str, torch.Tensor]:
 
 
 def atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def save_run(out: Path, state: dict, step: int, keep: int) -> None:
@@ -73,8 +73,8 @@ def save_run(out: Path, state: dict, step: int, keep: int) -> None:
     ckpts = out / "checkpoints"
     numbered = ckpts / f"step_{step:07d}.pt"
     atomic_save(state, numbered)
-    shutil.copyfile(numbered, out / ".last.pt.tmp")
-    os.replace(out / ".last.pt.tmp", out / "last.pt")
+    with atomic_file(out / "last.pt") as tmp:
+        shutil.copyfile(numbered, tmp)
     atomic_save(state["model"], ckpts / f"step_{step:07d}.backbone.pth")
     atomic_save(state["model"], out / "backbone.pth")
     if keep > 0:
@@ -111,8 +111,13 @@ class _Embedding(nn.Module):
 
 
 def _export_onnx(backbone: nn.Module, spec, path: Path) -> float:
-    """Write the ONNX graph; return the largest difference to the torch module on two random blobs (relative to
-    the largest output value), checked with onnxruntime."""
+    """Write the ONNX graph to ``path`` (in place only once checked); return the largest difference to the torch
+    module on two random blobs (relative to the largest output value), checked with onnxruntime."""
+    with atomic_file(path) as tmp:
+        return _write_onnx(backbone, spec, tmp)
+
+
+def _write_onnx(backbone: nn.Module, spec, tmp: Path) -> float:
     import onnxruntime as ort
 
     h, w = spec.input_size
@@ -123,7 +128,6 @@ def _export_onnx(backbone: nn.Module, spec, path: Path) -> float:
     blob = (pixels.flip(1) if spec.colour == "BGR" else pixels).sub(mean).div(torch.tensor(spec.std).view(1, 3, 1, 1))
     was = backbone.training
     net = _Embedding(backbone.cpu()).eval()
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer and deprecation warnings of the TorchScript-based exporter
@@ -143,7 +147,6 @@ def _export_onnx(backbone: nn.Module, spec, path: Path) -> float:
     if not diff < 1e-4:
         raise IdbenchError(f"the ONNX export of {spec.name} differs from the torch module by {diff:.2e} (relative); "
                            f"backbone.pth is saved")
-    os.replace(tmp, path)
     return diff
 
 
@@ -171,7 +174,5 @@ def export_encoder(out: Path, backbone: nn.Module, spec, name: str, about: str) 
     text = "# written by bench train: benchmark with `bench run --encoders THIS_FILE`\n" + "".join(
         f"{k} = {_toml(v)}\n" for k, v in keys.items())
     path = out / "encoder.toml"
-    tmp = out / ".encoder.toml.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, text)
     return path

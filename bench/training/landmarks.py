@@ -18,13 +18,13 @@ source refuses it, and it is recomputed.
 from __future__ import annotations
 
 import json
-import os
 from functools import partial
 from pathlib import Path
 from typing import Optional, Tuple
 
 import numpy as np
 
+from idbench.atomic import atomic_file
 from idbench.errors import InputError
 
 CHUNK = 1024
@@ -84,8 +84,8 @@ def precompute_landmarks(source, workers: Optional[int] = None, progress: bool =
         lm[span[0]:span[1]] = pts
         lm.flush()
         done[c] = True
-        np.save(done_path.with_name(".done.tmp.npy"), done)
-        os.replace(done_path.with_name(".done.tmp.npy"), done_path)  # a chunk counts once its rows are on disk
+        with atomic_file(done_path) as tmp:  # a chunk counts once its rows are on disk
+            np.save(tmp, done)
     return lm_path
 
 
@@ -115,10 +115,8 @@ def partner_table(source, k: int, seed: int) -> np.ndarray:
     path = source.cache_path() / f"partners_{key}.npy"
     if not path.is_file():
         table = nearest_partners(source.landmarks, source.identities, k, seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.npy")
-        np.save(tmp, table)
-        os.replace(tmp, path)
+        with atomic_file(path) as tmp:
+            np.save(tmp, table)
         path.with_suffix(".json").write_text(json.dumps(
             {"fingerprint": source.fingerprint(), "rows": len(source), "subset": rows is not None, "k": k,
              "seed": seed, "method": "idbench.swapper.blend.choose_partners on landmarks68.npy"}, indent=2))
