@@ -24,12 +24,12 @@ from .paired import MetricDifference, PairedBiasDifference, holm_adjust, paired_
 from .retrieval import RetrievalResult, id_retrieval, id_retrieval_ffpp
 from .saliency_metrics import saliency_inner_ratio
 from .similarity import cosine_similarity, l2_normalize, paired_cosine
-from .verification import VerificationAccuracy, eer, roc_auc, roc_curve, tar_at_far, verification_accuracy
+from .verification import VerificationAccuracy, eer, roc_auc, roc_auc_ci, roc_curve, tar_at_far, verification_accuracy
 
 __all__ = [
     "MetricInputError",
     "cosine_similarity", "paired_cosine", "l2_normalize",
-    "roc_auc", "roc_curve", "eer", "tar_at_far", "verification_accuracy", "VerificationAccuracy",
+    "roc_auc", "roc_auc_ci", "roc_curve", "eer", "tar_at_far", "verification_accuracy", "VerificationAccuracy",
     "id_retrieval", "id_retrieval_ffpp", "RetrievalResult",
     "bias_gap", "BiasGap", "auc_two_sample", "wasserstein_1d", "ks_statistic",
     "paired_bias_difference", "PairedBiasDifference", "MetricDifference", "holm_adjust",

@@ -265,3 +265,59 @@ def test_verification_parameter_errors():
     with pytest.raises(MetricInputError, match="fold_ids"):
         verification_accuracy(s, y, fold_ids=np.arange(29) % 10)
     assert issubclass(MetricInputError, ValueError)
+
+
+def _delong_brute(scores, labels, z=1.959963984540054):
+    """DeLong 1988 written out: every (genuine, impostor) pair's psi in a double loop, then the variance."""
+    pos = [s for s, y in zip(scores, labels) if y == 1]
+    neg = [s for s, y in zip(scores, labels) if y == 0]
+    psi = [[1.0 if x > v else 0.5 if x == v else 0.0 for v in neg] for x in pos]
+    v10 = [sum(row) / len(neg) for row in psi]
+    v01 = [sum(psi[i][j] for i in range(len(pos))) / len(pos) for j in range(len(neg))]
+    auc = sum(v10) / len(pos)
+    s10 = sum((v - auc) ** 2 for v in v10) / (len(pos) - 1)
+    s01 = sum((v - auc) ** 2 for v in v01) / (len(neg) - 1)
+    half = z * (s10 / len(pos) + s01 / len(neg)) ** 0.5
+    return auc, max(0.0, auc - half), min(1.0, auc + half)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_roc_auc_ci_equals_delong_written_out(seed):
+    from idbench.analysis import roc_auc, roc_auc_ci
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(6, 80))
+    y = (rng.random(n) < 0.4).astype(int)
+    y[:2], y[2:4] = 1, 0
+    s = np.round(rng.normal(size=n) + y * rng.uniform(0, 2), 1)  # rounded: ties within and across classes
+    auc, lo, hi = _delong_brute(s.tolist(), y.tolist())
+    assert roc_auc(s, y) == pytest.approx(auc, abs=1e-12)
+    np.testing.assert_allclose(roc_auc_ci(s, y), (lo, hi), atol=1e-12)
+    wide = roc_auc_ci(s, y, level=0.99)
+    assert wide[0] <= lo and wide[1] >= hi
+
+
+def test_roc_auc_ci_covers_the_true_auc_about_95_percent_of_the_time():
+    """Binormal scores with unit variances: true AUC = Phi(d / sqrt 2) (Hanley & McNeil 1982)."""
+    from statistics import NormalDist
+
+    from idbench.analysis import roc_auc_ci
+
+    d, true = 1.0, NormalDist().cdf(1.0 / 2 ** 0.5)
+    rng = np.random.default_rng(0)
+    hits = 0
+    for _ in range(400):
+        s = np.r_[rng.normal(d, 1, 60), rng.normal(0, 1, 90)]
+        lo, hi = roc_auc_ci(s, np.r_[np.ones(60), np.zeros(90)])
+        hits += lo <= true <= hi
+    assert 0.92 <= hits / 400 <= 0.98, hits / 400
+
+
+def test_roc_auc_ci_bad_input_is_one_line():
+    from idbench.analysis import MetricInputError, roc_auc_ci
+
+    with pytest.raises(MetricInputError, match="at least 2 pairs of each class"):
+        roc_auc_ci([0.9, 0.1, 0.2], [1, 0, 0])
+    with pytest.raises(MetricInputError, match="level"):
+        roc_auc_ci([0.9, 0.8, 0.1, 0.2], [1, 1, 0, 0], level=1.0)
+    assert roc_auc_ci([0.9, 0.8, 0.1, 0.2], [1, 1, 0, 0]) == (1.0, 1.0)  # separated: no spread

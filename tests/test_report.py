@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from idbench.analysis import roc_auc_ci
 from idbench.bench import encoder_analysis as EA
 from idbench.bench.cli import app
 from idbench.bench.report import render_report, write_outputs
@@ -126,6 +127,9 @@ def _ci_by_hand(res, kind, name, col):
     paths = {"bias_mean_gap": "mean_gap_ci", "bias_relative_gap": "relative_gap_ci", "bias_auc": "auc_ci"}
     if col in paths:
         return enc["bias"][paths[col]]
+    if col == "verification_auc":  # DeLong's interval, recomputed from the stored pair scores
+        v = enc["verification"]
+        return roc_auc_ci(v["pair_scores"], v["pair_labels"])
     if col.startswith("retrieval_top"):
         r = enc["retrieval"]
         return wilson(r[col.split("_")[1]] * r["n_probes"], r["n_probes"])

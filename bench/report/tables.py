@@ -40,6 +40,7 @@ ENCODER_SPREAD: Dict[str, Tuple[str, Tuple[str, ...]]] = {
     "bias_mean_gap": ("ci", ("bias", "mean_gap_ci")),
     "bias_relative_gap": ("ci", ("bias", "relative_gap_ci")),
     "bias_auc": ("ci", ("bias", "auc_ci")),
+    "verification_auc": ("ci", ("verification", "auc_ci")),
     "verification_accuracy": ("std", ("verification", "accuracy_std")),
     "saliency_inner_ratio": ("std", ("saliency", "inner_ratio_std")),
 }
@@ -150,7 +151,7 @@ def fmt_value(v, col: Optional[str] = None) -> str:
 
 def interval(results: dict, kind: str, name: str, col: str) -> Optional[Tuple[float, float]]:
     """The 95% interval of a row's column where the run has one: an encoder's bootstrap intervals (bias gap,
-    relative gap, AUC), the Wilson interval of its retrieval rates, a swapper's bootstrap interval."""
+    relative gap, AUC), DeLong's interval of its verification AUC, the Wilson interval of its retrieval rates, a swapper's bootstrap interval."""
     if kind == "swapper":
         ci = results.get("swappers", {}).get(name, {}).get("intervals", {}).get(col)
     else:
@@ -247,7 +248,7 @@ def _arrow(direction: str, tex: bool = False) -> str:
 
 def leaderboard_markdown(results: dict) -> str:
     parts = ["# Leaderboard", "", "Arrows: higher (↑) or lower (↓) is better; " + BOLD_RULE + "; "
-             "`a ± b`: b is half the 95% interval (bootstrap; Wilson for retrieval; swap metrics: a bootstrap over "
+             "`a ± b`: b is half the 95% interval (bootstrap; DeLong for verification AUC; Wilson for retrieval; swap metrics: a bootstrap over "
              "swap pairs, or target x source videos) or the std (accuracy: across the 10 folds; saliency ratio: "
              "across faces). Same numbers as `leaderboard.csv`.", ""]
     for kind, title in (("encoder", "Encoders"), ("swapper", "Swappers")):

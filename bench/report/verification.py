@@ -109,12 +109,15 @@ def verification_table(results: dict, names: List[str]) -> str:
         cells = [r["name"] + (" (flip test)" if r.get("flip_test") else ""), str(r.get("n_pairs", ""))]
         for k, _, _ in VER_COLUMNS:
             v = fmt_value(r.get(k))
+            if k == "auc":
+                v = with_ci(r.get(k), r.get("auc_ci"))
             cells.append(f"{v} ± {fmt_value(r['accuracy_std'])}" if k == "accuracy_mean" and v and
                          r.get("accuracy_std") is not None else v)
         body.append(cells)
         bold.append([False, False] + [r["name"] in best[k] for k, _, _ in VER_COLUMNS])
     return html_table(["encoder", "pairs"] + [h for _, h, _ in VER_COLUMNS], body, bold,
-                      f"Verification (rates are shares of pairs; {BOLD_RULE})")
+                      f"Verification (rates are shares of pairs; AUC with DeLong's 95% interval, pairs taken "
+                      f"as independent; {BOLD_RULE})")
 
 
 def verification_section(results: dict) -> Optional[str]:

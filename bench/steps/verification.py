@@ -1,6 +1,7 @@
 """``verification``: 1:1 verification of each encoder on the dataset's protocol pairs (LFW View 2) or, without
 them, every same-identity pair (capped) against a seeded sample of different-identity pairs
-(:func:`idbench.analysis.protocol.verification_pairs`): ROC AUC, EER, TAR@FAR and k-fold accuracy."""
+(:func:`idbench.analysis.protocol.verification_pairs`): ROC AUC (with DeLong's 95% interval), EER, TAR@FAR and
+k-fold accuracy."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class VerificationResult(StepResult):
 
     n_pairs: int = 0
     auc: float = float("nan")
+    auc_ci: Optional[List[float]] = None  # DeLong 95% interval (pairs taken as independent); None below 2 per class
     eer: float = float("nan")
     eer_threshold: float = float("nan")
     tar_at_far_1e_2: float = field(default=float("nan"), metadata=json_key("tar_at_far_1e-2"))
@@ -42,7 +44,10 @@ def verification_numbers(s: np.ndarray, y: np.ndarray, folds: Optional[np.ndarra
     if not (len(y) and 0 < y.sum() < len(y)):
         return None
     e, thr = M.eer(s, y)
-    r = VerificationResult(int(len(y)), M.roc_auc(s, y), e, thr, M.tar_at_far(s, y, 1e-2), M.tar_at_far(s, y, 1e-3))
+    r = VerificationResult(int(len(y)), M.roc_auc(s, y), None, e, thr, M.tar_at_far(s, y, 1e-2),
+                           M.tar_at_far(s, y, 1e-3))
+    if min(int(y.sum()), int(len(y) - y.sum())) >= 2:
+        r.auc_ci = list(M.roc_auc_ci(s, y))
     k = min(10, len(y))  # a tiny run (a few pairs) gets as many folds as it has pairs, and says so
     if folds is not None or k >= 2:
         acc = M.verification_accuracy(s, y, folds=k, seed=seed, fold_ids=folds)
