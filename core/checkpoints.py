@@ -5,6 +5,7 @@ first; a file that pickles whole objects is read only behind one explicit trust 
 ``IDBENCH_ALLOW_PICKLE=1``); the usual containers (``{'state_dict': ...}``, ``{'model': ...}``, DDP ``module.``,
 ``torch.compile``'s ``_orig_mod.``) are unwrapped. :func:`load_state_dict_checked` loads it strictly into a module
 with one-line :class:`~idbench.errors.WeightsFormatError` reasons (missing/unexpected keys, shape mismatch, NaN).
+:func:`read_torchscript` loads a TorchScript model (a program, not data) only behind the same switch.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ if TYPE_CHECKING:  # torch is imported by the functions: importing this module s
 
 from .errors import WeightsFormatError, WeightsNotFoundError
 
-__all__ = ["read_checkpoint", "read_state_dict", "load_state_dict_checked"]
+__all__ = ["read_checkpoint", "read_state_dict", "read_torchscript", "load_state_dict_checked"]
 
 
 def _first_line(e: BaseException, limit: int = 160) -> str:
@@ -133,6 +134,37 @@ def read_checkpoint(path: Union[str, os.PathLike], origin: str = "", allow_pickl
                                           "failed reading", "EOF"))
         reason = "truncated or corrupt" if truncated else "not a PyTorch checkpoint"
         raise WeightsFormatError(f"{path}: {reason} ({type(e).__name__}: {_first_line(e)}){hint}") from None
+
+
+def read_torchscript(path: Union[str, os.PathLike], device: str = "cpu", allow_pickle: Optional[bool] = None):
+    """A TorchScript model (``torch.jit.save``), loaded with ``torch.jit.load`` only behind the one trust switch.
+
+    TorchScript is a program, not data: PyTorch's security policy asks that such a model be treated as code
+    from its provider. So, like a pickling checkpoint, it is refused in one line unless ``allow_pickle`` (or
+    ``IDBENCH_ALLOW_PICKLE=1``) says the file is trusted; nothing in it runs before that. Raises
+    :class:`WeightsNotFoundError` for a missing file and :class:`WeightsFormatError` for anything else."""
+    import stat
+
+    import torch
+
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        mode = None
+    if mode is None or stat.S_ISDIR(mode):
+        raise WeightsNotFoundError(f"weight file {path} does not exist")
+    if not stat.S_ISREG(mode):
+        raise WeightsFormatError(f"{path}: not a regular file (a FIFO, device or socket); not opened")
+    if not _allow_pickle(allow_pickle):
+        raise WeightsFormatError(f"{path}: a TorchScript model is a program that runs when loaded (PyTorch's "
+                                 f"security policy: treat it as code); if you trust the file, set "
+                                 f"IDBENCH_ALLOW_PICKLE=1 (or pass allow_pickle=True), or export it to ONNX")
+    try:
+        return torch.jit.load(str(path), map_location=device)
+    except Exception as e:  # noqa: BLE001 - torch raises RuntimeError / ValueError for non-TorchScript files
+        raise WeightsFormatError(f"{path}: not a TorchScript model ({_first_line(e)}); a plain state dict needs a "
+                                 f"registered architecture, not a contract") from None
 
 
 def read_state_dict(path: Union[str, os.PathLike], origin: str = "", allow_pickle: Optional[bool] = None,

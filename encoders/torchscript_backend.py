@@ -1,6 +1,7 @@
 """Any TorchScript recognition model (``torch.jit.save``) under a declared contract.
 
-The model is loaded with ``torch.jit.load``; one dry run on a zero batch of the declared size reads
+The model is loaded with ``torch.jit.load`` through :func:`idbench.checkpoints.read_torchscript`, only behind the
+one trust switch (``IDBENCH_ALLOW_PICKLE=1``): a TorchScript file is a program. One dry run on a zero batch of the declared size reads
 its output (a tensor, or a tuple/list/dict from which ``output`` picks: an index such as ``"0"`` or a
 key) and checks its width against ``embedding_size`` (used when absent). The encoder is a
 :class:`~idbench.encoders.base.TorchEncoder` whose module is a :class:`ScriptBackbone`: differentiable through
@@ -14,7 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from idbench.errors import ContractError, WeightsFormatError
+from idbench.checkpoints import read_torchscript
+from idbench.errors import ContractError
 
 from .base import TorchEncoder
 
@@ -69,12 +71,7 @@ class TorchScriptEncoder(TorchEncoder):
 
 
 def contract_torchscript_encoder(contract, weights_path: Path, device: str = "cpu") -> TorchScriptEncoder:
-    try:
-        module = torch.jit.load(str(weights_path), map_location=device)
-    except Exception as e:  # noqa: BLE001 - torch raises RuntimeError / ValueError for non-TorchScript files
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise WeightsFormatError(f"{weights_path}: not a TorchScript model ({first}); a plain state dict needs a "
-                                 f"registered architecture, not a contract") from None
+    module = read_torchscript(weights_path, device)  # behind the trust switch: TorchScript is code
     layout = contract.layout or "NCHW"
     spec = contract.spec(layout, contract.embedding_size or 1)
     backbone = ScriptBackbone(module, layout, contract.output, contract.name)

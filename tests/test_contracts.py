@@ -318,7 +318,27 @@ def test_cuda_without_provider_is_an_error(tmp_path, nchw_onnx):
         create_encoder(write_contract(tmp_path, nchw_onnx), device="cuda")
 
 
-def test_torchscript_contract(tmp_path):
+def test_torchscript_contract_is_loaded_only_behind_the_trust_switch(tmp_path, monkeypatch):
+    """A TorchScript file is a program: without IDBENCH_ALLOW_PICKLE=1 it is refused in one line and never loaded."""
+    from typer.testing import CliRunner
+
+    from idbench.bench.cli import app
+    from idbench.errors import WeightsFormatError
+
+    path = tmp_path / "m.pt"
+    torch.jit.trace(TinyNet().eval(), torch.zeros(1, 3, 112, 112)).save(str(path))
+    monkeypatch.delenv("IDBENCH_ALLOW_PICKLE", raising=False)
+    loaded = []
+    monkeypatch.setattr(torch.jit, "load", lambda *a, **k: loaded.append(a))
+    with pytest.raises(WeightsFormatError, match=r"TorchScript model is a program.*IDBENCH_ALLOW_PICKLE=1") as e:
+        create_encoder(write_contract(tmp_path, path))
+    assert "\n" not in str(e.value) and not loaded
+    r = CliRunner().invoke(app, ["encoder", "inspect", str(write_contract(tmp_path, path, "c.toml"))])
+    assert r.exit_code == 2 and "TorchScript model is a program" in r.output and not loaded
+
+
+def test_torchscript_contract(tmp_path, monkeypatch):
+    monkeypatch.setenv("IDBENCH_ALLOW_PICKLE", "1")  # trusted: made here
     net = TinyNet(extra_output=True).eval()
     path = tmp_path / "m.pt"
     torch.jit.trace(net, torch.zeros(1, 3, 112, 112)).save(str(path))

@@ -156,7 +156,8 @@ def test_bare_onnx_path_trains_like_arcface_onnx(data, tmp_path):
                                atol=1e-4)
 
 
-def test_torchscript_contract_trains_and_exports(data, tmp_path):
+def test_torchscript_contract_trains_and_exports(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("IDBENCH_ALLOW_PICKLE", "1")  # a TorchScript file is code: trusted, made here
     scripted = torch.jit.trace(TfStyle().eval(), torch.zeros(1, 112, 112, 3))
     scripted.save(str(tmp_path / "tf.pt"))
     (tmp_path / "ts.toml").write_text('name = "ts"\nweights = "tf.pt"\ninput_size = [112, 112]\nlayout = "NHWC"\n'
