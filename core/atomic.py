@@ -43,9 +43,9 @@ def umask() -> int:
 @contextlib.contextmanager
 def atomic_file(path: Union[str, os.PathLike]) -> Iterator[Path]:
     """A temporary path in ``path``'s folder, with its extension, for a writer that needs a file name
-    (``torch.save``, an ONNX exporter, ``np.save``: the last two want the extension); when the block ends without error
-    it is fsync'ed and ``os.replace``d over ``path``, else removed. Mode 0666 & ~umask, like ``open``. Any
-    OSError is one :class:`~idbench.errors.StorageError` line naming ``path``; the previous file stays."""
+    (``torch.save``, an ONNX exporter, ``np.save``: the last two want the extension); when the block ends
+    without error it is fsync'ed and ``os.replace``d over ``path``, else removed. Mode 0666 & ~umask, like
+    ``open``. Any OSError is one :class:`~idbench.errors.StorageError` line naming ``path``; the previous file stays."""
     path = Path(path)
     tmp: Optional[str] = None
     try:

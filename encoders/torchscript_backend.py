@@ -1,9 +1,9 @@
 """Any TorchScript recognition model (``torch.jit.save``) under a declared contract.
 
-The model is loaded with ``torch.jit.load`` through :func:`idbench.checkpoints.read_torchscript`, only behind the
-one trust switch (``IDBENCH_ALLOW_PICKLE=1``): a TorchScript file is a program. One dry run on a zero batch of the declared size reads
-its output (a tensor, or a tuple/list/dict from which ``output`` picks: an index such as ``"0"`` or a
-key) and checks its width against ``embedding_size`` (used when absent). The encoder is a
+The model is loaded with ``torch.jit.load`` through :func:`idbench.checkpoints.read_torchscript`, only behind
+the one trust switch (``IDBENCH_ALLOW_PICKLE=1``): a TorchScript file is a program. One dry run on a zero batch
+of the declared size reads its output (a tensor, or a tuple/list/dict from which ``output`` picks: an index
+such as ``"0"`` or a key) and checks its width against ``embedding_size`` (used when absent). The encoder is a
 :class:`~idbench.encoders.base.TorchEncoder` whose module is a :class:`ScriptBackbone`: differentiable through
 ``forward_tensor``, and trainable (``bench train --arch CONTRACT.toml``).
 """

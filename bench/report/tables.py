@@ -151,7 +151,8 @@ def fmt_value(v, col: Optional[str] = None) -> str:
 
 def interval(results: dict, kind: str, name: str, col: str) -> Optional[Tuple[float, float]]:
     """The 95% interval of a row's column where the run has one: an encoder's bootstrap intervals (bias gap,
-    relative gap, AUC), DeLong's interval of its verification AUC, the Wilson interval of its retrieval rates, a swapper's bootstrap interval."""
+    relative gap, AUC), DeLong's interval of its verification AUC, the Wilson interval of its retrieval rates,
+    a swapper's bootstrap interval."""
     if kind == "swapper":
         ci = results.get("swappers", {}).get(name, {}).get("intervals", {}).get(col)
     else:
@@ -248,8 +249,9 @@ def _arrow(direction: str, tex: bool = False) -> str:
 
 def leaderboard_markdown(results: dict) -> str:
     parts = ["# Leaderboard", "", "Arrows: higher (↑) or lower (↓) is better; " + BOLD_RULE + "; "
-             "`a ± b`: b is half the 95% interval (bootstrap; DeLong for verification AUC; Wilson for retrieval; swap metrics: a bootstrap over "
-             "swap pairs, or target x source videos) or the std (accuracy: across the 10 folds; saliency ratio: "
+             "`a ± b`: b is half the 95% interval (bootstrap; DeLong for verification AUC; Wilson for retrieval; "
+             "swap metrics: a bootstrap over swap pairs, or target x source videos) or the std (accuracy: across "
+             "the 10 folds; saliency ratio: "
              "across faces). Same numbers as `leaderboard.csv`.", ""]
     for kind, title in (("encoder", "Encoders"), ("swapper", "Swappers")):
         t = table_cells(results, kind)

@@ -44,8 +44,8 @@ def verification_numbers(s: np.ndarray, y: np.ndarray, folds: Optional[np.ndarra
     if not (len(y) and 0 < y.sum() < len(y)):
         return None
     e, thr = M.eer(s, y)
-    r = VerificationResult(int(len(y)), M.roc_auc(s, y), None, e, thr, M.tar_at_far(s, y, 1e-2),
-                           M.tar_at_far(s, y, 1e-3))
+    r = VerificationResult(n_pairs=int(len(y)), auc=M.roc_auc(s, y), eer=e, eer_threshold=thr,
+                           tar_at_far_1e_2=M.tar_at_far(s, y, 1e-2), tar_at_far_1e_3=M.tar_at_far(s, y, 1e-3))
     if min(int(y.sum()), int(len(y) - y.sum())) >= 2:
         r.auc_ci = list(M.roc_auc_ci(s, y))
     k = min(10, len(y))  # a tiny run (a few pairs) gets as many folds as it has pairs, and says so
