@@ -87,20 +87,10 @@ def _unwrap(obj, path: Path) -> Dict[str, torch.Tensor]:
     return tensors
 
 
-def read_checkpoint(path: Union[str, os.PathLike], origin: str = "", allow_pickle: Optional[bool] = None):
-    """Load a PyTorch file as plain data (tensors, numbers, strings, lists, dicts) on the CPU.
-
-    ``torch.load(weights_only=True)`` runs no code from the file; a file that pickles Python objects is
-    refused unless ``allow_pickle`` (or ``IDBENCH_ALLOW_PICKLE=1``; the argument wins when given) says it
-    is trusted. A special file (FIFO, device, socket) is never opened. Raises :class:`WeightsNotFoundError`
-    for a missing file and :class:`WeightsFormatError` (one line) for anything that cannot be read.
-    """
+def _check_regular(path: Path, hint: str = "") -> None:
+    """A weight file must exist and be a regular file: a FIFO, device or socket is never opened."""
     import stat
 
-    import torch
-
-    path = Path(path)
-    hint = f"; get it again from {origin}" if origin else ""
     try:
         mode = path.stat().st_mode
     except OSError:
@@ -109,6 +99,21 @@ def read_checkpoint(path: Union[str, os.PathLike], origin: str = "", allow_pickl
         raise WeightsNotFoundError(f"weight file {path} does not exist{hint}")
     if not stat.S_ISREG(mode):
         raise WeightsFormatError(f"{path}: not a regular file (a FIFO, device or socket); not opened")
+
+
+def read_checkpoint(path: Union[str, os.PathLike], origin: str = "", allow_pickle: Optional[bool] = None):
+    """Load a PyTorch file as plain data (tensors, numbers, strings, lists, dicts) on the CPU.
+
+    ``torch.load(weights_only=True)`` runs no code from the file; a file that pickles Python objects is
+    refused unless ``allow_pickle`` (or ``IDBENCH_ALLOW_PICKLE=1``; the argument wins when given) says it
+    is trusted. A special file (FIFO, device, socket) is never opened. Raises :class:`WeightsNotFoundError`
+    for a missing file and :class:`WeightsFormatError` (one line) for anything that cannot be read.
+    """
+    import torch
+
+    path = Path(path)
+    hint = f"; get it again from {origin}" if origin else ""
+    _check_regular(path, hint)
     with open(path, "rb") as f:
         head = f.read(64)
     if not head:
@@ -143,19 +148,10 @@ def read_torchscript(path: Union[str, os.PathLike], device: str = "cpu", allow_p
     from its provider. So, like a pickling checkpoint, it is refused in one line unless ``allow_pickle`` (or
     ``IDBENCH_ALLOW_PICKLE=1``) says the file is trusted; nothing in it runs before that. Raises
     :class:`WeightsNotFoundError` for a missing file and :class:`WeightsFormatError` for anything else."""
-    import stat
-
     import torch
 
     path = Path(path)
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        mode = None
-    if mode is None or stat.S_ISDIR(mode):
-        raise WeightsNotFoundError(f"weight file {path} does not exist")
-    if not stat.S_ISREG(mode):
-        raise WeightsFormatError(f"{path}: not a regular file (a FIFO, device or socket); not opened")
+    _check_regular(path)
     if not _allow_pickle(allow_pickle):
         raise WeightsFormatError(f"{path}: a TorchScript model is a program that runs when loaded (PyTorch's "
                                  f"security policy: treat it as code); if you trust the file, set "

@@ -453,12 +453,19 @@ def test_workers_send_back_the_decoded_pixels(tmp_path, monkeypatch):
     assert np.array_equal(pooled[-1].image, decode_image(read_regular_file(big)))
 
 
-def test_torch_imported_while_a_pool_runs_gets_the_cpus_left(tmp_path):
-    """A torch first imported by the caller while workers run (``bench embed``'s first batch) is limited to the
-    CPUs the workers leave, and its setting is restored when the pool ends; workers come from a forkserver."""
+def _python(code: str) -> str:
+    """``code`` run by a fresh interpreter (pools and forkservers of its own); its standard output."""
     import subprocess
     import sys
 
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-1500:]
+    return r.stdout
+
+
+def test_torch_imported_while_a_pool_runs_gets_the_cpus_left(tmp_path):
+    """A torch first imported by the caller while workers run (``bench embed``'s first batch) is limited to the
+    CPUs the workers leave, and its setting is restored when the pool ends; workers come from a forkserver."""
     import json
 
     code = ("import json\nfrom idbench.parallel import available_cpus, ordered_map, _context\n"
@@ -468,9 +475,8 @@ def test_torch_imported_while_a_pool_runs_gets_the_cpus_left(tmp_path):
             "    if i > 2: during.append(torch.get_num_threads())\n"
             "print(json.dumps([before, sorted(set(during)), torch.get_num_threads(), available_cpus(), "
             "_context().get_start_method()]))\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-1500:]
-    before, during, after, cpus, method = json.loads(r.stdout.strip().splitlines()[-1])
+    out = _python(code)
+    before, during, after, cpus, method = json.loads(out.strip().splitlines()[-1])
     assert during == [max(1, min(before, cpus - 2))] and after == before and method == "forkserver"
 
 
@@ -546,9 +552,6 @@ def test_swap_shares_tile_the_plan():
 def test_forkserver_workers_see_the_callers_current_environment(tmp_path):
     """Workers forked from the forkserver get the environment of the pool's caller at that pool, as spawned
     workers did (the server is restarted when it changed), e.g. another IDBENCH_HOME between two runs."""
-    import subprocess
-    import sys
-
     code = ("import os, torch\nfrom multiprocessing import forkserver\nfrom idbench.parallel import ordered_map\n"
             "os.environ['IDBENCH_T'] = 'a'\nprint(set(ordered_map(os.getenv, ['IDBENCH_T'] * 8, workers=2)))\n"
             "os.environ['IDBENCH_T'] = 'b'\nprint(set(ordered_map(os.getenv, ['IDBENCH_T'] * 8, workers=2)))\n"
@@ -556,10 +559,9 @@ def test_forkserver_workers_see_the_callers_current_environment(tmp_path):
             "os.environ['OTHER_T'] = 'c'\nprint(set(ordered_map(os.getenv, ['OTHER_T'] * 8, workers=2)))\n"
             "del os.environ['OTHER_T']\nprint(set(ordered_map(os.getenv, ['OTHER_T'] * 8, workers=2)))\n"
             "print(forkserver._forkserver._forkserver_pid == server)\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-1500:]
+    out = _python(code)
     # other variables reach the workers without a new server (imports set some: OpenCV's, torch's)
-    assert r.stdout.split("\n")[:5] == ["{'a'}", "{'b'}", "{'c'}", "{None}", "True"]
+    assert out.split("\n")[:5] == ["{'a'}", "{'b'}", "{'c'}", "{None}", "True"]
 
 
 def test_forkserver_workers_import_the_installed_idbench_from_a_folder_holding_idbench(tmp_path):
